@@ -1,0 +1,253 @@
+//! Wire formats of the game port: pure, no I/O, no allocation.
+//!
+//! [`Packet`] is a checked in-place view of the 13-byte header; the `msg` module holds the
+//! protocol messages' payloads. Every failed check is a [`Drop`], a small `Copy` reason that
+//! the server counts.
+
+mod header;
+pub mod msg;
+
+pub use header::{flags, Direction, Header, Packet, HEADER_LEN, MAX_PAYLOAD};
+
+/// Largest datagram on the game port, header included.
+pub const MAX_DATAGRAM: usize = 1200;
+
+/// A message kind (PROTOCOL.md section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// 0x00, both directions: nothing to say, still here.
+    Keepalive,
+    /// 0x01, client to server: asks to connect.
+    Hello,
+    /// 0x02, server to client: the cookie to send back.
+    Challenge,
+    /// 0x03, server to client: connected.
+    Accept,
+    /// 0x04, server to client: refused.
+    Reject,
+    /// 0x05, both directions: the connection ends.
+    Bye,
+    /// 0x06, server to client: a part of a world snapshot.
+    Snapshot,
+    /// 0x10..=0xFF: the game's own kinds.
+    Game(u8),
+}
+
+impl Kind {
+    /// First kind number that belongs to the game.
+    pub const FIRST_GAME: u8 = 0x10;
+
+    /// Decodes a kind byte; `None` for the unassigned protocol kinds `0x07..=0x0F`.
+    #[inline]
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            0x00 => Kind::Keepalive,
+            0x01 => Kind::Hello,
+            0x02 => Kind::Challenge,
+            0x03 => Kind::Accept,
+            0x04 => Kind::Reject,
+            0x05 => Kind::Bye,
+            0x06 => Kind::Snapshot,
+            0x07..=0x0F => return None,
+            g => Kind::Game(g),
+        })
+    }
+
+    /// The kind byte.
+    #[inline]
+    pub fn to_u8(self) -> u8 {
+        match self {
+            Kind::Keepalive => 0x00,
+            Kind::Hello => 0x01,
+            Kind::Challenge => 0x02,
+            Kind::Accept => 0x03,
+            Kind::Reject => 0x04,
+            Kind::Bye => 0x05,
+            Kind::Snapshot => 0x06,
+            Kind::Game(g) => g,
+        }
+    }
+
+    /// Whether this kind may travel in `dir`.
+    #[inline]
+    pub fn allowed(self, dir: Direction) -> bool {
+        match self {
+            Kind::Keepalive | Kind::Bye | Kind::Game(_) => true,
+            Kind::Hello => dir == Direction::ToServer,
+            Kind::Challenge | Kind::Accept | Kind::Reject | Kind::Snapshot => {
+                dir == Direction::ToClient
+            }
+        }
+    }
+
+    /// The flags this kind must carry, and the ones it may carry besides (ACK, where the
+    /// kind has one, may be absent until something was received).
+    #[inline]
+    pub fn flags(self, _dir: Direction) -> (u8, u8) {
+        use flags::*;
+        match self {
+            Kind::Keepalive | Kind::Snapshot | Kind::Game(_) => (SEQ, ACK),
+            Kind::Hello | Kind::Challenge | Kind::Reject => (CONNECT, 0),
+            Kind::Accept => (CONNECT | SEQ, ACK),
+            Kind::Bye => (DISCONNECT | SEQ, 0),
+        }
+    }
+
+    /// The exact flags to send with this kind: its required flags, plus ACK when `acked`
+    /// and the kind has one.
+    #[inline]
+    pub fn send_flags(self, acked: bool) -> u8 {
+        let (must, may) = self.flags(Direction::ToClient);
+        if acked {
+            must | may
+        } else {
+            must
+        }
+    }
+}
+
+macro_rules! drops {
+    ($($(#[$doc:meta])* $name:ident = $label:literal,)*) => {
+        /// Why a datagram was dropped. Every drop is counted under its reason.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Drop {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Drop {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [Drop] = &[$(Drop::$name,)*];
+            /// How many reasons there are.
+            pub const COUNT: usize = Drop::ALL.len();
+
+            /// A short snake_case label, used in logs and stats.
+            pub fn label(self) -> &'static str {
+                match self { $(Drop::$name => $label,)* }
+            }
+        }
+    };
+}
+
+drops! {
+    /// Shorter than the 13-byte header.
+    TooShort = "too_short",
+    /// Size is not exactly `13 + len`, or over 1200 bytes.
+    BadLength = "bad_length",
+    /// A reserved flag bit is set.
+    ReservedFlag = "reserved_flag",
+    /// The kind is unassigned, or a game kind the game does not know.
+    UnknownKind = "unknown_kind",
+    /// The kind may not travel in this direction.
+    WrongDirection = "wrong_direction",
+    /// The flags are not exactly the kind's.
+    BadFlags = "bad_flags",
+    /// The payload has the wrong shape for its kind.
+    BadPayload = "bad_payload",
+    /// HELLO with another application's protocol id.
+    ProtocolId = "protocol_id",
+    /// HELLO whose reply address cannot be used.
+    BadReplyAddr = "bad_reply_addr",
+    /// No connected client has this qport.
+    UnknownQport = "unknown_qport",
+    /// The qport's client is pinned to another source address.
+    WrongSource = "wrong_source",
+    /// Seq equal to the newest seen.
+    Duplicate = "duplicate",
+    /// Seq older than the newest seen.
+    Old = "old",
+    /// Seq more than 1024 ahead of the newest seen.
+    FarAhead = "far_ahead",
+    /// Ack of a seq the server never sent.
+    BadAck = "bad_ack",
+    /// A connected-only kind (or HELLO) sent with the wrong qport.
+    BadQport = "bad_qport",
+    /// No room to queue the answer this turn.
+    OutboxFull = "outbox_full",
+    /// Looks like STUN but is malformed, not a Binding Request, or fails a check.
+    StunMalformed = "stun_malformed",
+    /// STUN request over the per-source answer limit.
+    StunRateLimited = "stun_rate_limited",
+    /// A2S query that does not parse or is not supported.
+    QueryMalformed = "query_malformed",
+    /// A2S query over the per-source answer limit.
+    QueryRateLimited = "query_rate_limited",
+}
+
+impl core::fmt::Display for Drop {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Which protocol a datagram on the game port belongs to (PROTOCOL.md, top).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demux {
+    /// Source A2S server query.
+    Query,
+    /// STUN Binding.
+    Stun,
+    /// Game datagram.
+    Game,
+}
+
+/// Tells the three protocols of the game port apart by their first bytes.
+#[inline]
+pub fn demux(d: &[u8]) -> Demux {
+    if d.len() >= 4 && d[..4] == [0xFF; 4] {
+        Demux::Query
+    } else if d.len() >= 8 && d[0] <= 0x01 && d[4..8] == [0x21, 0x12, 0xA4, 0x42] {
+        Demux::Stun
+    } else {
+        Demux::Game
+    }
+}
+
+/// Serial-number comparison over u32 (RFC 1982): whether `a` is newer than `b`.
+#[inline]
+pub fn seq_newer(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for b in 0..=255u8 {
+            match Kind::from_u8(b) {
+                Some(k) => assert_eq!(k.to_u8(), b),
+                None => assert!((0x07..=0x0F).contains(&b)),
+            }
+        }
+    }
+
+    #[test]
+    fn demux_by_first_bytes() {
+        assert_eq!(demux(&[0xFF, 0xFF, 0xFF, 0xFF, 0x54]), Demux::Query);
+        assert_eq!(demux(&[0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42]), Demux::Stun);
+        assert_eq!(demux(&[1, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42]), Demux::Stun);
+        assert_eq!(demux(&[2, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42]), Demux::Game);
+        assert_eq!(demux(&[0xFF, 0xFF, 0xFF]), Demux::Game);
+        assert_eq!(demux(&[]), Demux::Game);
+    }
+
+    #[test]
+    fn serial_arithmetic_wraps() {
+        assert!(seq_newer(1, 0));
+        assert!(seq_newer(0, u32::MAX));
+        assert!(!seq_newer(u32::MAX, 0));
+        assert!(!seq_newer(5, 5));
+    }
+
+    #[test]
+    fn drop_labels_unique() {
+        for (i, a) in Drop::ALL.iter().enumerate() {
+            assert_eq!(*a as usize, i);
+            for b in &Drop::ALL[i + 1..] {
+                assert_ne!(a.label(), b.label());
+            }
+        }
+    }
+}
