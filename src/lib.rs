@@ -5,5 +5,10 @@
 //! The wire contract is `docs/PROTOCOL.md`.
 #![deny(missing_docs)]
 
+pub mod game;
+pub mod proto;
 pub mod tickets;
 pub mod wire;
+
+pub use game::Arena;
+pub use proto::{Config, Game, Server};

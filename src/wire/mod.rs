@@ -8,6 +8,7 @@ mod header;
 pub mod msg;
 
 pub use header::{flags, Direction, Header, Packet, HEADER_LEN, MAX_PAYLOAD};
+pub use msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
 
 /// Largest datagram on the game port, header included.
 pub const MAX_DATAGRAM: usize = 1200;

@@ -1,0 +1,5 @@
+//! Games that ship with tickwire.
+
+pub mod arena;
+
+pub use arena::Arena;

@@ -1,0 +1,258 @@
+//! The snapshot ring: 60 slots (one second at 60 Hz), each holding one tick's serialized
+//! world, split into parts, stamped with its tick and time.
+//!
+//! A slot is indexed by `tick % len` and keeps the tick beside its bytes, so a slot that was
+//! overwritten (or never written) is detected, never trusted.
+
+use crate::wire::{SnapshotPrefix, MAX_PAYLOAD};
+
+/// Largest part body: one datagram minus the header and the snapshot prefix.
+pub const MAX_PART_BODY: usize = MAX_PAYLOAD - SnapshotPrefix::LEN;
+
+/// Most parts one snapshot may have.
+pub const MAX_PARTS: usize = 32;
+
+/// Most entities in one part (the part's count byte).
+pub const MAX_PART_ENTITIES: usize = 255;
+
+/// One tick's snapshot.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The tick stored here; meaningful only when `valid`.
+    pub tick: u32,
+    /// The tick's server time in microseconds.
+    pub time_us: u64,
+    pub valid: bool,
+    buf: Box<[u8]>,
+    /// End offset of each part in `buf`; part `i` spans `ends[i-1]..ends[i]`.
+    ends: arrayvec::ArrayVec<u16, MAX_PARTS>,
+}
+
+impl Slot {
+    fn new(capacity: usize) -> Slot {
+        Slot {
+            tick: 0,
+            time_us: 0,
+            valid: false,
+            buf: vec![0u8; capacity].into_boxed_slice(),
+            ends: arrayvec::ArrayVec::new(),
+        }
+    }
+
+    /// Number of parts.
+    pub fn parts(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Part `i`'s body: `count u8` then its entities.
+    pub fn part(&self, i: usize) -> &[u8] {
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends.get(i - 1).copied().unwrap_or(0) as usize,
+        };
+        &self.buf[start.min(end)..end]
+    }
+
+    /// Total serialized size of all parts.
+    #[cfg(test)]
+    pub fn body_len(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0) as usize
+    }
+}
+
+/// The fixed ring of snapshot slots.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    slots: Box<[Slot]>,
+}
+
+impl Ring {
+    /// A ring of `len` slots, each able to hold `body_capacity` bytes. All memory is
+    /// allocated here, once.
+    pub fn new(len: usize, body_capacity: usize) -> Ring {
+        let cap = body_capacity.clamp(1, MAX_PARTS * MAX_PART_BODY);
+        Ring {
+            slots: (0..len.max(1)).map(|_| Slot::new(cap)).collect(),
+        }
+    }
+
+    /// The slot for `tick`, whatever it holds.
+    pub fn slot(&self, tick: u32) -> &Slot {
+        &self.slots[tick as usize % self.slots.len()]
+    }
+
+    /// Index of the slot for `tick`.
+    pub fn index(&self, tick: u32) -> usize {
+        tick as usize % self.slots.len()
+    }
+
+    /// Slot by index.
+    pub fn at(&self, index: usize) -> Option<&Slot> {
+        self.slots.get(index)
+    }
+
+    /// The slot for `tick` holding exactly that tick with that time, if it still does.
+    #[cfg(test)]
+    pub fn get(&self, tick: u32, time_us: u64) -> Option<&Slot> {
+        let s = self.slot(tick);
+        (s.valid && s.tick == tick && s.time_us == time_us).then_some(s)
+    }
+
+    /// Starts writing `tick` into its slot, overwriting what was there.
+    pub fn writer(&mut self, tick: u32, time_us: u64) -> SnapshotWriter<'_> {
+        let n = self.slots.len();
+        let slot = &mut self.slots[tick as usize % n];
+        slot.tick = tick;
+        slot.time_us = time_us;
+        slot.valid = false;
+        slot.ends.clear();
+        SnapshotWriter {
+            slot,
+            part_start: 0,
+            len: 1,
+            count: 0,
+            overflow: false,
+        }
+    }
+}
+
+/// Writes one tick's entities into a ring slot, splitting at entity boundaries so every
+/// part fits in one datagram. Each part body is `count u8` followed by its entities, so
+/// every part decodes on its own.
+#[derive(Debug)]
+pub struct SnapshotWriter<'a> {
+    slot: &'a mut Slot,
+    part_start: usize,
+    len: usize,
+    count: u8,
+    overflow: bool,
+}
+
+/// The snapshot ran out of room: the entity was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotFull;
+
+impl SnapshotWriter<'_> {
+    /// Appends one entity. An entity larger than a part body, or one that does not fit in
+    /// the slot's capacity, is refused and counted as an overflow.
+    pub fn entity(&mut self, bytes: &[u8]) -> Result<(), SnapshotFull> {
+        if bytes.len() + 1 > MAX_PART_BODY {
+            self.overflow = true;
+            return Err(SnapshotFull);
+        }
+        let part_len = self.len - self.part_start;
+        if part_len + bytes.len() > MAX_PART_BODY || self.count as usize == MAX_PART_ENTITIES {
+            if self.slot.ends.len() + 1 >= MAX_PARTS
+                || self.len + 1 + bytes.len() > self.slot.buf.len()
+            {
+                self.overflow = true;
+                return Err(SnapshotFull);
+            }
+            self.close_part();
+            self.part_start = self.len;
+            self.len += 1;
+        }
+        let end = self.len + bytes.len();
+        if end > self.slot.buf.len() {
+            self.overflow = true;
+            return Err(SnapshotFull);
+        }
+        self.slot.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn close_part(&mut self) {
+        self.slot.buf[self.part_start] = self.count;
+        self.count = 0;
+        // `len` never exceeds MAX_PARTS * MAX_PART_BODY < u16::MAX.
+        let _ = self.slot.ends.try_push(self.len as u16);
+    }
+
+    /// Whether an entity was refused.
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    /// Closes the last part and stamps the slot valid. Returns the number of parts.
+    pub(crate) fn finish(mut self) -> (usize, bool) {
+        self.close_part();
+        self.slot.valid = true;
+        (self.slot.ends.len(), self.overflow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_snapshot_is_one_part_with_count_zero() {
+        let mut r = Ring::new(60, 4096);
+        let (parts, _) = r.writer(5, 100).finish();
+        assert_eq!(parts, 1);
+        let s = r.get(5, 100).unwrap();
+        assert_eq!(s.part(0), &[0]);
+        assert!(r.get(5, 101).is_none());
+        assert!(r.get(65, 100).is_none());
+    }
+
+    #[test]
+    fn splits_at_entity_boundaries() {
+        let mut r = Ring::new(60, 16 * 1024);
+        let mut w = r.writer(1, 0);
+        for i in 0..255u8 {
+            w.entity(&[i; 8]).unwrap();
+        }
+        let (parts, overflow) = w.finish();
+        assert!(!overflow);
+        assert_eq!(parts, 2);
+        let s = r.slot(1);
+        let per_part = (MAX_PART_BODY - 1) / 8;
+        assert_eq!(s.part(0)[0] as usize, per_part);
+        assert_eq!(s.part(0).len(), 1 + per_part * 8);
+        assert_eq!(s.part(1)[0] as usize, 255 - per_part);
+        assert_eq!(s.part(1)[1], per_part as u8);
+        assert!(s.part(0).len() <= MAX_PART_BODY && s.part(1).len() <= MAX_PART_BODY);
+        assert_eq!(s.body_len(), 2 + 255 * 8);
+    }
+
+    #[test]
+    fn part_closes_at_255_entities() {
+        let mut r = Ring::new(2, 8192);
+        let mut w = r.writer(0, 0);
+        for _ in 0..300 {
+            w.entity(&[1]).unwrap();
+        }
+        w.finish();
+        assert_eq!(r.slot(0).part(0)[0], 255);
+        assert_eq!(r.slot(0).part(1)[0], 45);
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        let mut r = Ring::new(2, 64);
+        let mut w = r.writer(0, 0);
+        assert_eq!(w.entity(&[0; MAX_PART_BODY]), Err(SnapshotFull));
+        for _ in 0..7 {
+            w.entity(&[0; 8]).unwrap();
+        }
+        assert_eq!(w.entity(&[0; 8]), Err(SnapshotFull));
+        let (parts, overflow) = w.finish();
+        assert_eq!((parts, overflow), (1, true));
+        assert_eq!(r.slot(0).part(0)[0], 7);
+        assert_eq!(r.slot(0).part(5), &[] as &[u8]);
+    }
+
+    #[test]
+    fn overwritten_slot_is_detected() {
+        let mut r = Ring::new(60, 64);
+        r.writer(3, 30).finish();
+        assert!(r.get(3, 30).is_some());
+        r.writer(63, 630).finish();
+        assert!(r.get(3, 30).is_none());
+        assert!(r.get(63, 630).is_some());
+    }
+}

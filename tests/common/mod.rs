@@ -1,0 +1,238 @@
+//! Deterministic test harness for the sans-IO core: injected time, raw wire clients.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tickwire::game::arena::{self, Arena, Entity};
+use tickwire::proto::{Config, Server};
+use tickwire::wire::{
+    flags, Accept, Challenge, Direction, Drop, Header, Hello, Kind, Packet, SnapshotPrefix,
+};
+
+/// One datagram the server sent.
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub dst: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+impl Out {
+    pub fn packet(&self) -> Packet<&[u8]> {
+        Packet::new_checked(&self.bytes[..], Direction::ToClient, |_| true)
+            .expect("the server sent a malformed datagram")
+    }
+    pub fn kind(&self) -> Kind {
+        self.packet().kind().unwrap()
+    }
+}
+
+/// A server with its own clock.
+pub struct Sim {
+    pub server: Server<Arena>,
+    pub now: Instant,
+}
+
+pub fn config() -> Config {
+    Config {
+        seed: Some(7),
+        ..Config::default()
+    }
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        Sim::with(config())
+    }
+
+    pub fn with(cfg: Config) -> Sim {
+        let now = Instant::now();
+        Sim {
+            server: Server::new(cfg, Arena::new(3), now),
+            now,
+        }
+    }
+
+    /// Moves the clock forward by `d`, running every tick that falls due on the way at its
+    /// exact deadline.
+    pub fn advance(&mut self, d: Duration) {
+        let target = self.now + d;
+        while self.server.poll_timeout() <= target {
+            self.now = self.server.poll_timeout().max(self.now);
+            self.server.handle_timeout(self.now);
+        }
+        self.now = target;
+    }
+
+    /// Runs due ticks at the current time.
+    pub fn tick(&mut self) {
+        self.server.handle_timeout(self.now);
+    }
+
+    pub fn send(&mut self, src: SocketAddr, bytes: &[u8]) -> Result<(), Drop> {
+        self.server.handle_datagram(self.now, src, bytes)
+    }
+
+    /// Takes every queued datagram, assembled.
+    pub fn drain(&mut self) -> Vec<Out> {
+        let out = self
+            .server
+            .transmits()
+            .iter()
+            .map(|t| {
+                let mut bytes = t.head().to_vec();
+                bytes.extend_from_slice(self.server.body(t));
+                Out { dst: t.dst, bytes }
+            })
+            .collect();
+        self.server.clear_transmits();
+        out
+    }
+
+    /// Full handshake for a client at `src`.
+    pub fn connect(&mut self, src: SocketAddr) -> RawClient {
+        let mut c = RawClient::new(src);
+        self.send(src, &c.hello(0)).unwrap();
+        let out = self.drain();
+        assert_eq!(out.len(), 1, "expected one CHALLENGE");
+        assert_eq!(out[0].kind(), Kind::Challenge);
+        let cookie = Challenge::parse(out[0].packet().payload()).unwrap().cookie;
+        self.send(src, &c.hello(cookie)).unwrap();
+        let out = self.drain();
+        assert_eq!(out.len(), 1, "expected one ACCEPT");
+        c.on_accept(&out[0]);
+        c
+    }
+}
+
+/// A client written from the wire format alone.
+#[derive(Debug, Clone)]
+pub struct RawClient {
+    pub src: SocketAddr,
+    pub reply: Option<SocketAddr>,
+    pub qport: u8,
+    pub s0: u32,
+    /// Last seq sent.
+    pub seq: u32,
+    /// Newest server seq received.
+    pub newest: Option<u32>,
+    pub accept: Option<Accept>,
+}
+
+impl RawClient {
+    pub fn new(src: SocketAddr) -> RawClient {
+        RawClient {
+            src,
+            reply: None,
+            qport: 0,
+            s0: 0,
+            seq: 0,
+            newest: None,
+            accept: None,
+        }
+    }
+
+    pub fn hello(&self, cookie: u64) -> Vec<u8> {
+        self.hello_with(cookie, 0, 0)
+    }
+
+    pub fn hello_with(&self, cookie: u64, ticket: u64, protocol_id: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 13 + Hello::LEN];
+        Header {
+            flags: flags::CONNECT,
+            seq: 0,
+            ack: 0,
+            qport: 0,
+            kind: Kind::Hello.to_u8(),
+            len: Hello::LEN as u16,
+        }
+        .emit(&mut b)
+        .unwrap();
+        Hello {
+            protocol_id,
+            reply: self.reply,
+            ticket,
+            cookie,
+        }
+        .emit(&mut b[13..]);
+        b
+    }
+
+    pub fn on_accept(&mut self, out: &Out) {
+        let p = out.packet();
+        assert_eq!(p.kind(), Some(Kind::Accept));
+        assert_eq!(p.flags(), flags::CONNECT | flags::SEQ | flags::ACK);
+        self.qport = p.qport();
+        self.s0 = p.seq();
+        self.seq = p.seq();
+        self.newest = Some(p.seq());
+        self.accept = Some(Accept::parse(p.payload()).unwrap());
+    }
+
+    /// A datagram of `kind` with the next seq.
+    pub fn datagram(&mut self, kind: u8, payload: &[u8]) -> Vec<u8> {
+        self.seq = self.seq.wrapping_add(1);
+        self.raw(self.seq, kind, payload)
+    }
+
+    /// A datagram with an explicit seq (does not move the counter).
+    pub fn raw(&self, seq: u32, kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; 13 + payload.len()];
+        let (mut f, ack) = match self.newest {
+            Some(a) => (flags::SEQ | flags::ACK, a),
+            None => (flags::SEQ, 0),
+        };
+        if kind == Kind::Bye.to_u8() {
+            f = flags::DISCONNECT | flags::SEQ;
+        }
+        Header {
+            flags: f,
+            seq,
+            ack: if kind == Kind::Bye.to_u8() { 0 } else { ack },
+            qport: self.qport,
+            kind,
+            len: payload.len() as u16,
+        }
+        .emit(&mut b)
+        .unwrap();
+        b[13..].copy_from_slice(payload);
+        b
+    }
+
+    pub fn keepalive(&mut self) -> Vec<u8> {
+        self.datagram(Kind::Keepalive.to_u8(), &[])
+    }
+
+    pub fn input(&mut self, dx: i8, dy: i8) -> Vec<u8> {
+        self.datagram(arena::INPUT, &[dx as u8, dy as u8])
+    }
+
+    pub fn bye(&mut self) -> Vec<u8> {
+        self.datagram(Kind::Bye.to_u8(), &[])
+    }
+
+    /// Notes a server datagram addressed to this client (for acks).
+    pub fn saw(&mut self, out: &Out) {
+        let s = out.packet().seq();
+        match self.newest {
+            Some(n) if !tickwire::wire::seq_newer(s, n) => {}
+            _ => self.newest = Some(s),
+        }
+    }
+}
+
+/// The snapshot datagrams in `out` sent to `dst`, as (prefix, entities).
+pub fn snapshots_to(out: &[Out], dst: SocketAddr) -> Vec<(SnapshotPrefix, Vec<Entity>)> {
+    out.iter()
+        .filter(|o| o.dst == dst && o.kind() == Kind::Snapshot)
+        .map(|o| {
+            let p = o.packet();
+            let (prefix, body) = SnapshotPrefix::parse(p.payload()).unwrap();
+            (prefix, arena::entities(body).collect())
+        })
+        .collect()
+}
+
+pub fn addr(i: u32) -> SocketAddr {
+    let [a, b, c, d] = (0x7F00_0000u32 + 1 + i / 60000).to_be_bytes();
+    SocketAddr::from(([a, b, c, d], 10_000 + (i % 50_000) as u16))
+}
