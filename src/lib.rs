@@ -6,9 +6,11 @@
 #![deny(missing_docs)]
 
 pub mod game;
+pub mod io;
 pub mod proto;
 pub mod tickets;
 pub mod wire;
 
 pub use game::Arena;
+pub use io::{Host, HostConfig, Stopper};
 pub use proto::{Config, Game, Server};

@@ -1,1 +1,152 @@
-fn main() {}
+//! The `tickwire` binary: parse flags, start logging, run the host.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+use tickwire::{Arena, Config, Host, HostConfig};
+
+/// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
+///
+/// With no subcommand, runs `serve` with its defaults: the arena game on 0.0.0.0:7777.
+/// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
+/// `tickwire listening udp=ADDR`.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the game server (the arena game) until SIGINT or SIGTERM.
+    Serve(Serve),
+}
+
+#[derive(Args, Debug, Clone)]
+struct Serve {
+    /// UDP address of the game port. Port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:7777")]
+    bind: SocketAddr,
+
+    /// Simulation and snapshot rate in Hz; every tick is broadcast to every client.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    tick_hz: u16,
+
+    /// Most clients per match (1..=255: qports are one byte).
+    #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u8).range(1..))]
+    max_clients: u8,
+
+    /// A client the server hears nothing valid from for this long is dropped and sent BYE.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_ms: u64,
+
+    /// Application protocol id; HELLOs carrying another one are dropped silently.
+    #[arg(long, default_value_t = 0)]
+    protocol_id: u32,
+
+    /// Shots naming a tick older than this are refused (lag-compensation limit).
+    #[arg(long, default_value_t = 1000)]
+    max_rewind_ms: u64,
+
+    /// How far a shot's tick age may be from the shooter's measured RTT before the shot is
+    /// refused as implausible.
+    #[arg(long, default_value_t = 200)]
+    rewind_tolerance_ms: u64,
+
+    /// Rewinds (lag-compensated shots) granted per player per second.
+    #[arg(long, default_value_t = 30)]
+    rewinds_per_sec: u32,
+
+    /// Independent matches in this one process and event loop, on consecutive UDP ports
+    /// starting at --bind's port.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    matches: u16,
+
+    /// Kernel socket send and receive buffer size in bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    socket_buffer: usize,
+
+    /// Most datagrams read from one socket per wake-up, so floods cannot starve the tick.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    recv_budget: u64,
+
+    /// Interval of the stats log line in milliseconds (0 = off).
+    #[arg(long, default_value_t = 5000)]
+    stats_interval_ms: u64,
+}
+
+impl Default for Serve {
+    fn default() -> Serve {
+        match Cli::parse_from(["tickwire", "serve"]).cmd {
+            Some(Cmd::Serve(s)) => s,
+            None => unreachable!("serve was given"),
+        }
+    }
+}
+
+fn host_config(s: &Serve) -> HostConfig {
+    HostConfig {
+        bind: s.bind,
+        matches: usize::from(s.matches),
+        server: Config {
+            tick_hz: s.tick_hz,
+            max_clients: s.max_clients,
+            timeout: Duration::from_millis(s.timeout_ms),
+            protocol_id: s.protocol_id,
+            max_rewind: Duration::from_millis(s.max_rewind_ms),
+            rewind_tolerance: Duration::from_millis(s.rewind_tolerance_ms),
+            rewinds_per_sec: s.rewinds_per_sec,
+            ..Config::default()
+        },
+        socket_buffer: s.socket_buffer,
+        recv_budget: s.recv_budget as usize,
+        stats_interval: (s.stats_interval_ms > 0)
+            .then(|| Duration::from_millis(s.stats_interval_ms)),
+        handle_signals: true,
+    }
+}
+
+fn serve(s: Serve) -> Result<(), String> {
+    let cfg = host_config(&s);
+    let mut host = Host::bind(cfg, |_| Arena::default())
+        .map_err(|e| format!("cannot bind udp {}: {e}", s.bind))?;
+    let addrs = host.udp_addrs();
+    let mut line = format!("tickwire listening udp={}", addrs[0]);
+    if addrs.len() > 1 {
+        line.push_str(&format!(" matches={}", addrs.len()));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    drop(out);
+    log::info!(
+        "serving {} match(es) at {} Hz, up to {} clients each",
+        addrs.len(),
+        s.tick_hz,
+        s.max_clients
+    );
+    host.run().map_err(|e| format!("event loop failed: {e}"))?;
+    println!("tickwire stopped {}", host.summary());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    let cli = Cli::parse();
+    let serve_args = match cli.cmd {
+        Some(Cmd::Serve(s)) => s,
+        None => Serve::default(),
+    };
+    match serve(serve_args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tickwire: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -207,9 +207,9 @@ fn tickets_required() {
     let tickets = Tickets::new(8);
     let mut sim = Sim::with(Config {
         require_ticket: true,
-        tickets: Some(tickets.clone()),
         ..config()
     });
+    sim.server.set_tickets(tickets.clone());
     let ticket = tickets
         .issue(Holder {
             user: 5,
@@ -246,10 +246,8 @@ fn tickets_required() {
 #[test]
 fn tickets_optional_still_name_the_player() {
     let tickets = Tickets::new(8);
-    let mut sim = Sim::with(Config {
-        tickets: Some(tickets.clone()),
-        ..config()
-    });
+    let mut sim = Sim::new();
+    sim.server.set_tickets(tickets.clone());
     let ticket = tickets
         .issue(Holder {
             user: 1,

@@ -53,10 +53,8 @@ pub struct Config {
     pub timeout: Duration,
     /// The application's protocol id; HELLOs with another one are dropped (0).
     pub protocol_id: u32,
-    /// Only admit HELLOs with an unused lobby ticket.
+    /// Only admit HELLOs with an unused lobby ticket (see [`Server::set_tickets`]).
     pub require_ticket: bool,
-    /// The lobby's ticket table, if there is a lobby.
-    pub tickets: Option<Tickets>,
     /// Shots naming a tick older than this are refused (1 s).
     pub max_rewind: Duration,
     /// How far the age of a shot's tick may be from the shooter's RTT (200 ms).
@@ -78,7 +76,6 @@ impl Default for Config {
             timeout: Duration::from_secs(5),
             protocol_id: 0,
             require_ticket: false,
-            tickets: None,
             max_rewind: Duration::from_secs(1),
             rewind_tolerance: Duration::from_millis(200),
             rewinds_per_sec: 30,
@@ -177,6 +174,7 @@ pub struct PlayerInfo {
 /// snapshot ring around a [`Game`].
 pub struct Server<G> {
     cfg: Config,
+    tickets: Option<Tickets>,
     game: G,
     epoch: Instant,
     /// Number of the next tick to run; tick `n` is due at `epoch + n * period`.
@@ -211,6 +209,7 @@ impl<G: Game> Server<G> {
         Server {
             ring: Ring::new(RING_LEN, cfg.snapshot_capacity),
             cfg,
+            tickets: None,
             game,
             epoch: now,
             next_tick: 0,
@@ -225,6 +224,11 @@ impl<G: Game> Server<G> {
                 .expect("static histogram bounds are valid"),
             forced_s0: None,
         }
+    }
+
+    /// Connects the lobby's ticket table: HELLO tickets are redeemed from it.
+    pub fn set_tickets(&mut self, tickets: Tickets) {
+        self.tickets = Some(tickets);
     }
 
     /// The settings.
@@ -415,6 +419,13 @@ impl<G: Game> Server<G> {
         r
     }
 
+    /// Counts a drop decided outside the core (for example by the STUN or A2S path that
+    /// shares this server's port), so one table holds every reason.
+    pub fn count_drop(&mut self, d: Drop) {
+        self.stats.datagrams_in += 1;
+        self.stats.drops[d as usize] += 1;
+    }
+
     fn dispatch(&mut self, now: Instant, src: SocketAddr, data: &[u8]) -> Result<(), Drop> {
         let game = &self.game;
         let p = Packet::new_checked(data, Direction::ToServer, |k| game.knows_kind(k))?;
@@ -427,7 +438,8 @@ impl<G: Game> Server<G> {
     }
 
     fn on_hello(&mut self, now_us: u64, src: SocketAddr, p: &Packet<&[u8]>) -> Result<(), Drop> {
-        if p.qport() != 0 || p.seq() != 0 || p.ack() != 0 {
+        // HELLO carries neither SEQ nor ACK, so those fields mean nothing and are ignored.
+        if p.qport() != 0 {
             return Err(Drop::BadQport);
         }
         let hello = Hello::parse(p.payload())?;
@@ -463,7 +475,7 @@ impl<G: Game> Server<G> {
             self.stats.rejects_full += 1;
             return Ok(());
         }
-        let holder = match &self.cfg.tickets {
+        let holder = match &self.tickets {
             Some(t) if hello.ticket != 0 => t.redeem(hello.ticket),
             _ => None,
         };

@@ -1,6 +1,8 @@
 //! Deterministic test harness for the sans-IO core: injected time, raw wire clients.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tickwire::game::arena::{self, Arena, Entity};

@@ -1,0 +1,134 @@
+//! Real-socket helpers: a host in a thread, a blocking raw client. Loopback only, bounded.
+#![allow(dead_code)]
+
+use super::{Out, RawClient};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tickwire::wire::{Challenge, Kind};
+use tickwire::{Arena, Host, HostConfig, Stopper};
+
+/// Generous bound for anything that should happen "soon" on a loaded CI machine.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Running {
+    pub addrs: Vec<SocketAddr>,
+    pub stopper: Stopper,
+    pub thread: Option<JoinHandle<String>>,
+}
+
+impl Running {
+    /// Stops the host and returns its summary line.
+    pub fn stop(mut self) -> String {
+        self.stopper.stop();
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("host thread panicked")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stopper.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a host on 127.0.0.1 port 0 in its own thread.
+pub fn start(mut cfg: HostConfig) -> Running {
+    cfg.bind = "127.0.0.1:0".parse().unwrap();
+    cfg.stats_interval = None;
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut host = Host::bind(cfg, |i| Arena::new(i as u64)).expect("bind");
+        tx.send((host.udp_addrs(), host.stopper())).unwrap();
+        host.run().expect("run");
+        host.summary()
+    });
+    let (addrs, stopper) = rx.recv_timeout(PATIENCE).expect("host started");
+    Running {
+        addrs,
+        stopper,
+        thread: Some(thread),
+    }
+}
+
+/// A raw client on its own socket.
+pub struct NetClient {
+    pub sock: UdpSocket,
+    pub server: SocketAddr,
+    pub c: RawClient,
+}
+
+impl NetClient {
+    pub fn new(server: SocketAddr) -> NetClient {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let c = RawClient::new(sock.local_addr().unwrap());
+        NetClient { sock, server, c }
+    }
+
+    pub fn send(&self, b: &[u8]) {
+        self.sock.send_to(b, self.server).unwrap();
+    }
+
+    /// Receives one datagram within `limit`, or None.
+    pub fn recv(&mut self, limit: Duration) -> Option<Out> {
+        let end = Instant::now() + limit;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < end {
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                assert_eq!(from, self.server);
+                let o = Out {
+                    dst: self.c.src,
+                    bytes: buf[..n].to_vec(),
+                };
+                self.c.saw(&o);
+                return Some(o);
+            }
+        }
+        None
+    }
+
+    /// Waits for a datagram of `kind`, skipping others.
+    pub fn wait_for(&mut self, kind: Kind, limit: Duration) -> Option<Out> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(o) = self.recv(end - Instant::now()) {
+                if o.kind() == kind {
+                    return Some(o);
+                }
+            }
+        }
+        None
+    }
+
+    /// Handshake, retrying HELLO as a real client would.
+    pub fn connect(&mut self) {
+        let end = Instant::now() + PATIENCE;
+        let mut cookie = 0;
+        while Instant::now() < end {
+            self.send(&self.c.hello(cookie));
+            while let Some(o) = self.recv(Duration::from_millis(250)) {
+                match o.kind() {
+                    Kind::Challenge => {
+                        cookie = Challenge::parse(o.packet().payload()).unwrap().cookie;
+                        break;
+                    }
+                    Kind::Accept => {
+                        self.c.on_accept(&o);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("handshake did not complete");
+    }
+}
