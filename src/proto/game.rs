@@ -123,6 +123,21 @@ pub struct RewindStats {
     pub refused: [u64; 6],
 }
 
+impl RewindStats {
+    /// Refusals for one reason.
+    pub fn refused_for(&self, e: RewindError) -> u64 {
+        RewindError::ALL
+            .iter()
+            .position(|x| *x == e)
+            .map_or(0, |i| self.refused[i])
+    }
+
+    /// All refusals.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().sum()
+    }
+}
+
 /// What the core lends a game while it handles one input.
 pub struct Context<'a> {
     pub(crate) now_us: u64,
