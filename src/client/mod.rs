@@ -7,7 +7,7 @@
 //! game's inputs and decodes its snapshots (section 4).
 
 pub mod arena;
-// pub mod blocking;
+pub mod blocking;
 mod conn;
 mod snapshot;
 mod stats;
