@@ -32,7 +32,6 @@ use crate::wire::MAX_DATAGRAM;
 const RECV_BUF: usize = 2048;
 
 /// A [`Client`] driven over a connected UDP socket, with the wall clock.
-#[derive(Debug)]
 pub struct Connection {
     sock: UdpSocket,
     client: Client,
@@ -213,6 +212,15 @@ impl Connection {
             Err(e) if e.kind() == io::ErrorKind::TimedOut || transient(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("sock", &self.sock)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
     }
 }
 

@@ -170,7 +170,6 @@ impl core::fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
-#[derive(Debug)]
 struct Queued {
     kind: u8,
     len: u16,
@@ -178,7 +177,6 @@ struct Queued {
 }
 
 /// A sans-IO tickwire client connection (PROTOCOL.md sections 1-3).
-#[derive(Debug)]
 pub struct Client {
     cfg: ClientConfig,
     state: State,
@@ -223,7 +221,7 @@ impl Client {
             cfg,
             state: State::Connecting,
             last_now: now,
-            connect_deadline: now + cfg.connect_timeout,
+            connect_deadline: later(now, cfg.connect_timeout),
             cookie: 0,
             next_hello: now,
             first_hello: None,
@@ -464,7 +462,7 @@ impl Client {
                     cookie: self.cookie,
                 }
                 .emit(&mut buf[HEADER_LEN..]);
-                self.next_hello = now + self.cfg.hello_interval;
+                self.next_hello = later(now, self.cfg.hello_interval);
                 self.first_hello.get_or_insert(now);
                 Some(n)
             }
@@ -505,7 +503,7 @@ impl Client {
         .emit(buf)?;
         self.meter.sent(seq, now);
         self.next_seq = seq.wrapping_add(1);
-        self.keepalive_due = now + self.cfg.keepalive_interval;
+        self.keepalive_due = later(now, self.cfg.keepalive_interval);
         Some(n)
     }
 
@@ -520,8 +518,10 @@ impl Client {
         match self.state {
             State::Connecting | State::Challenged => self.next_hello.min(self.connect_deadline),
             State::Connected { .. } if self.q_len > 0 => self.last_now,
-            State::Connected { .. } => self.keepalive_due.min(self.last_recv + self.cfg.timeout),
-            State::Rejected(_) | State::Disconnected(_) => self.last_now + IDLE,
+            State::Connected { .. } => self
+                .keepalive_due
+                .min(later(self.last_recv, self.cfg.timeout)),
+            State::Rejected(_) | State::Disconnected(_) => later(self.last_now, IDLE),
         }
     }
 
@@ -533,7 +533,7 @@ impl Client {
             State::Connecting | State::Challenged if now >= self.connect_deadline => {
                 DisconnectReason::ConnectTimeout
             }
-            State::Connected { .. } if now >= self.last_recv + self.cfg.timeout => {
+            State::Connected { .. } if now >= later(self.last_recv, self.cfg.timeout) => {
                 DisconnectReason::Timeout
             }
             _ => return None,
@@ -637,6 +637,27 @@ impl Client {
     pub fn rtt_histogram(&self) -> &Histogram<u64> {
         self.meter.histogram()
     }
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("next_seq", &self.next_seq)
+            .field("server_seq", &self.server_seq)
+            .field("queued", &self.q_len)
+            .field("bye_pending", &self.bye_pending)
+            .field("last_snapshot", &self.snap.last())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `t + d`, saturating far in the future instead of panicking on an absurd configured
+/// duration.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(IDLE))
+        .unwrap_or(t)
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ pub const PART_MAX: usize = MAX_PAYLOAD - SnapshotPrefix::LEN;
 
 const MISSING: u16 = u16::MAX;
 
-#[derive(Debug)]
 struct PartBuf {
     data: Box<[u8]>,
     lens: Box<[u16]>,
@@ -57,6 +56,18 @@ impl PartBuf {
         self.lens[i] = body.len() as u16;
         self.have += 1;
         true
+    }
+}
+
+impl core::fmt::Debug for PartBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PartBuf")
+            .field("tick", &self.tick)
+            .field("time_us", &self.time_us)
+            .field("parts", &self.parts)
+            .field("have", &self.have)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
     }
 }
 
