@@ -276,7 +276,7 @@ impl Client {
                 self.next_hello = now;
                 None
             }
-            (Kind::Reject, State::Connecting | State::Challenged) => {
+            (Kind::Reject, State::Challenged) => {
                 let r = match Reject::parse(p.payload()) {
                     Ok(r) => r,
                     Err(d) => return self.dropped(d),
@@ -398,12 +398,10 @@ impl Client {
         let State::Connected { s0, .. } = self.state else {
             return;
         };
+        // Our own seqs run from S0 + 1 to the last one sent.
         let last_sent = self.next_seq.wrapping_sub(1);
-        if ack == s0 || ack == last_sent || seq_newer(last_sent, ack) {
-            // Our own seqs run from s0 + 1; `ack == s0` acknowledges nothing yet.
-            if ack != s0 && seq_newer(ack, s0) {
-                self.meter.acked(ack, now);
-            }
+        if seq_newer(ack, s0) && !seq_newer(ack, last_sent) {
+            self.meter.acked(ack, now);
         } else {
             self.meter.bad_acks += 1;
         }

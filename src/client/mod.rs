@@ -40,7 +40,9 @@
 //!   a newer tick abandons the incomplete one; parts of one tick must agree on part count
 //!   and time.
 //! - **CHALLENGE while challenged** (the cookie went stale) replaces the cookie and
-//!   resends HELLO at once. REJECT, CHALLENGE and ACCEPT are not believed once connected.
+//!   resends HELLO at once. ACCEPT and REJECT are believed only after a CHALLENGE (the
+//!   server sends them only to a HELLO with a valid cookie); REJECT, CHALLENGE and ACCEPT
+//!   are not believed once connected.
 //! - **Client-side drops** that have no [`Drop`](crate::wire::Drop) reason (a well-formed
 //!   datagram that makes no sense in the current state) are counted in `unexpected`.
 

@@ -264,6 +264,10 @@ fn reject_ends_the_handshake() {
     let mut c = Client::new(ClientConfig::default(), t0);
     let f = Fake::new(0);
     tx(&mut c, t0).unwrap();
+    // REJECT only answers a HELLO with a valid cookie: not believed before a CHALLENGE
+    assert_eq!(c.handle_datagram(t0, &f.reject(RejectReason::Full)), None);
+    assert_eq!(c.state(), State::Connecting);
+    assert_eq!(c.stats().unexpected, 1);
     c.handle_datagram(t0, &f.challenge());
     tx(&mut c, t0).unwrap();
     assert_eq!(
@@ -430,6 +434,14 @@ fn rtt_is_sampled_from_the_servers_ack() {
     assert_eq!(c.stats().bad_acks, 1);
     assert_eq!(c.stats().rtt.samples, 10);
     assert_eq!(c.server_seq(), f.seq, "the datagram itself is accepted");
+    // so are acks of S0 (ours start at S0 + 1) and of seqs before it
+    for ack in [9u32, 8, 1] {
+        let mut d = f.next(Kind::Keepalive, &[]);
+        d[5..9].copy_from_slice(&ack.to_be_bytes());
+        c.handle_datagram(t + ms(2001), &d);
+    }
+    assert_eq!(c.stats().bad_acks, 4);
+    assert_eq!(c.stats().rtt.samples, 10);
 }
 
 #[test]
