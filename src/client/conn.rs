@@ -1,0 +1,662 @@
+//! The sans-IO client state machine.
+//!
+//! [`Client`] never touches a socket and never reads the clock: every entry point takes
+//! `now`, incoming datagrams go in through [`Client::handle_datagram`], outgoing ones come
+//! out of [`Client::poll_transmit`] into the caller's buffer. The driver loop is:
+//!
+//! 1. send everything [`Client::poll_transmit`] gives;
+//! 2. wait for a datagram until [`Client::poll_timeout`];
+//! 3. feed it to [`Client::handle_datagram`], or call [`Client::handle_timeout`] when the
+//!    deadline passed; handle the event; go to 1.
+
+use core::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::snapshot::{Outcome, Reassembly, SnapshotParts};
+use super::stats::{ClientStats, Meter};
+use crate::wire::msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
+use crate::wire::MAX_PAYLOAD;
+use crate::wire::{flags, seq_newer, Direction, Drop, Header, Kind, Packet, HEADER_LEN};
+
+/// How far ahead of the newest server seq a datagram may be and still be accepted.
+pub const SEQ_WINDOW: u32 = 1024;
+
+/// How many game payloads [`Client::send_game`] can queue before `poll_transmit` drains
+/// them.
+pub const SEND_QUEUE: usize = 16;
+
+/// How long [`Client::poll_timeout`] looks ahead when nothing can happen any more.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// Settings of one client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// The application's protocol id; must match the server's (tickwire's default is 0).
+    pub protocol_id: u32,
+    /// The reply address sent in HELLO; `None` (family 0) = the datagram's source.
+    pub reply: Option<SocketAddr>,
+    /// Lobby ticket, 0 = none.
+    pub ticket: u64,
+    /// HELLO is resent this often until the server answers.
+    pub hello_interval: Duration,
+    /// The handshake gives up after this long without ACCEPT.
+    pub connect_timeout: Duration,
+    /// With nothing else to send, a KEEPALIVE goes out this long after the last datagram.
+    pub keepalive_interval: Duration,
+    /// The connection is dropped after this long without a valid server datagram.
+    pub timeout: Duration,
+    /// How many parts one snapshot may have; two buffers of this many 1173-byte parts are
+    /// allocated up front. Ticks with more parts are not delivered.
+    pub max_snapshot_parts: u8,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            protocol_id: 0,
+            reply: None,
+            ticket: 0,
+            hello_interval: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(5),
+            max_snapshot_parts: 16,
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The server sent BYE.
+    Bye,
+    /// We closed it with [`Client::disconnect`] (a BYE is sent if we were connected).
+    Closed,
+    /// Nothing valid arrived from the server for [`ClientConfig::timeout`].
+    Timeout,
+    /// No ACCEPT within [`ClientConfig::connect_timeout`].
+    ConnectTimeout,
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Sending HELLO without a cookie.
+    Connecting,
+    /// Got a CHALLENGE; sending HELLO with its cookie.
+    Challenged,
+    /// Accepted.
+    Connected {
+        /// Our slot id on the server.
+        qport: u8,
+        /// The start sequence number from ACCEPT.
+        s0: u32,
+    },
+    /// The server refused us.
+    Rejected(RejectReason),
+    /// The connection ended.
+    Disconnected(DisconnectReason),
+}
+
+impl State {
+    /// Whether the connection is up.
+    pub fn is_connected(&self) -> bool {
+        matches!(self, State::Connected { .. })
+    }
+
+    /// Whether the connection ended (rejected or disconnected) and nothing more will happen.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, State::Rejected(_) | State::Disconnected(_))
+    }
+}
+
+/// Something the application should know about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// ACCEPT arrived.
+    Connected {
+        /// Our slot id.
+        qport: u8,
+        /// The server's tick rate.
+        tick_hz: u16,
+        /// The server's tick when it accepted us.
+        tick: u32,
+        /// The server's time then, microseconds since it started.
+        server_time_us: u64,
+    },
+    /// A whole snapshot arrived; read it with [`Client::snapshot_parts`].
+    Snapshot {
+        /// Its tick.
+        tick: u32,
+        /// The server time of that tick, microseconds since the server started.
+        time_us: u64,
+    },
+    /// A game datagram from the server; read its payload with [`Client::game_payload`].
+    Game {
+        /// Its kind, `0x10..=0xFF`.
+        kind: u8,
+    },
+    /// The server refused us.
+    Rejected(RejectReason),
+    /// The connection ended.
+    Disconnected(DisconnectReason),
+}
+
+/// Why [`Client::send_game`] refused a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// Not connected (yet, or any more).
+    NotConnected,
+    /// The kind is a protocol kind (below `0x10`).
+    NotGameKind,
+    /// Longer than the server's max payload (from ACCEPT, at most 1187).
+    TooLarge,
+    /// [`SEND_QUEUE`] payloads are already waiting for `poll_transmit`.
+    QueueFull,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SendError::NotConnected => "not connected",
+            SendError::NotGameKind => "not a game kind",
+            SendError::TooLarge => "payload too large",
+            SendError::QueueFull => "send queue full",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+struct Queued {
+    kind: u8,
+    len: u16,
+    data: [u8; MAX_PAYLOAD],
+}
+
+/// A sans-IO tickwire client connection (PROTOCOL.md sections 1-3).
+pub struct Client {
+    cfg: ClientConfig,
+    state: State,
+    /// The latest `now` seen, for `poll_timeout`.
+    last_now: Instant,
+    /// The handshake gives up at this instant.
+    connect_deadline: Instant,
+    cookie: u64,
+    next_hello: Instant,
+    first_hello: Option<Instant>,
+    max_payload: usize,
+    /// Our slot id, from ACCEPT; kept after the connection ends for the BYE.
+    qport: u8,
+    /// Seq of the next datagram we send.
+    next_seq: u32,
+    /// Newest seq received from the server.
+    server_seq: u32,
+    last_recv: Instant,
+    keepalive_due: Instant,
+    bye_pending: bool,
+    queue: Box<[Queued]>,
+    q_head: usize,
+    q_len: usize,
+    game: Box<[u8; MAX_PAYLOAD]>,
+    game_len: usize,
+    snap: Reassembly,
+    meter: Meter,
+}
+
+impl Client {
+    /// A client that starts connecting at `now`: the first HELLO is due at once. Allocates
+    /// every buffer it will use (send queue, reassembly, RTT histogram).
+    pub fn new(cfg: ClientConfig, now: Instant) -> Client {
+        let queue = (0..SEND_QUEUE)
+            .map(|_| Queued {
+                kind: 0,
+                len: 0,
+                data: [0; MAX_PAYLOAD],
+            })
+            .collect();
+        Client {
+            cfg,
+            state: State::Connecting,
+            last_now: now,
+            connect_deadline: later(now, cfg.connect_timeout),
+            cookie: 0,
+            next_hello: now,
+            first_hello: None,
+            max_payload: MAX_PAYLOAD,
+            qport: 0,
+            next_seq: 0,
+            server_seq: 0,
+            last_recv: now,
+            keepalive_due: now,
+            bye_pending: false,
+            queue,
+            q_head: 0,
+            q_len: 0,
+            game: Box::new([0; MAX_PAYLOAD]),
+            game_len: 0,
+            snap: Reassembly::new(cfg.max_snapshot_parts),
+            meter: Meter::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// Where the connection stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Takes one datagram from the server. Anything that fails a check is dropped and
+    /// counted (see [`ClientStats`]) without changing the state.
+    pub fn handle_datagram(&mut self, now: Instant, data: &[u8]) -> Option<Event> {
+        self.last_now = now;
+        self.meter.datagrams_in += 1;
+        self.meter.bytes_in += data.len() as u64;
+        let p = match Packet::new_checked(data, Direction::ToClient, |_| true) {
+            Ok(p) => p,
+            Err(d) => return self.dropped(d),
+        };
+        let Some(kind) = p.kind() else {
+            return self.dropped(Drop::UnknownKind);
+        };
+        match (kind, self.state) {
+            (Kind::Challenge, State::Connecting | State::Challenged) => {
+                let c = match Challenge::parse(p.payload()) {
+                    Ok(c) => c,
+                    Err(d) => return self.dropped(d),
+                };
+                self.cookie = c.cookie;
+                self.state = State::Challenged;
+                self.next_hello = now;
+                None
+            }
+            (Kind::Reject, State::Challenged) => {
+                let r = match Reject::parse(p.payload()) {
+                    Ok(r) => r,
+                    Err(d) => return self.dropped(d),
+                };
+                self.state = State::Rejected(r.reason);
+                Some(Event::Rejected(r.reason))
+            }
+            (Kind::Accept, State::Challenged) => {
+                let a = match Accept::parse(p.payload()) {
+                    Ok(a) => a,
+                    Err(d) => return self.dropped(d),
+                };
+                if p.qport() == 0 {
+                    return self.dropped(Drop::BadQport);
+                }
+                Some(self.accepted(now, p.qport(), p.seq(), &a))
+            }
+            (Kind::Accept, State::Connected { qport, s0 }) => {
+                if p.qport() == qport && p.seq() == s0 && Accept::parse(p.payload()).is_ok() {
+                    self.meter.duplicate_accepts += 1;
+                    None
+                } else {
+                    self.unexpected()
+                }
+            }
+            (
+                Kind::Keepalive | Kind::Bye | Kind::Snapshot | Kind::Game(_),
+                State::Connected { qport, .. },
+            ) => self.connected_datagram(now, qport, kind, &p),
+            _ => self.unexpected(),
+        }
+    }
+
+    fn accepted(&mut self, now: Instant, qport: u8, s0: u32, a: &Accept) -> Event {
+        self.state = State::Connected { qport, s0 };
+        self.qport = qport;
+        self.next_seq = s0.wrapping_add(1);
+        self.server_seq = s0;
+        self.last_recv = now;
+        // First KEEPALIVE at once: it tells the server our ack and opens RTT sampling.
+        self.keepalive_due = now;
+        self.max_payload = (a.max_payload as usize).min(MAX_PAYLOAD);
+        self.meter.handshake = self.first_hello.map(|t| now.saturating_duration_since(t));
+        Event::Connected {
+            qport,
+            tick_hz: a.tick_hz,
+            tick: a.tick,
+            server_time_us: a.time_us,
+        }
+    }
+
+    fn connected_datagram(
+        &mut self,
+        now: Instant,
+        qport: u8,
+        kind: Kind,
+        p: &Packet<&[u8]>,
+    ) -> Option<Event> {
+        if p.qport() != qport {
+            return self.dropped(Drop::BadQport);
+        }
+        // The payload's shape is checked before the seq can move the window.
+        let mut snap = None;
+        match kind {
+            Kind::Keepalive | Kind::Bye if !p.is_empty() => {
+                return self.dropped(Drop::BadPayload);
+            }
+            Kind::Snapshot => match SnapshotPrefix::parse(p.payload()) {
+                Ok(s) => snap = Some(s),
+                Err(d) => return self.dropped(d),
+            },
+            _ => {}
+        }
+        let seq = p.seq();
+        if seq == self.server_seq {
+            return self.dropped(Drop::Duplicate);
+        }
+        if !seq_newer(seq, self.server_seq) {
+            return self.dropped(Drop::Old);
+        }
+        let ahead = seq.wrapping_sub(self.server_seq);
+        if ahead > SEQ_WINDOW {
+            return self.dropped(Drop::FarAhead);
+        }
+        self.meter.lost += u64::from(ahead - 1);
+        self.server_seq = seq;
+        self.last_recv = now;
+        if p.has(flags::ACK) {
+            self.acked(now, p.ack());
+        }
+        match (kind, snap) {
+            (Kind::Bye, _) => {
+                self.close(DisconnectReason::Bye);
+                Some(Event::Disconnected(DisconnectReason::Bye))
+            }
+            (Kind::Snapshot, Some((s, body))) => match self.snap.part(&s, body) {
+                Outcome::Complete {
+                    tick,
+                    time_us,
+                    lost,
+                } => {
+                    self.meter.snapshot(now, lost);
+                    Some(Event::Snapshot { tick, time_us })
+                }
+                Outcome::Pending | Outcome::Stale | Outcome::Rejected => None,
+            },
+            (Kind::Game(k), _) => {
+                let d = p.payload();
+                self.game[..d.len()].copy_from_slice(d);
+                self.game_len = d.len();
+                Some(Event::Game { kind: k })
+            }
+            _ => None,
+        }
+    }
+
+    /// The server acknowledged our datagram `ack`.
+    fn acked(&mut self, now: Instant, ack: u32) {
+        let State::Connected { s0, .. } = self.state else {
+            return;
+        };
+        // Our own seqs run from S0 + 1 to the last one sent.
+        let last_sent = self.next_seq.wrapping_sub(1);
+        if seq_newer(ack, s0) && !seq_newer(ack, last_sent) {
+            self.meter.acked(ack, now);
+        } else {
+            self.meter.bad_acks += 1;
+        }
+    }
+
+    fn dropped(&mut self, d: Drop) -> Option<Event> {
+        self.meter.drop(d);
+        None
+    }
+
+    fn unexpected(&mut self) -> Option<Event> {
+        self.meter.unexpected += 1;
+        None
+    }
+
+    fn close(&mut self, reason: DisconnectReason) {
+        self.state = State::Disconnected(reason);
+        self.q_head = 0;
+        self.q_len = 0;
+    }
+
+    /// Writes the next datagram to send into `out` and returns its length, or `None` when
+    /// nothing is due. `out` should hold [`MAX_DATAGRAM`](crate::wire::MAX_DATAGRAM) bytes; a datagram that does not
+    /// fit stays queued. Call it until it returns `None` after every other call.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        self.last_now = now;
+        let n = self.transmit(now, out)?;
+        self.meter.datagrams_out += 1;
+        self.meter.bytes_out += n as u64;
+        Some(n)
+    }
+
+    fn transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        if self.bye_pending {
+            let n = self.emit_seq(now, Kind::Bye, 0, out)?;
+            self.bye_pending = false;
+            return Some(n);
+        }
+        match self.state {
+            State::Connecting | State::Challenged if now >= self.next_hello => {
+                let n = HEADER_LEN + Hello::LEN;
+                let buf = out.get_mut(..n)?;
+                Header {
+                    flags: Kind::Hello.send_flags(false),
+                    seq: 0,
+                    ack: 0,
+                    qport: 0,
+                    kind: Kind::Hello.to_u8(),
+                    len: Hello::LEN as u16,
+                }
+                .emit(buf)?;
+                Hello {
+                    protocol_id: self.cfg.protocol_id,
+                    reply: self.cfg.reply,
+                    ticket: self.cfg.ticket,
+                    cookie: self.cookie,
+                }
+                .emit(&mut buf[HEADER_LEN..]);
+                self.next_hello = later(now, self.cfg.hello_interval);
+                self.first_hello.get_or_insert(now);
+                Some(n)
+            }
+            State::Connected { .. } if self.q_len > 0 => {
+                let (kind, len) = {
+                    let q = &self.queue[self.q_head];
+                    (q.kind, q.len)
+                };
+                let n = self.emit_seq(now, Kind::Game(kind), len, out)?;
+                out[HEADER_LEN..n].copy_from_slice(&self.queue[self.q_head].data[..len as usize]);
+                self.q_head = (self.q_head + 1) % SEND_QUEUE;
+                self.q_len -= 1;
+                Some(n)
+            }
+            State::Connected { .. } if now >= self.keepalive_due => {
+                self.emit_seq(now, Kind::Keepalive, 0, out)
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the header of a connected datagram with the next seq; the caller writes the
+    /// `len` payload bytes after it. Returns the datagram's length.
+    fn emit_seq(&mut self, now: Instant, kind: Kind, len: u16, out: &mut [u8]) -> Option<usize> {
+        let n = HEADER_LEN + len as usize;
+        let buf = out.get_mut(..n)?;
+        // BYE has no ACK flag (PROTOCOL.md section 1); every other kind has one from S0 on.
+        let acked = kind != Kind::Bye;
+        let seq = self.next_seq;
+        Header {
+            flags: kind.send_flags(acked),
+            seq,
+            ack: if acked { self.server_seq } else { 0 },
+            qport: self.qport,
+            kind: kind.to_u8(),
+            len,
+        }
+        .emit(buf)?;
+        self.meter.sent(seq, now);
+        self.next_seq = seq.wrapping_add(1);
+        self.keepalive_due = later(now, self.cfg.keepalive_interval);
+        Some(n)
+    }
+
+    /// When [`Client::handle_timeout`] or [`Client::poll_transmit`] next has work: the next
+    /// HELLO or KEEPALIVE, the handshake or idle timeout, or the last `now` seen when a
+    /// datagram is already waiting. Once the connection ended with nothing left to send,
+    /// an hour after the last `now`.
+    pub fn poll_timeout(&self) -> Instant {
+        if self.bye_pending {
+            return self.last_now;
+        }
+        match self.state {
+            State::Connecting | State::Challenged => self.next_hello.min(self.connect_deadline),
+            State::Connected { .. } if self.q_len > 0 => self.last_now,
+            State::Connected { .. } => self
+                .keepalive_due
+                .min(later(self.last_recv, self.cfg.timeout)),
+            State::Rejected(_) | State::Disconnected(_) => later(self.last_now, IDLE),
+        }
+    }
+
+    /// Runs the timers due at `now`: the handshake timeout and the idle timeout. HELLO
+    /// resends and KEEPALIVEs come out of the next [`Client::poll_transmit`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Event> {
+        self.last_now = now;
+        let reason = match self.state {
+            State::Connecting | State::Challenged if now >= self.connect_deadline => {
+                DisconnectReason::ConnectTimeout
+            }
+            State::Connected { .. } if now >= later(self.last_recv, self.cfg.timeout) => {
+                DisconnectReason::Timeout
+            }
+            _ => return None,
+        };
+        self.close(reason);
+        Some(Event::Disconnected(reason))
+    }
+
+    /// Queues one game datagram (`kind` in `0x10..=0xFF`) for the next
+    /// [`Client::poll_transmit`]. The payload is copied into a preallocated slot.
+    pub fn send_game(&mut self, kind: u8, payload: &[u8]) -> Result<(), SendError> {
+        if kind < Kind::FIRST_GAME {
+            return Err(SendError::NotGameKind);
+        }
+        if !self.state.is_connected() {
+            return Err(SendError::NotConnected);
+        }
+        if payload.len() > self.max_payload {
+            return Err(SendError::TooLarge);
+        }
+        if self.q_len == SEND_QUEUE {
+            return Err(SendError::QueueFull);
+        }
+        let q = &mut self.queue[(self.q_head + self.q_len) % SEND_QUEUE];
+        q.kind = kind;
+        q.len = payload.len() as u16;
+        q.data[..payload.len()].copy_from_slice(payload);
+        self.q_len += 1;
+        Ok(())
+    }
+
+    /// How many game payloads wait for `poll_transmit`.
+    pub fn queued(&self) -> usize {
+        self.q_len
+    }
+
+    /// Ends the connection: queues BYE when connected, drops queued game payloads. The
+    /// state becomes `Disconnected(Closed)` at once; does nothing once the connection ended.
+    pub fn disconnect(&mut self) {
+        match self.state {
+            State::Connected { .. } => {
+                self.bye_pending = true;
+                self.close(DisconnectReason::Closed);
+            }
+            State::Connecting | State::Challenged => self.close(DisconnectReason::Closed),
+            State::Rejected(_) | State::Disconnected(_) => {}
+        }
+    }
+
+    /// The body parts of the last whole snapshot, in part order; empty before the first.
+    /// Valid until the next [`Event::Snapshot`].
+    pub fn snapshot_parts(&self) -> SnapshotParts<'_> {
+        self.snap.parts()
+    }
+
+    /// Tick and server time (µs) of the last whole snapshot.
+    pub fn last_snapshot(&self) -> Option<(u32, u64)> {
+        self.snap.last()
+    }
+
+    /// The payload of the last [`Event::Game`].
+    pub fn game_payload(&self) -> &[u8] {
+        &self.game[..self.game_len]
+    }
+
+    /// The newest seq received from the server (`S0` right after ACCEPT).
+    pub fn server_seq(&self) -> u32 {
+        self.server_seq
+    }
+
+    /// The seq the next connected datagram will carry.
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// A copy of the counters and measurements.
+    pub fn stats(&self) -> ClientStats {
+        let m = &self.meter;
+        ClientStats {
+            datagrams_in: m.datagrams_in,
+            bytes_in: m.bytes_in,
+            datagrams_out: m.datagrams_out,
+            bytes_out: m.bytes_out,
+            drops: m.drops,
+            unexpected: m.unexpected,
+            lost: m.lost,
+            duplicate_accepts: m.duplicate_accepts,
+            bad_acks: m.bad_acks,
+            snapshots: m.snapshots,
+            snapshot_ticks_lost: m.snapshot_ticks_lost,
+            snapshot_parts_stale: self.snap.stale,
+            snapshots_incomplete: self.snap.abandoned,
+            snapshot_parts_rejected: self.snap.rejected,
+            snapshots_per_sec: m.snapshots_per_sec(),
+            handshake: m.handshake,
+            rtt: m.rtt(),
+        }
+    }
+
+    /// The RTT histogram, in microseconds, for percentiles beyond those in [`ClientStats`].
+    pub fn rtt_histogram(&self) -> &Histogram<u64> {
+        self.meter.histogram()
+    }
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("next_seq", &self.next_seq)
+            .field("server_seq", &self.server_seq)
+            .field("queued", &self.q_len)
+            .field("bye_pending", &self.bye_pending)
+            .field("last_snapshot", &self.snap.last())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `t + d`, saturating far in the future instead of panicking on an absurd configured
+/// duration.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(IDLE))
+        .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests;

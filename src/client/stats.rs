@@ -1,0 +1,277 @@
+//! What the client measures: traffic, drops, loss, round-trip time, snapshot rate.
+//!
+//! Everything is preallocated when the [`Client`](super::Client) is created: the send-time
+//! ring is a fixed array and the RTT histogram has fixed bounds, so recording a sample
+//! never allocates.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::wire::{seq_newer, Drop};
+
+/// How many recent send times are kept for RTT sampling (one per seq, indexed `seq % 256`).
+pub const SENT_RING: usize = 256;
+
+/// Largest RTT the histogram records, in microseconds (60 s); larger samples saturate.
+pub const RTT_HIST_MAX_US: u64 = 60_000_000;
+
+/// Round-trip time measurements, sampled from the server's ack of our datagrams.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RttStats {
+    /// How many samples were taken.
+    pub samples: u64,
+    /// The latest sample.
+    pub latest: Duration,
+    /// Smoothed RTT (RFC 6298: `srtt = 7/8 srtt + 1/8 sample`).
+    pub smoothed: Duration,
+    /// RTT variation (RFC 6298: `rttvar = 3/4 rttvar + 1/4 |srtt - sample|`).
+    pub var: Duration,
+    /// Smallest sample.
+    pub min: Duration,
+    /// Largest sample.
+    pub max: Duration,
+    /// Median, from the histogram (microsecond resolution, 3 significant digits).
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+}
+
+/// A copy of the client's counters and measurements, from [`Client::stats`](super::Client::stats).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientStats {
+    /// Datagrams handed to `handle_datagram`, valid or not.
+    pub datagrams_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Dropped datagrams, indexed by `Drop as usize` (see [`ClientStats::dropped`]).
+    pub drops: [u64; Drop::COUNT],
+    /// Well-formed datagrams that make no sense in the current state (a SNAPSHOT before
+    /// ACCEPT, a CHALLENGE after it, anything after the connection ended); dropped.
+    pub unexpected: u64,
+    /// Server datagrams never seen: the sum of the gaps in the accepted seqs.
+    pub lost: u64,
+    /// Repeated ACCEPTs (the server resends it when the answer to our HELLO was lost);
+    /// ignored.
+    pub duplicate_accepts: u64,
+    /// Server acks of a seq we never sent; the datagram is kept, the ack ignored.
+    pub bad_acks: u64,
+    /// Whole snapshots delivered.
+    pub snapshots: u64,
+    /// Ticks missing between delivered snapshots (snapshot loss).
+    pub snapshot_ticks_lost: u64,
+    /// Snapshot parts of a tick older than the newest one being assembled or delivered.
+    pub snapshot_parts_stale: u64,
+    /// Ticks whose assembly was abandoned because a newer tick's part arrived first.
+    pub snapshots_incomplete: u64,
+    /// Snapshot parts whose tick is too big for the reassembly buffer, or that disagree
+    /// with the other parts of their tick (part count, time).
+    pub snapshot_parts_rejected: u64,
+    /// Snapshots per second over the last completed window of at least one second.
+    pub snapshots_per_sec: f64,
+    /// Time from the first HELLO to ACCEPT, once connected.
+    pub handshake: Option<Duration>,
+    /// Round-trip time.
+    pub rtt: RttStats,
+}
+
+impl ClientStats {
+    /// How many datagrams were dropped for `reason`.
+    pub fn dropped(&self, reason: Drop) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// How many datagrams were dropped for any reason, `unexpected` included.
+    pub fn dropped_total(&self) -> u64 {
+        self.drops.iter().sum::<u64>() + self.unexpected
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SentSlot {
+    seq: u32,
+    at: Option<Instant>,
+}
+
+/// The client's live counters (crate-private; [`ClientStats`] is the public copy).
+#[derive(Debug)]
+pub(crate) struct Meter {
+    pub(crate) datagrams_in: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) datagrams_out: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) drops: [u64; Drop::COUNT],
+    pub(crate) unexpected: u64,
+    pub(crate) lost: u64,
+    pub(crate) duplicate_accepts: u64,
+    pub(crate) bad_acks: u64,
+    pub(crate) snapshots: u64,
+    pub(crate) snapshot_ticks_lost: u64,
+    pub(crate) handshake: Option<Duration>,
+    sent: [SentSlot; SENT_RING],
+    newest_ack: Option<u32>,
+    rtt: RttStats,
+    srtt_ns: u128,
+    rttvar_ns: u128,
+    hist: Histogram<u64>,
+    rate_start: Option<Instant>,
+    rate_count: u64,
+    rate: f64,
+}
+
+impl Meter {
+    pub(crate) fn new() -> Meter {
+        Meter {
+            datagrams_in: 0,
+            bytes_in: 0,
+            datagrams_out: 0,
+            bytes_out: 0,
+            drops: [0; Drop::COUNT],
+            unexpected: 0,
+            lost: 0,
+            duplicate_accepts: 0,
+            bad_acks: 0,
+            snapshots: 0,
+            snapshot_ticks_lost: 0,
+            handshake: None,
+            sent: [SentSlot { seq: 0, at: None }; SENT_RING],
+            newest_ack: None,
+            rtt: RttStats::default(),
+            srtt_ns: 0,
+            rttvar_ns: 0,
+            // Constant, valid bounds: cannot fail.
+            hist: Histogram::new_with_bounds(1, RTT_HIST_MAX_US, 3)
+                .expect("constant histogram bounds are valid"),
+            rate_start: None,
+            rate_count: 0,
+            rate: 0.0,
+        }
+    }
+
+    pub(crate) fn drop(&mut self, reason: Drop) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// Remembers when `seq` was sent.
+    pub(crate) fn sent(&mut self, seq: u32, now: Instant) {
+        self.sent[seq as usize % SENT_RING] = SentSlot { seq, at: Some(now) };
+    }
+
+    /// The server acknowledged `ack`; samples RTT when it is newer than any ack before and
+    /// its send time is still in the ring.
+    pub(crate) fn acked(&mut self, ack: u32, now: Instant) {
+        if let Some(n) = self.newest_ack {
+            if !seq_newer(ack, n) {
+                return;
+            }
+        }
+        self.newest_ack = Some(ack);
+        let slot = self.sent[ack as usize % SENT_RING];
+        if slot.seq != ack {
+            return;
+        }
+        if let Some(at) = slot.at {
+            self.sample(now.saturating_duration_since(at));
+        }
+    }
+
+    fn sample(&mut self, rtt: Duration) {
+        let ns = rtt.as_nanos();
+        let r = &mut self.rtt;
+        if r.samples == 0 {
+            self.srtt_ns = ns;
+            self.rttvar_ns = ns / 2;
+            r.min = rtt;
+            r.max = rtt;
+        } else {
+            let diff = self.srtt_ns.abs_diff(ns);
+            self.rttvar_ns = (3 * self.rttvar_ns + diff) / 4;
+            self.srtt_ns = (7 * self.srtt_ns + ns) / 8;
+            r.min = r.min.min(rtt);
+            r.max = r.max.max(rtt);
+        }
+        r.samples += 1;
+        r.latest = rtt;
+        r.smoothed = nanos(self.srtt_ns);
+        r.var = nanos(self.rttvar_ns);
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        self.hist.saturating_record(us.clamp(1, RTT_HIST_MAX_US));
+    }
+
+    /// A whole snapshot was delivered at `now`, `lost` ticks after the previous one.
+    pub(crate) fn snapshot(&mut self, now: Instant, lost: u64) {
+        self.snapshots += 1;
+        self.snapshot_ticks_lost += lost;
+        match self.rate_start {
+            None => self.rate_start = Some(now),
+            Some(start) => {
+                let el = now.saturating_duration_since(start);
+                if el >= Duration::from_secs(1) {
+                    self.rate = self.rate_count as f64 / el.as_secs_f64();
+                    self.rate_start = Some(now);
+                    self.rate_count = 0;
+                }
+            }
+        }
+        self.rate_count += 1;
+    }
+
+    pub(crate) fn histogram(&self) -> &Histogram<u64> {
+        &self.hist
+    }
+
+    pub(crate) fn rtt(&self) -> RttStats {
+        let mut r = self.rtt;
+        if r.samples > 0 {
+            let q = |q| Duration::from_micros(self.hist.value_at_quantile(q));
+            r.p50 = q(0.5);
+            r.p90 = q(0.9);
+            r.p99 = q(0.99);
+        }
+        r
+    }
+
+    pub(crate) fn snapshots_per_sec(&self) -> f64 {
+        self.rate
+    }
+}
+
+fn nanos(ns: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtt_samples_only_newer_acks_in_the_ring() {
+        let t0 = Instant::now();
+        let mut m = Meter::new();
+        m.sent(10, t0);
+        m.sent(11, t0 + Duration::from_millis(10));
+        m.acked(10, t0 + Duration::from_millis(40));
+        assert_eq!(m.rtt().samples, 1);
+        assert_eq!(m.rtt().latest, Duration::from_millis(40));
+        m.acked(10, t0 + Duration::from_millis(90)); // same ack again: no sample
+        m.acked(9, t0 + Duration::from_millis(90)); // older: no sample
+        assert_eq!(m.rtt().samples, 1);
+        m.acked(11, t0 + Duration::from_millis(30));
+        let r = m.rtt();
+        assert_eq!(r.samples, 2);
+        assert_eq!(r.min, Duration::from_millis(20));
+        assert_eq!(r.max, Duration::from_millis(40));
+        assert_eq!(r.smoothed, Duration::from_micros(37_500));
+        // seq 11 + 256 overwrote nothing yet; an ack of a seq whose slot was reused is
+        // not sampled
+        m.sent(12 + 256, t0);
+        m.acked(12, t0 + Duration::from_millis(50));
+        assert_eq!(m.rtt().samples, 2);
+    }
+}

@@ -1,0 +1,127 @@
+//! The client allocates nothing per datagram: after `Client::new` and the handshake,
+//! receiving snapshots (one and two parts), game datagrams and junk, sending inputs and
+//! keepalives, and reading stats and snapshot parts never touch the allocator.
+//!
+//! A counting global allocator, counting per thread so parallel tests do not interfere.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use tickwire::client::{arena, Client, ClientConfig, Event};
+use tickwire::wire::msg::{Accept, Challenge, SnapshotPrefix};
+use tickwire::wire::{flags, Header, HEADER_LEN, MAX_DATAGRAM};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// Writes a server datagram into `buf` and returns its length.
+fn dgram(buf: &mut [u8], f: u8, seq: u32, ack: u32, kind: u8, payload: &[u8]) -> usize {
+    Header {
+        flags: f,
+        seq,
+        ack,
+        qport: 9,
+        kind,
+        len: payload.len() as u16,
+    }
+    .emit(buf)
+    .unwrap();
+    buf[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
+    HEADER_LEN + payload.len()
+}
+
+#[test]
+fn no_allocation_per_datagram() {
+    let t0 = Instant::now();
+    let mut c = Client::new(ClientConfig::default(), t0);
+    let mut out = [0u8; MAX_DATAGRAM];
+    let mut inb = [0u8; MAX_DATAGRAM];
+    c.poll_transmit(t0, &mut out).unwrap();
+    let mut p = [0u8; 16];
+    Challenge { cookie: 5 }.emit(&mut p);
+    let n = dgram(&mut inb, flags::CONNECT, 0, 0, 2, &p[..8]);
+    c.handle_datagram(t0, &inb[..n]);
+    c.poll_transmit(t0, &mut out).unwrap();
+    Accept {
+        tick_hz: 60,
+        max_payload: 1187,
+        tick: 0,
+        time_us: 0,
+    }
+    .emit(&mut p);
+    let s0 = u32::MAX - 500;
+    let n = dgram(&mut inb, 0xB0, s0, 1, 3, &p);
+    assert!(matches!(
+        c.handle_datagram(t0, &inb[..n]),
+        Some(Event::Connected { .. })
+    ));
+
+    let before = allocs();
+    let mut seq = s0;
+    let mut snap = [0u8; 14 + 1000];
+    let mut events = 0;
+    let mut ack = s0;
+    for i in 0..1000u32 {
+        let now = t0 + Duration::from_millis(u64::from(i) * 16);
+        let parts = if i % 2 == 0 { 1 } else { 2 };
+        for part in (0..parts).rev() {
+            SnapshotPrefix {
+                tick: i,
+                time_us: u64::from(i),
+                part,
+                parts,
+            }
+            .emit(&mut snap);
+            seq = seq.wrapping_add(1);
+            let n = dgram(&mut inb, 0x30, seq, ack, 6, &snap);
+            if c.handle_datagram(now, &inb[..n]).is_some() {
+                events += 1;
+            }
+        }
+        seq = seq.wrapping_add(1);
+        let n = dgram(&mut inb, 0x30, seq, ack, 0x42, &[1, 2, 3]);
+        assert!(c.handle_datagram(now, &inb[..n]).is_some());
+        // junk and a replay
+        c.handle_datagram(now, &inb[..n - 1]);
+        c.handle_datagram(now, &inb[..n]);
+        let (k, pl) = arena::input(1, 0);
+        c.send_game(k, &pl).unwrap();
+        while c.poll_transmit(now, &mut out).is_some() {}
+        ack = c.next_seq().wrapping_sub(1);
+        let _ = c.handle_timeout(now);
+        let _ = c.poll_timeout();
+        let _ = arena::players_in(c.snapshot_parts()).count();
+        let _ = c.stats();
+    }
+    assert_eq!(allocs() - before, 0, "allocations in steady state");
+    assert_eq!(events, 1000);
+    assert_eq!(c.stats().snapshots, 1000);
+    assert_eq!(c.stats().dropped_total(), 2000);
+    assert_eq!(c.stats().rtt.samples, 999);
+    assert!(c.state().is_connected());
+}
