@@ -396,8 +396,13 @@ impl<G: Game> Host<G> {
         }
         let (din, dout) = self.totals();
         let secs = elapsed.as_secs_f64().max(1e-9);
+        let mut depth = Histogram::<u64>::new_with_bounds(1, 3600, 2).expect("static bounds");
+        for m in &self.matches {
+            let _ = depth.add(m.server.rewind_depth());
+        }
         let line = stats_line(
             &self.merged_stats(),
+            &depth,
             self.clients(),
             (din - self.window.datagrams_in) as f64 / secs,
             (dout - self.window.datagrams_out) as f64 / secs,
@@ -520,7 +525,14 @@ fn drops_list(s: &Stats) -> String {
     out
 }
 
-fn stats_line(s: &Stats, clients: usize, in_ps: f64, out_ps: f64, l: &Histogram<u64>) -> String {
+fn stats_line(
+    s: &Stats,
+    depth: &Histogram<u64>,
+    clients: usize,
+    in_ps: f64,
+    out_ps: f64,
+    l: &Histogram<u64>,
+) -> String {
     let r = &s.rewinds;
     let refused: String = crate::proto::RewindError::ALL
         .iter()
@@ -528,12 +540,15 @@ fn stats_line(s: &Stats, clients: usize, in_ps: f64, out_ps: f64, l: &Histogram<
         .map(|(e, n)| format!(" {}={}", e.label(), n))
         .collect();
     format!(
-        "clients={clients} in/s={in_ps:.0} out/s={out_ps:.0} drops[{}] tick_late_us p50={} p99={} max={} shots ok={}{}",
+        "clients={clients} in/s={in_ps:.0} out/s={out_ps:.0} drops[{}] tick_late_us p50={} p99={} max={} shots ok={}{} rewind_ticks p50={} p99={} max={}",
         drops_list(s),
         l.value_at_quantile(0.5),
         l.value_at_quantile(0.99),
         l.max(),
         r.ok,
         refused,
+        depth.value_at_quantile(0.5),
+        depth.value_at_quantile(0.99),
+        depth.max(),
     )
 }
