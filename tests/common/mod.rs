@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod netsim;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
