@@ -6,5 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod limit;
+pub mod stun;
 pub mod tickets;
 pub mod wire;

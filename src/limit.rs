@@ -63,8 +63,8 @@ impl RateLimiter {
     /// source is over its limit (drop).
     pub fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
         let epoch = *self.epoch.get_or_insert(now);
-        let now_us = u64::try_from(now.saturating_duration_since(epoch).as_micros())
-            .unwrap_or(u64::MAX);
+        let now_us =
+            u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX);
         let i = self.index(ip);
         let (rate, cap) = (self.rate, self.cap);
         let Some(b) = self.buckets.get_mut(i) else {
@@ -75,8 +75,8 @@ impl RateLimiter {
         if now_us > b.last_us {
             b.last_us = now_us;
         }
-        let gained = (u128::from(elapsed) * u128::from(rate) / 1_000_000)
-            .min(u128::from(cap)) as u64;
+        let gained =
+            (u128::from(elapsed) * u128::from(rate) / 1_000_000).min(u128::from(cap)) as u64;
         b.tokens = b.tokens.saturating_add(gained).min(cap);
         if b.tokens >= MILLI {
             b.tokens -= MILLI;
