@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod limit;
+pub mod query;
 pub mod stun;
 pub mod tickets;
 pub mod wire;
