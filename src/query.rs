@@ -661,11 +661,11 @@ mod tests {
         assert_eq!(whole[..6], [0xFF, 0xFF, 0xFF, 0xFF, 0x44, 255]);
         // Walk the players back.
         let mut at = 6;
-        for i in 0..255 {
+        for i in 0..255i32 {
             assert_eq!(whole[at], i as u8);
             let name = format!("player_{i:09}\0");
             assert_eq!(&whole[at + 1..at + 18], name.as_bytes());
-            assert_eq!(whole[at + 18..at + 22], (i as i32).to_le_bytes());
+            assert_eq!(whole[at + 18..at + 22], i.to_le_bytes());
             assert_eq!(whole[at + 22..at + 26], 60f32.to_le_bytes());
             at += 26;
         }

@@ -215,7 +215,7 @@ impl<'a> Attrs<'a> {
             return Err(Drop::StunMalformed);
         };
         let len = usize::from(len);
-        let end = at + 4 + (len + 3) / 4 * 4;
+        let end = at + 4 + len.div_ceil(4) * 4;
         let Some(value) = self.msg.get(at + 4..at + 4 + len) else {
             return Err(Drop::StunMalformed);
         };
