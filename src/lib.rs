@@ -8,7 +8,10 @@
 pub mod client;
 pub mod game;
 pub mod io;
+pub mod limit;
 pub mod proto;
+pub mod query;
+pub mod stun;
 pub mod tickets;
 pub mod wire;
 

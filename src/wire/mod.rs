@@ -165,8 +165,17 @@ drops! {
     BadQport = "bad_qport",
     /// No room to queue the answer this turn.
     OutboxFull = "outbox_full",
-    /// Looks like STUN but is malformed, not a Binding Request, or fails a check.
+    /// Looks like STUN but does not parse: too short, bad header, bad length, an attribute
+    /// that overruns the message or has the wrong size.
     StunMalformed = "stun_malformed",
+    /// STUN message that is not a Binding Request (another method or class).
+    StunNotBinding = "stun_not_binding",
+    /// STUN FINGERPRINT that does not match, or is not the last attribute.
+    StunBadFingerprint = "stun_bad_fingerprint",
+    /// STUN comprehension-required attribute (type below 0x8000) that we do not know.
+    StunUnknownAttribute = "stun_unknown_attribute",
+    /// STUN request with MESSAGE-INTEGRITY: we have no credentials to check it with.
+    StunIntegrity = "stun_integrity",
     /// STUN request over the per-source answer limit.
     StunRateLimited = "stun_rate_limited",
     /// A2S query that does not parse or is not supported.

@@ -1,0 +1,128 @@
+//! `Stun::handle` and `Query::handle` allocate nothing per request, counted exactly by a
+//! global allocator that counts the allocations of the threads that ask for it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tickwire::query::{Query, QueryOut, QueryState};
+use tickwire::stun::{binding_request, parse_binding_response, Stun};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTED.with(|c| c.get()) {
+            ALLOCS.fetch_add(1, Ordering::SeqCst);
+        }
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if COUNTED.with(|c| c.get()) {
+            ALLOCS.fetch_add(1, Ordering::SeqCst);
+        }
+        System.realloc(p, l, n)
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    COUNTED.with(|c| c.set(true));
+    let r = f();
+    COUNTED.with(|c| c.set(false));
+    (r, ALLOCS.load(Ordering::SeqCst) - before)
+}
+
+struct Many(Vec<String>);
+
+impl QueryState for Many {
+    fn server_name(&self) -> &str {
+        "alloc test"
+    }
+    fn map(&self) -> &str {
+        "arena"
+    }
+    fn folder(&self) -> &str {
+        "tickwire"
+    }
+    fn game(&self) -> &str {
+        "Tickwire Arena"
+    }
+    fn players(&self) -> u8 {
+        255
+    }
+    fn max_players(&self) -> u8 {
+        255
+    }
+    fn for_each_player(&self, f: &mut dyn FnMut(&str, i32, f32)) {
+        for (i, n) in self.0.iter().enumerate() {
+            f(n, i as i32, 1.0);
+        }
+    }
+    fn for_each_rule(&self, f: &mut dyn FnMut(&str, &str)) {
+        for n in &self.0 {
+            f(n, n);
+        }
+    }
+}
+
+#[test]
+fn stun_and_query_allocate_nothing_per_request() {
+    let t0 = Instant::now();
+    let v4: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+    let v6: SocketAddr = "[2001:db8::1]:40000".parse().unwrap();
+    let mut stun = Stun::new(1_000_000);
+    let mut query = Query::new(1_000_000);
+    let mut out = QueryOut::new();
+    let state = Many((0..255).map(|i| format!("player_{i:09}")).collect());
+    let mut buf = [0u8; 1200];
+    let mut req = [0u8; 64];
+    let n = binding_request([7; 12], &mut req);
+    let stun_req = &req[..n];
+    let info = b"\xFF\xFF\xFF\xFFTSource Engine Query\0";
+    let ask = [0xFF, 0xFF, 0xFF, 0xFF, 0x55, 0xFF, 0xFF, 0xFF, 0xFF];
+
+    // A challenge to use while counting.
+    query.handle(t0, v4, &ask, &state, &mut out).unwrap();
+    let c: [u8; 4] = out.packets().next().unwrap()[5..9].try_into().unwrap();
+    let with_c = |kind: u8| {
+        let mut r = vec![0xFF, 0xFF, 0xFF, 0xFF, kind];
+        if kind == 0x54 {
+            r.extend_from_slice(b"Source Engine Query\0");
+        }
+        r.extend_from_slice(&c);
+        r
+    };
+    let (info_c, player_c, rules_c) = (with_c(0x54), with_c(0x55), with_c(0x56));
+
+    let ((), allocs) = counted(|| {
+        for i in 0..200u64 {
+            let now = t0 + Duration::from_millis(i);
+            for src in [v4, v6] {
+                let m = stun.handle(now, src, stun_req, &mut buf).unwrap();
+                assert_eq!(parse_binding_response(&buf[..m], &[7; 12]), Some(src));
+                assert!(stun.handle(now, src, &buf[..m], &mut buf.clone()).is_err());
+            }
+            let _ = stun.handle(now, v4, &[0u8; 40], &mut buf);
+            query.handle(now, v6, info, &state, &mut out).unwrap();
+            for r in [&info_c, &player_c, &rules_c] {
+                query.handle(now, v4, r, &state, &mut out).unwrap();
+                assert!(out.packets().count() >= 1);
+            }
+            let _ = query.handle(now, v4, b"\xFF\xFF\xFF\xFFZ", &state, &mut out);
+        }
+    });
+    assert_eq!(allocs, 0, "allocations while answering");
+}
