@@ -16,5 +16,5 @@ pub mod tickets;
 pub mod wire;
 
 pub use game::Arena;
-pub use io::{Host, HostConfig, Stopper};
+pub use io::{Host, HostConfig, ServerInfo, Stopper};
 pub use proto::{Config, Game, Server};

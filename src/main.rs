@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use tickwire::{Arena, Config, Host, HostConfig};
+use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
 
 /// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
 ///
@@ -73,6 +73,22 @@ struct Serve {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     recv_budget: u64,
 
+    /// Server name shown to A2S server browsers.
+    #[arg(long, default_value = "tickwire")]
+    name: String,
+
+    /// Map name shown to A2S server browsers.
+    #[arg(long, default_value = "arena")]
+    map: String,
+
+    /// STUN answers per second per source IP (the protocol asks for at least 10).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(10..))]
+    stun_limit: u32,
+
+    /// A2S query answers per second per source IP.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    query_limit: u32,
+
     /// Interval of the stats log line in milliseconds (0 = off).
     #[arg(long, default_value_t = 5000)]
     stats_interval_ms: u64,
@@ -106,6 +122,13 @@ fn host_config(s: &Serve) -> HostConfig {
         stats_interval: (s.stats_interval_ms > 0)
             .then(|| Duration::from_millis(s.stats_interval_ms)),
         handle_signals: true,
+        info: ServerInfo {
+            name: s.name.clone(),
+            map: s.map.clone(),
+            ..ServerInfo::default()
+        },
+        stun_limit: s.stun_limit,
+        query_limit: s.query_limit,
     }
 }
 

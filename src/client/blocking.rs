@@ -31,6 +31,69 @@ use crate::wire::MAX_DATAGRAM;
 /// and dropped as such instead of being truncated into something that parses.
 const RECV_BUF: usize = 2048;
 
+fn unspecified(server: SocketAddr) -> SocketAddr {
+    match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+/// Asks `stun_server` for the address it sees `sock` at (RFC 5389 Binding), resending the
+/// request every 250 ms for at most `timeout`. Other datagrams that arrive meanwhile are
+/// ignored. The socket must not be connected to another address.
+pub fn stun_discover(
+    sock: &UdpSocket,
+    stun_server: SocketAddr,
+    timeout: Duration,
+) -> io::Result<SocketAddr> {
+    let txn: [u8; 12] = rand::random();
+    let mut req = [0u8; crate::stun::BINDING_REQUEST_LEN];
+    let n = crate::stun::binding_request(txn, &mut req);
+    let deadline = Instant::now() + timeout;
+    let old = sock.read_timeout()?;
+    let mut buf = [0u8; RECV_BUF];
+    let result = loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no STUN answer in time",
+            ));
+        }
+        sock.send_to(&req[..n], stun_server)?;
+        let resend = (now + Duration::from_millis(250)).min(deadline);
+        let mut got = None;
+        while got.is_none() {
+            let left = resend.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            sock.set_read_timeout(Some(left))?;
+            match sock.recv_from(&mut buf) {
+                Ok((len, from)) if from == stun_server => {
+                    got = crate::stun::parse_binding_response(&buf[..len], &txn);
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = sock.set_read_timeout(old);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(a) = got {
+            break Ok(a);
+        }
+    };
+    sock.set_read_timeout(old)?;
+    result
+}
+
 /// A [`Client`] driven over a connected UDP socket, with the wall clock.
 pub struct Connection {
     sock: UdpSocket,
@@ -51,11 +114,31 @@ impl Connection {
         cfg: ClientConfig,
         timeout: Duration,
     ) -> io::Result<Connection> {
-        let local: SocketAddr = match server {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let sock = UdpSocket::bind(local)?;
+        let sock = UdpSocket::bind(unspecified(server))?;
+        Connection::connect_on(sock, server, cfg, timeout)
+    }
+
+    /// Like [`Connection::connect`], but first asks `stun_server` (any RFC 5389 server; a
+    /// tickwire game port answers STUN too) for this socket's public address and puts it
+    /// in HELLO's reply address (PROTOCOL.md sections 2 and 6).
+    pub fn connect_with_stun(
+        server: SocketAddr,
+        stun_server: SocketAddr,
+        mut cfg: ClientConfig,
+        timeout: Duration,
+    ) -> io::Result<Connection> {
+        let sock = UdpSocket::bind(unspecified(server))?;
+        let start = Instant::now();
+        cfg.reply = Some(stun_discover(&sock, stun_server, timeout)?);
+        Connection::connect_on(sock, server, cfg, timeout.saturating_sub(start.elapsed()))
+    }
+
+    fn connect_on(
+        sock: UdpSocket,
+        server: SocketAddr,
+        cfg: ClientConfig,
+        timeout: Duration,
+    ) -> io::Result<Connection> {
         sock.connect(server)?;
         let now = Instant::now();
         let mut conn = Connection {

@@ -6,14 +6,20 @@
 //! allocated at start-up and answered with `sendmmsg`, snapshot bodies straight from the
 //! ring. Receive work per wake-up is capped so a flood cannot starve the tick.
 
+mod query_view;
 pub mod sys;
 
+pub use query_view::ServerInfo;
+
 use crate::proto::{Config, Game, Server, Stats};
+use crate::query::{Query, QueryOut};
+use crate::stun::Stun;
 use crate::wire::{demux, Demux, Drop};
 use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use query_view::QueryView;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -49,6 +55,12 @@ pub struct HostConfig {
     pub stats_interval: Option<Duration>,
     /// Stop cleanly on SIGINT and SIGTERM (off for embedders, on in the binary).
     pub handle_signals: bool,
+    /// Name, map and game shown to A2S server browsers.
+    pub info: ServerInfo,
+    /// STUN answers per second per source IP (20).
+    pub stun_limit: u32,
+    /// A2S answers per second per source IP (20).
+    pub query_limit: u32,
 }
 
 impl Default for HostConfig {
@@ -61,6 +73,9 @@ impl Default for HostConfig {
             recv_budget: 1024,
             stats_interval: Some(Duration::from_secs(5)),
             handle_signals: false,
+            info: ServerInfo::default(),
+            stun_limit: crate::stun::DEFAULT_LIMIT_PER_SEC,
+            query_limit: crate::query::DEFAULT_LIMIT_PER_SEC,
         }
     }
 }
@@ -114,6 +129,11 @@ pub struct Host<G> {
     send: SendBatch,
     stats: IoStats,
     window: Window,
+    stun: Stun,
+    query: Query,
+    /// Reply buffers for STUN and A2S, allocated once.
+    stun_out: Box<[u8]>,
+    query_out: QueryOut,
 }
 
 /// Counters at the start of the current stats window.
@@ -239,6 +259,10 @@ impl<G: Game> Host<G> {
                 datagrams_out: 0,
                 lateness: lateness_histogram(),
             },
+            stun: Stun::new(cfg.stun_limit),
+            query: Query::new(cfg.query_limit),
+            stun_out: vec![0u8; 1200].into_boxed_slice(),
+            query_out: QueryOut::new(),
             cfg,
         })
     }
@@ -357,7 +381,39 @@ impl<G: Game> Host<G> {
                         let Some((src, data, _truncated)) = self.recv.get(k) else {
                             continue;
                         };
-                        handle(&mut m.server, now, src, data);
+                        match demux(data) {
+                            Demux::Game => {
+                                let _ = m.server.handle_datagram(now, src, data);
+                            }
+                            Demux::Stun => {
+                                match self.stun.handle(now, src, data, &mut self.stun_out) {
+                                    Ok(len) => {
+                                        reply(m, src, &self.stun_out[..len], &mut self.stats)
+                                    }
+                                    Err(d) => m.server.count_drop(d),
+                                }
+                            }
+                            Demux::Query => {
+                                self.query_out.clear();
+                                let view = QueryView {
+                                    server: &m.server,
+                                    info: &self.cfg.info,
+                                    now,
+                                    port: m.addr.port(),
+                                };
+                                match self
+                                    .query
+                                    .handle(now, src, data, &view, &mut self.query_out)
+                                {
+                                    Ok(()) => {
+                                        for p in self.query_out.packets() {
+                                            reply(m, src, p, &mut self.stats);
+                                        }
+                                    }
+                                    Err(d) => m.server.count_drop(d),
+                                }
+                            }
+                        }
                     }
                     flush(m, &mut self.send, &mut self.stats);
                 }
@@ -485,15 +541,18 @@ impl<G: Game> Host<G> {
     }
 }
 
-fn handle<G: Game>(server: &mut Server<G>, now: Instant, src: SocketAddr, data: &[u8]) {
-    match demux(data) {
-        Demux::Game => {
-            let _ = server.handle_datagram(now, src, data);
+/// Sends one STUN or A2S reply at once (they are rare and rate-limited; game traffic goes
+/// through the batches).
+fn reply<G>(m: &Match<G>, dst: SocketAddr, bytes: &[u8], stats: &mut IoStats) {
+    let dst = match (dst, m.addr) {
+        (SocketAddr::V4(a), SocketAddr::V6(_)) => {
+            SocketAddr::new(a.ip().to_ipv6_mapped().into(), a.port())
         }
-        // STUN and A2S are answered by their own modules once wired in; until then they
-        // are counted as what they are.
-        Demux::Stun => server.count_drop(Drop::StunMalformed),
-        Demux::Query => server.count_drop(Drop::QueryMalformed),
+        (d, _) => d,
+    };
+    if let Err(e) = m.socket.send_to(bytes, dst) {
+        log::debug!("reply to {dst}: {e}");
+        stats.send_dropped += 1;
     }
 }
 
