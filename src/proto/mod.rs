@@ -166,6 +166,8 @@ pub struct PlayerInfo {
     pub connected_for: Duration,
     /// Smoothed round-trip time, once measured.
     pub rtt: Option<Duration>,
+    /// Newest sequence number received from it (its start sequence until it sends).
+    pub newest_seq: u32,
     /// Its counters.
     pub stats: PeerStats,
 }
@@ -287,6 +289,7 @@ impl<G: Game> Server<G> {
                 addr: p.src,
                 connected_for: Duration::from_micros(now_us.saturating_sub(p.connected_at_us)),
                 rtt: p.srtt_us.map(Duration::from_micros),
+                newest_seq: p.recv_newest,
                 stats: p.stats,
             }
         })

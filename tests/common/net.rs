@@ -82,7 +82,12 @@ impl NetClient {
     pub fn recv(&mut self, limit: Duration) -> Option<Out> {
         let end = Instant::now() + limit;
         let mut buf = [0u8; 2048];
-        while Instant::now() < end {
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.sock.set_read_timeout(Some(left)).unwrap();
             if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
                 assert_eq!(from, self.server);
                 let o = Out {
@@ -93,7 +98,6 @@ impl NetClient {
                 return Some(o);
             }
         }
-        None
     }
 
     /// Waits for a datagram of `kind`, skipping others.
