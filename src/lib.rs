@@ -5,5 +5,6 @@
 //! The wire contract is `docs/PROTOCOL.md`.
 #![deny(missing_docs)]
 
+pub mod lobby;
 pub mod tickets;
 pub mod wire;
