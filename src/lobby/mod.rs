@@ -152,3 +152,6 @@ pub struct LobbyStats {
     /// The bound on each connection's send buffer.
     pub send_buffer_bytes: usize,
 }
+
+#[cfg(test)]
+mod tests;
