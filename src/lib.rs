@@ -5,6 +5,7 @@
 //! The wire contract is `docs/PROTOCOL.md`.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod lobby;
 pub mod tickets;
 pub mod wire;

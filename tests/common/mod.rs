@@ -1,0 +1,4 @@
+//! Shared integration-test harnesses.
+#![allow(dead_code)]
+
+pub mod lobby;
