@@ -143,7 +143,9 @@ impl Lobby {
         }
     }
 
-    /// Reads until `WouldBlock`, handing every chunk to the core.
+    /// Reads until `WouldBlock`, handing every chunk to the core and writing out the
+    /// answers between chunks, so that a pipelining peer that does read is not mistaken
+    /// for a slow reader.
     fn read(&mut self, id: usize, now: Instant) {
         loop {
             let Some((stream, space)) = self.core.recv_space(id) else {
@@ -151,7 +153,10 @@ impl Lobby {
             };
             match stream.read(space) {
                 Ok(0) => return self.core.peer_closed(id),
-                Ok(n) => self.core.received(id, n, now),
+                Ok(n) => {
+                    self.core.received(id, n, now);
+                    self.flush(id);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
