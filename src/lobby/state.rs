@@ -200,7 +200,7 @@ impl<T> LobbyCore<T> {
                     let size = f.len();
                     completed = true;
                     match Request::parse(f) {
-                        Ok(req) => self.handle(id, req, f, now),
+                        Ok(req) => self.handle(id, req, f),
                         Err(code) => self.bad_input(id, code),
                     }
                     rx.consume(size);
@@ -421,10 +421,9 @@ impl<T> LobbyCore<T> {
         self.conns.get(id)?.user.as_ref()
     }
 
-    fn handle(&mut self, id: usize, req: Request, frame: &[u8], now: Instant) {
+    fn handle(&mut self, id: usize, req: Request, frame: &[u8]) {
         self.stats.msgs_in += 1;
         debug!("lobby: conn {id}: {req:?}");
-        let _ = now;
         if let Request::Echo(_) = req {
             let n = frame.len();
             self.out[..n].copy_from_slice(frame);
