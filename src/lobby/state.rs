@@ -95,6 +95,7 @@ pub struct LobbyCore<T> {
     next_room: u32,
     dirty: VecDeque<usize>,
     closing: Vec<usize>,
+    expired: Vec<(usize, CloseReason)>,
     scratch: Box<[u8]>,
     out: Box<[u8]>,
     stats: LobbyStats,
@@ -114,6 +115,7 @@ impl<T> LobbyCore<T> {
             next_room: 1,
             dirty: VecDeque::with_capacity(cfg.max_conns),
             closing: Vec::with_capacity(cfg.max_conns),
+            expired: Vec::with_capacity(cfg.max_conns),
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
             stats: LobbyStats::default(),
@@ -345,20 +347,21 @@ impl<T> LobbyCore<T> {
 
     /// Marks every connection whose deadline is at or before `now` for closing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut expired = Vec::new();
+        let mut expired = core::mem::take(&mut self.expired);
         for (id, c) in self.conns.iter().filter(|(_, c)| c.closing.is_none()) {
             let (at, reason) = self.deadline(c);
             if at <= now {
                 expired.push((id, reason));
             }
         }
-        for (id, reason) in expired {
+        for (id, reason) in expired.drain(..) {
             info!(
                 "lobby: conn {id} from {:?}: {reason:?} deadline passed",
                 self.peer_ip(id)
             );
             self.close(id, reason);
         }
+        self.expired = expired;
     }
 
     /// Counters and gauges.
@@ -390,7 +393,8 @@ impl<T> LobbyCore<T> {
         let Some(c) = self.conns.get_mut(to) else {
             return;
         };
-        if c.closing == Some(CloseReason::SlowReader) {
+        if c.closing.is_some() {
+            // Closing connections hear nothing more: after ERROR, nothing else is sent.
             return;
         }
         if !c.tx.push(&self.out[..n]) {

@@ -174,6 +174,67 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Any bytes, in any splits: no panic; the connection either keeps answering or gets
+    /// exactly one ERROR, last, and is closed.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        prefix in prop::collection::vec(any::<u8>(), 0..64),
+        bytes in prop::collection::vec(any::<u8>(), 0..6000),
+        split in 1usize..700,
+    ) {
+        let mut h = H::new(LobbyConfig::default());
+        let id = h.open();
+        // A valid login first, so garbage also meets a logged-in session.
+        h.send(id, Request::Login { name: "ann" });
+        let mut wire = prefix;
+        wire.extend_from_slice(&bytes);
+        for chunk in wire.chunks(split) {
+            h.feed(id, chunk);
+        }
+        let out = h.take(id);
+        h.pump();
+        let errors = out.iter().filter(|m| matches!(m, Message::Error { .. })).count();
+        if h.closed.is_empty() {
+            prop_assert_eq!(errors, 0);
+        } else {
+            prop_assert_eq!(errors, 1);
+            let last_is_error = matches!(out.last(), Some(Message::Error { .. }));
+            prop_assert!(last_is_error, "ERROR is not last");
+            let closed_alone = matches!(h.closed[..], [(i, CloseReason::BadInput(_))] if i == id);
+            prop_assert!(closed_alone, "not closed for bad input");
+            prop_assert_eq!(h.core.stats().users, 0);
+        }
+    }
+}
+
+#[test]
+fn nothing_follows_an_error_even_from_a_room() {
+    let mut h = H::new(LobbyConfig::default());
+    let (a, _) = h.login("ann");
+    let (b, _) = h.login("bob");
+    let [Message::RoomCreateRes { room, .. }] = h.req(
+        a,
+        Request::RoomCreate {
+            title: "den",
+            max: 9,
+        },
+    )[..] else {
+        panic!()
+    };
+    h.req(b, Request::RoomEnter { room });
+    h.take(a);
+    h.feed(b, &[0, 5, 0, 0, 0]); // unknown id 0; b is closing but not yet removed
+    h.req(a, Request::RoomChat { msg: "hi" });
+    assert_eq!(
+        h.take(b),
+        [Message::Error {
+            code: ErrorCode::UnknownId
+        }]
+    );
+}
+
 #[test]
 fn every_request_needs_a_login_but_echo_and_login() {
     let mut h = H::new(LobbyConfig::default());
