@@ -14,6 +14,7 @@
 //! fill up is cut off as a slow reader.
 
 mod conn;
+mod cursor;
 pub mod frame;
 pub mod msg;
 pub mod ring;
