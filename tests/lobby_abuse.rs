@@ -227,3 +227,21 @@ fn shutdown_closes_everyone() {
     assert_eq!(s.conns, 0);
     assert!(closed_silently(&mut a));
 }
+
+/// The shell wires the core's deadlines to the loop: an idle connection and a slowloris
+/// are closed (the deadlines are short; the test only waits for them to pass, bounded).
+#[test]
+fn the_loop_closes_idle_and_slowloris_connections() {
+    let lobby = TestLobby::start(LobbyConfig {
+        idle_timeout: Duration::from_millis(1500),
+        frame_deadline: Duration::from_millis(100),
+        ..LobbyConfig::default()
+    });
+    let (mut idle, _) = lobby.user("idle");
+    let mut slow = lobby.client();
+    slow.send_raw(&[0, 9, 0]).unwrap(); // a frame started, never finished
+    assert!(closed_silently(&mut slow));
+    assert!(closed_silently(&mut idle));
+    let s = lobby.wait_for("both gone", |s| s.conns == 0);
+    assert_eq!((s.idle_cut, s.frame_deadline_cut, s.users), (1, 1, 0));
+}
