@@ -447,7 +447,7 @@ impl<T> LobbyCore<T> {
                 let rooms = self.rooms.iter().map(|(&room, r)| RoomInfo {
                     room,
                     title: r.title,
-                    users: r.members.len() as u8,
+                    users: u8::try_from(r.members.len()).unwrap_or(u8::MAX),
                     max: r.max,
                 });
                 if let Ok(n) = msg::write_room_list(&mut self.out, Status::Ok, rooms) {
