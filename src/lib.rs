@@ -9,6 +9,7 @@ pub mod client;
 pub mod game;
 pub mod io;
 pub mod limit;
+pub mod lobby;
 pub mod proto;
 pub mod query;
 pub mod stun;

@@ -49,6 +49,7 @@
 pub mod arena;
 pub mod blocking;
 mod conn;
+pub mod lobby;
 mod snapshot;
 mod stats;
 

@@ -1,6 +1,7 @@
 //! Deterministic test harness for the sans-IO core: injected time, raw wire clients.
 #![allow(dead_code)]
 
+pub mod lobby;
 pub mod net;
 pub mod netsim;
 

@@ -1,0 +1,227 @@
+//! The mio shell around [`LobbyCore`]: listener, accept, edge-triggered reads and writes,
+//! closing. Model: mio's `examples/tcp_server.rs`.
+
+use super::state::{CloseReason, LobbyCore};
+use super::{LobbyConfig, LobbyStats};
+use crate::tickets::Tickets;
+use log::{debug, error, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
+
+/// Most bytes read and thrown away from a connection being closed, so that the kernel
+/// sends FIN rather than RST and the peer gets to read our last ERROR.
+const DRAIN_ON_CLOSE: usize = 64 * 1024;
+
+/// The lobby's TCP listener and connections, driven by the caller's `mio::Poll`.
+#[derive(Debug)]
+pub struct Lobby {
+    listener: TcpListener,
+    addr: SocketAddr,
+    core: LobbyCore<TcpStream>,
+    token_base: usize,
+}
+
+impl Lobby {
+    /// Binds the listener. Nothing happens until [`Lobby::register`].
+    pub fn bind(addr: SocketAddr, cfg: LobbyConfig, tickets: Tickets) -> io::Result<Lobby> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let core = LobbyCore::new(cfg, tickets);
+        info!("lobby: listening on {addr} ({:?})", core.config());
+        Ok(Lobby {
+            listener,
+            addr,
+            core,
+            token_base: 0,
+        })
+    }
+
+    /// The address the listener is bound to (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Registers the listener as `Token(token_base)`; connections get
+    /// `token_base + 1 + slab key`, so the lobby owns tokens
+    /// `token_base..=token_base + max_conns`.
+    pub fn register(&mut self, registry: &Registry, token_base: usize) -> io::Result<()> {
+        self.token_base = token_base;
+        registry.register(&mut self.listener, Token(token_base), Interest::READABLE)
+    }
+
+    /// Whether `token` is the lobby's.
+    pub fn owns(&self, token: Token) -> bool {
+        token
+            .0
+            .checked_sub(self.token_base)
+            .is_some_and(|k| k <= self.core.config().max_conns)
+    }
+
+    /// Handles one readiness event for a token the lobby [owns](Lobby::owns).
+    pub fn handle_event(&mut self, registry: &Registry, event: &mio::event::Event, now: Instant) {
+        let token = event.token();
+        if token.0 == self.token_base {
+            self.accept(registry, now);
+        } else if let Some(id) = token.0.checked_sub(self.token_base + 1) {
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                self.read(id, now);
+            }
+            if event.is_writable() {
+                self.flush(id);
+            }
+        }
+        self.pump(registry);
+    }
+
+    /// The earliest idle or frame deadline of any connection.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.core.next_timeout()
+    }
+
+    /// Closes every connection whose deadline is at or before `now`.
+    pub fn handle_timeout(&mut self, registry: &Registry, now: Instant) {
+        self.core.handle_timeout(now);
+        self.pump(registry);
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> LobbyStats {
+        self.core.stats()
+    }
+
+    /// Closes every connection (flushing what the sockets take) and deregisters the
+    /// listener.
+    pub fn shutdown(&mut self, registry: &Registry) {
+        let ids: Vec<usize> = self.core.ids().collect();
+        info!("lobby: shutting down, closing {} connections", ids.len());
+        for id in ids {
+            self.core.close(id, CloseReason::Shutdown);
+        }
+        self.pump(registry);
+        if let Err(e) = registry.deregister(&mut self.listener) {
+            debug!("lobby: deregister listener: {e}");
+        }
+    }
+
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the pending connection stays queued; the next
+                    // readiness retries.
+                    error!("lobby: accept failed: {e}");
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            match self.core.open(peer.ip(), stream, now) {
+                Ok(id) => {
+                    let token = Token(self.token_base + 1 + id);
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    let registered = self
+                        .core
+                        .io(id)
+                        .map(|s| registry.register(s, token, interest));
+                    if let Some(Err(e)) = registered {
+                        error!("lobby: register {peer}: {e}");
+                        self.core.remove(id);
+                        continue;
+                    }
+                    info!("lobby: conn {id} from {peer} accepted");
+                }
+                Err((stream, why)) => {
+                    warn!("lobby: refused {peer}: {why:?}");
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+
+    /// Reads until `WouldBlock`, handing every chunk to the core and writing out the
+    /// answers between chunks, so that a pipelining peer that does read is not mistaken
+    /// for a slow reader.
+    fn read(&mut self, id: usize, now: Instant) {
+        loop {
+            let Some((stream, space)) = self.core.recv_space(id) else {
+                return;
+            };
+            match stream.read(space) {
+                Ok(0) => return self.core.peer_closed(id),
+                Ok(n) => {
+                    self.core.received(id, n, now);
+                    self.flush(id);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("lobby: conn {id}: read: {e}");
+                    return self.core.io_error(id);
+                }
+            }
+        }
+    }
+
+    /// Writes until the send buffer is empty or `WouldBlock`.
+    fn flush(&mut self, id: usize) {
+        loop {
+            let Some((stream, data)) = self.core.send_data(id) else {
+                return;
+            };
+            match stream.write(data) {
+                Ok(0) => return self.core.io_error(id),
+                Ok(n) => self.core.sent(id, n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("lobby: conn {id}: write: {e}");
+                    return self.core.io_error(id);
+                }
+            }
+        }
+    }
+
+    /// Writes out whatever the last step queued, then closes what it marked for closing.
+    fn pump(&mut self, registry: &Registry) {
+        loop {
+            while let Some(id) = self.core.pop_dirty() {
+                self.flush(id);
+            }
+            let Some((id, reason)) = self.core.pop_closing() else {
+                return;
+            };
+            if reason.flush() {
+                self.flush(id);
+            }
+            let peer = self.core.peer_ip(id);
+            let left = self.core.queued(id);
+            if let Some(mut stream) = self.core.remove(id) {
+                let _ = stream.shutdown(Shutdown::Write);
+                drain(&mut stream);
+                if let Err(e) = registry.deregister(&mut stream) {
+                    debug!("lobby: deregister conn {id}: {e}");
+                }
+            }
+            info!("lobby: conn {id} from {peer:?} closed: {reason:?} ({left} bytes unsent)");
+        }
+    }
+}
+
+/// Reads and discards what the peer already sent, up to [`DRAIN_ON_CLOSE`] bytes.
+fn drain(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    while total < DRAIN_ON_CLOSE {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}

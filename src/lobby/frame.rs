@@ -1,0 +1,134 @@
+//! Lobby framing (PROTOCOL.md section 7): the 5-byte header, checked as soon as it has
+//! arrived, and frame reassembly over a [`Ring`] in place.
+
+use super::msg::ErrorCode;
+use super::ring::Ring;
+
+/// Byte ranges of the header fields.
+mod field {
+    use core::ops::Range;
+    pub const SIZE: Range<usize> = 0..2;
+    pub const ID: Range<usize> = 2..4;
+    pub const TYPE: usize = 4;
+}
+
+/// Size of the frame header.
+pub const HEADER_LEN: usize = 5;
+/// Largest frame, header included.
+pub const MAX_FRAME: usize = 4096;
+/// Largest body.
+pub const MAX_BODY: usize = MAX_FRAME - HEADER_LEN;
+
+/// A checked frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The whole frame's size, header included: `HEADER_LEN..=MAX_FRAME`.
+    pub size: usize,
+    /// The message id.
+    pub id: u16,
+}
+
+impl Header {
+    /// Checks a header in the order of PROTOCOL.md: size, type, then whether `known(id)`.
+    pub fn check(
+        bytes: &[u8; HEADER_LEN],
+        known: impl Fn(u16) -> bool,
+    ) -> Result<Header, ErrorCode> {
+        let size = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+        if !(HEADER_LEN..=MAX_FRAME).contains(&size) {
+            return Err(ErrorCode::Size);
+        }
+        if bytes[field::TYPE] != 0 {
+            return Err(ErrorCode::Type);
+        }
+        let id = u16::from_be_bytes([bytes[2], bytes[3]]);
+        if !known(id) {
+            return Err(ErrorCode::UnknownId);
+        }
+        Ok(Header { size, id })
+    }
+
+    /// Writes a header for a frame of `size` bytes.
+    pub fn write(out: &mut [u8], size: usize, id: u16) {
+        let size = u16::try_from(size).unwrap_or(u16::MAX);
+        out[field::SIZE].copy_from_slice(&size.to_be_bytes());
+        out[field::ID].copy_from_slice(&id.to_be_bytes());
+        out[field::TYPE] = 0;
+    }
+}
+
+/// The next whole frame held in `ring`, header included, without consuming it.
+///
+/// `Ok(None)`: more bytes are needed. The header is checked as soon as its 5 bytes are
+/// held, so a bad size is reported before the body arrives. The frame is borrowed in place
+/// from the ring, or, when it wraps around the ring's end, copied once into `scratch`
+/// (at least [`MAX_FRAME`] bytes). Consume it with `ring.consume(frame.len())`.
+pub fn next<'a>(
+    ring: &'a Ring,
+    scratch: &'a mut [u8],
+    known: impl Fn(u16) -> bool,
+) -> Result<Option<&'a [u8]>, ErrorCode> {
+    let mut head = [0; HEADER_LEN];
+    if !ring.copy_out(0, &mut head) {
+        return Ok(None);
+    }
+    let h = Header::check(&head, known)?;
+    if ring.len() < h.size {
+        return Ok(None);
+    }
+    if let Some(frame) = ring.contiguous(0, h.size) {
+        return Ok(Some(frame));
+    }
+    let dst = scratch.get_mut(..h.size).ok_or(ErrorCode::Size)?;
+    ring.copy_out(0, dst);
+    Ok(Some(dst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any(_: u16) -> bool {
+        true
+    }
+
+    #[test]
+    fn header_checks_size_then_type_then_id() {
+        assert_eq!(Header::check(&[0, 4, 0, 1, 0], any), Err(ErrorCode::Size));
+        assert_eq!(Header::check(&[16, 1, 0, 1, 0], any), Err(ErrorCode::Size));
+        assert_eq!(Header::check(&[0, 5, 0, 1, 1], any), Err(ErrorCode::Type));
+        assert_eq!(
+            Header::check(&[0, 5, 0, 7, 0], |id| id == 1),
+            Err(ErrorCode::UnknownId)
+        );
+        assert_eq!(
+            Header::check(&[16, 0, 0, 1, 0], any),
+            Ok(Header { size: 4096, id: 1 })
+        );
+    }
+
+    #[test]
+    fn bad_size_is_seen_before_the_body() {
+        let mut ring = Ring::with_capacity(64);
+        let mut scratch = [0; MAX_FRAME];
+        ring.push(&[0xFF, 0xFF, 0, 1]);
+        assert_eq!(next(&ring, &mut scratch, any), Ok(None));
+        ring.push(&[0]);
+        assert_eq!(next(&ring, &mut scratch, any), Err(ErrorCode::Size));
+    }
+
+    #[test]
+    fn a_frame_across_the_wrap_is_copied_once() {
+        let mut ring = Ring::with_capacity(16);
+        let mut scratch = [0; MAX_FRAME];
+        let first = [0, 12, 0, 1, 0, 1, 2, 3, 4, 5, 6, 7];
+        let frame = [0, 8, 0, 1, 0, b'a', b'b', b'c'];
+        ring.push(&first);
+        ring.push(&frame[..2]);
+        assert_eq!(next(&ring, &mut scratch, any), Ok(Some(&first[..])));
+        ring.consume(first.len());
+        ring.push(&frame[2..]); // 4 bytes at the end, 4 at the front
+        assert_eq!(ring.contiguous(0, 8), None);
+        assert_eq!(next(&ring, &mut scratch, any), Ok(Some(&frame[..])));
+    }
+}

@@ -1,0 +1,158 @@
+//! The TCP lobby (PROTOCOL.md section 7): accounts, rooms, chat, whisper, invite, and the
+//! tickets that admit a player to the game port.
+//!
+//! Two layers:
+//!
+//! - a sans-IO core, [`LobbyCore`]: frame reassembly over fixed rings ([`ring`],
+//!   [`frame`]), the message codec ([`msg`], shared with the client), sessions, users and
+//!   rooms. It takes `now` as an argument and never reads the clock;
+//! - a thin mio shell, [`Lobby`]: the listener, accept limits, edge-triggered reads and
+//!   writes drained until `WouldBlock`, and closing.
+//!
+//! Memory is bounded per connection: a receive ring of `recv_buffer_bytes` and a send ring
+//! of `send_buffer_bytes`, both allocated once at accept. A peer that lets its send ring
+//! fill up is cut off as a slow reader.
+
+mod conn;
+mod cursor;
+pub mod frame;
+pub mod msg;
+pub mod ring;
+mod state;
+
+pub use conn::Lobby;
+pub use state::{CloseReason, LobbyCore, Refusal};
+
+use std::time::Duration;
+
+/// Lobby limits and buffer sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LobbyConfig {
+    /// Most open connections; more are accepted and closed at once. Also the most
+    /// logged-in users.
+    pub max_conns: usize,
+    /// Most open connections from one IP address.
+    pub max_conns_per_ip: usize,
+    /// Most rooms at once; ROOM_CREATE beyond answers 11 server full.
+    pub max_rooms: usize,
+    /// Cap on a room's `max` (at most 100).
+    pub max_room_users: u8,
+    /// A connection that completes no frame for this long is closed. ECHO keeps it alive.
+    pub idle_timeout: Duration,
+    /// A frame whose first byte has arrived must be complete within this (slowloris).
+    pub frame_deadline: Duration,
+    /// Bound of each connection's send buffer; a peer that lets it fill is cut off.
+    pub send_buffer_bytes: usize,
+    /// Size of each connection's receive ring (at least 4096, one whole frame).
+    pub recv_buffer_bytes: usize,
+}
+
+impl Default for LobbyConfig {
+    fn default() -> LobbyConfig {
+        LobbyConfig {
+            max_conns: 1024,
+            max_conns_per_ip: 16,
+            max_rooms: 256,
+            max_room_users: msg::MAX_ROOM_USERS,
+            idle_timeout: Duration::from_secs(300),
+            frame_deadline: Duration::from_secs(10),
+            send_buffer_bytes: 64 * 1024,
+            recv_buffer_bytes: 8 * 1024,
+        }
+    }
+}
+
+impl LobbyConfig {
+    /// The config with every field forced into its valid range: room size 1..=100, send
+    /// buffer at least one frame, receive ring at least one frame, counts at least 1.
+    pub fn sanitized(mut self) -> LobbyConfig {
+        self.max_conns = self.max_conns.max(1);
+        self.max_conns_per_ip = self.max_conns_per_ip.max(1);
+        self.max_room_users = self.max_room_users.clamp(1, msg::MAX_ROOM_USERS);
+        self.send_buffer_bytes = self.send_buffer_bytes.max(frame::MAX_FRAME);
+        self.recv_buffer_bytes = self.recv_buffer_bytes.max(frame::MAX_FRAME);
+        self
+    }
+}
+
+/// Lobby flags, to flatten into the server's command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LobbyArgs {
+    /// Most open lobby connections (also the most logged-in users).
+    #[arg(long = "lobby-max-conns", default_value_t = 1024)]
+    pub max_conns: usize,
+    /// Most open lobby connections from one IP address.
+    #[arg(long = "lobby-max-conns-per-ip", default_value_t = 16)]
+    pub max_conns_per_ip: usize,
+    /// Most lobby rooms at once.
+    #[arg(long = "lobby-max-rooms", default_value_t = 256)]
+    pub max_rooms: usize,
+    /// Close a lobby connection that completes no frame for this many milliseconds.
+    #[arg(long = "lobby-idle-timeout-ms", default_value_t = 300_000)]
+    pub idle_timeout_ms: u64,
+    /// Close a lobby connection that takes longer than this many milliseconds to finish a
+    /// frame it started.
+    #[arg(long = "lobby-frame-deadline-ms", default_value_t = 10_000)]
+    pub frame_deadline_ms: u64,
+    /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096).
+    #[arg(long = "lobby-send-buffer", default_value_t = 65_536)]
+    pub send_buffer: usize,
+}
+
+impl LobbyArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> LobbyConfig {
+        LobbyConfig {
+            max_conns: self.max_conns,
+            max_conns_per_ip: self.max_conns_per_ip,
+            max_rooms: self.max_rooms,
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            frame_deadline: Duration::from_millis(self.frame_deadline_ms),
+            send_buffer_bytes: self.send_buffer,
+            ..LobbyConfig::default()
+        }
+        .sanitized()
+    }
+}
+
+/// Lobby counters (since start) and gauges (now).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LobbyStats {
+    /// Open connections.
+    pub conns: usize,
+    /// Logged-in users.
+    pub users: usize,
+    /// Rooms.
+    pub rooms: usize,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections refused: `max_conns` reached.
+    pub refused_total: u64,
+    /// Connections refused: `max_conns_per_ip` reached.
+    pub refused_per_ip: u64,
+    /// Requests handled.
+    pub msgs_in: u64,
+    /// Frames queued to peers.
+    pub msgs_out: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// ERRORs sent, by code: `errors[code - 1]`.
+    pub errors: [u64; 4],
+    /// Connections cut because their send buffer would overflow.
+    pub slow_readers_cut: u64,
+    /// Connections closed for idleness.
+    pub idle_cut: u64,
+    /// Connections closed for not finishing a frame in time.
+    pub frame_deadline_cut: u64,
+    /// Bytes queued in all send buffers now.
+    pub send_queued: usize,
+    /// Most bytes ever queued for one connection.
+    pub send_queue_peak: usize,
+    /// The bound on each connection's send buffer.
+    pub send_buffer_bytes: usize,
+}
+
+#[cfg(test)]
+mod tests;
