@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
+use tickwire::lobby::LobbyArgs;
 use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
 
 /// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
@@ -89,6 +90,18 @@ struct Serve {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     query_limit: u32,
 
+    /// TCP address of the lobby (accounts, rooms, chat, tickets), or `off`.
+    #[arg(long, default_value = "0.0.0.0:7778", value_parser = parse_lobby)]
+    lobby: LobbyAddr,
+
+    /// Admit a HELLO only with an unused ticket from the lobby's LOGIN_RES; the player then
+    /// carries its lobby name. Needs the lobby.
+    #[arg(long)]
+    require_ticket: bool,
+
+    #[command(flatten)]
+    lobby_args: LobbyArgs,
+
     /// Interval of the stats log line in milliseconds (0 = off).
     #[arg(long, default_value_t = 5000)]
     stats_interval_ms: u64,
@@ -103,6 +116,19 @@ impl Default for Serve {
     }
 }
 
+/// `--lobby`: an address or `off`.
+#[derive(Debug, Clone, Copy)]
+struct LobbyAddr(Option<SocketAddr>);
+
+fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(LobbyAddr(None));
+    }
+    s.parse()
+        .map(|a| LobbyAddr(Some(a)))
+        .map_err(|e| format!("{e} (expected ADDR:PORT or off)"))
+}
+
 fn host_config(s: &Serve) -> HostConfig {
     HostConfig {
         bind: s.bind,
@@ -115,6 +141,7 @@ fn host_config(s: &Serve) -> HostConfig {
             max_rewind: Duration::from_millis(s.max_rewind_ms),
             rewind_tolerance: Duration::from_millis(s.rewind_tolerance_ms),
             rewinds_per_sec: s.rewinds_per_sec,
+            require_ticket: s.require_ticket,
             ..Config::default()
         },
         socket_buffer: s.socket_buffer,
@@ -129,15 +156,19 @@ fn host_config(s: &Serve) -> HostConfig {
         },
         stun_limit: s.stun_limit,
         query_limit: s.query_limit,
+        lobby: s.lobby.0.map(|a| (a, s.lobby_args.config())),
     }
 }
 
 fn serve(s: Serve) -> Result<(), String> {
     let cfg = host_config(&s);
     let mut host = Host::bind(cfg, |_| Arena::default())
-        .map_err(|e| format!("cannot bind udp {}: {e}", s.bind))?;
+        .map_err(|e| format!("cannot start on udp {}: {e}", s.bind))?;
     let addrs = host.udp_addrs();
     let mut line = format!("tickwire listening udp={}", addrs[0]);
+    if let Some(l) = host.lobby_addr() {
+        line.push_str(&format!(" lobby={l}"));
+    }
     if addrs.len() > 1 {
         line.push_str(&format!(" matches={}", addrs.len()));
     }

@@ -27,6 +27,44 @@ fn help_explains_every_flag() {
 }
 
 #[test]
+fn lobby_off_keeps_the_plain_listening_line() {
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "off"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("tickwire listening udp=")
+        .unwrap();
+    assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "{first:?}");
+}
+
+#[test]
+fn require_ticket_without_lobby_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--lobby",
+            "off",
+            "--require-ticket",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no lobby"));
+}
+
+#[test]
 fn bad_flags_are_refused_with_a_message() {
     for args in [
         &["serve", "--max-clients", "256"][..],
@@ -46,7 +84,7 @@ fn bad_flags_are_refused_with_a_message() {
 fn sigterm_says_bye_prints_stats_and_exits_zero() {
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_tickwire"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -55,11 +93,18 @@ fn sigterm_says_bye_prints_stats_and_exits_zero() {
     let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
-    let addr = first
+    let rest_line = first
         .trim()
         .strip_prefix("tickwire listening udp=")
         .unwrap_or_else(|| panic!("first line: {first:?}"));
-    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let (udp, lobby) = rest_line
+        .split_once(" lobby=")
+        .expect("lobby address on the line");
+    let addr: std::net::SocketAddr = udp.parse().unwrap();
+    let lobby: std::net::SocketAddr = lobby.parse().unwrap();
+    assert_ne!(lobby.port(), 0);
+    let mut lc = tickwire::client::lobby::LobbyClient::connect(lobby).unwrap();
+    lc.echo(b"hi").unwrap();
     assert_ne!(addr.port(), 0, "the real port is printed");
     let mut c = NetClient::new(addr);
     c.connect();

@@ -11,9 +11,11 @@ pub mod sys;
 
 pub use query_view::ServerInfo;
 
+use crate::lobby::{Lobby, LobbyConfig};
 use crate::proto::{Config, Game, Server, Stats};
 use crate::query::{Query, QueryOut};
 use crate::stun::Stun;
+use crate::tickets::Tickets;
 use crate::wire::{demux, Demux, Drop};
 use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
@@ -32,6 +34,8 @@ use sys::{RecvBatch, SendBatch, TimerFd};
 const TIMER: Token = Token(1_000_000);
 const SIGNALS: Token = Token(1_000_001);
 const WAKER: Token = Token(1_000_002);
+/// The lobby's listener; its connections follow.
+const LOBBY_BASE: usize = 2_000_000;
 
 /// Datagrams read per `recvmmsg` call.
 const RECV_BATCH: usize = 64;
@@ -61,6 +65,9 @@ pub struct HostConfig {
     pub stun_limit: u32,
     /// A2S answers per second per source IP (20).
     pub query_limit: u32,
+    /// The TCP lobby's address and settings; `None` runs no lobby. Logins issue tickets
+    /// that every match redeems (`Config::require_ticket` makes them mandatory).
+    pub lobby: Option<(SocketAddr, LobbyConfig)>,
 }
 
 impl Default for HostConfig {
@@ -76,6 +83,7 @@ impl Default for HostConfig {
             info: ServerInfo::default(),
             stun_limit: crate::stun::DEFAULT_LIMIT_PER_SEC,
             query_limit: crate::query::DEFAULT_LIMIT_PER_SEC,
+            lobby: None,
         }
     }
 }
@@ -134,6 +142,7 @@ pub struct Host<G> {
     /// Reply buffers for STUN and A2S, allocated once.
     stun_out: Box<[u8]>,
     query_out: QueryOut,
+    lobby: Option<Lobby>,
 }
 
 /// Counters at the start of the current stats window.
@@ -206,6 +215,25 @@ impl<G: Game> Host<G> {
     pub fn bind(cfg: HostConfig, mut make_game: impl FnMut(usize) -> G) -> io::Result<Host<G>> {
         let poll = Poll::new()?;
         let n = cfg.matches.max(1);
+        if cfg.server.require_ticket && cfg.lobby.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "tickets are required but there is no lobby to issue them",
+            ));
+        }
+        let mut tickets = None;
+        let lobby = match &cfg.lobby {
+            Some((addr, lcfg)) => {
+                let lcfg = lcfg.clone().sanitized();
+                let t = Tickets::new(lcfg.max_conns);
+                tickets = Some(t.clone());
+                let mut l = Lobby::bind(*addr, lcfg, t)
+                    .map_err(|e| io::Error::new(e.kind(), format!("lobby {addr}: {e}")))?;
+                l.register(poll.registry(), LOBBY_BASE)?;
+                Some(l)
+            }
+            None => None,
+        };
         let sockets = bind_consecutive(cfg.bind, n, cfg.socket_buffer)?;
         let now = Instant::now();
         let mut matches = Vec::with_capacity(n);
@@ -220,6 +248,9 @@ impl<G: Game> Host<G> {
                 server: Server::new(scfg, make_game(i), now),
                 pending: true,
             });
+            if let (Some(t), Some(m)) = (&tickets, matches.last_mut()) {
+                m.server.set_tickets(t.clone());
+            }
         }
         let mut timer = TimerFd::new()?;
         poll.registry()
@@ -263,6 +294,7 @@ impl<G: Game> Host<G> {
             query: Query::new(cfg.query_limit),
             stun_out: vec![0u8; 1200].into_boxed_slice(),
             query_out: QueryOut::new(),
+            lobby,
             cfg,
         })
     }
@@ -314,6 +346,11 @@ impl<G: Game> Host<G> {
                         }
                     }
                     WAKER => {}
+                    t if self.lobby.as_ref().is_some_and(|l| l.owns(t)) => {
+                        if let Some(l) = self.lobby.as_mut() {
+                            l.handle_event(self.poll.registry(), ev, Instant::now());
+                        }
+                    }
                     Token(i) => {
                         if let Some(m) = self.matches.get_mut(i) {
                             m.pending = true;
@@ -328,6 +365,7 @@ impl<G: Game> Host<G> {
                 }
             }
             self.run_timers();
+            self.run_lobby_timers();
             if self.stop.load(Ordering::SeqCst) {
                 self.shutdown();
                 return Ok(());
@@ -335,6 +373,25 @@ impl<G: Game> Host<G> {
             self.maybe_log_stats();
             let next = self.next_deadline();
             self.timer.arm(next)?;
+        }
+    }
+
+    /// The lobby's address, when there is one.
+    pub fn lobby_addr(&self) -> Option<SocketAddr> {
+        self.lobby.as_ref().map(|l| l.local_addr())
+    }
+
+    /// The lobby, when there is one.
+    pub fn lobby(&self) -> Option<&Lobby> {
+        self.lobby.as_ref()
+    }
+
+    fn run_lobby_timers(&mut self) {
+        if let Some(l) = self.lobby.as_mut() {
+            let now = Instant::now();
+            if l.next_timeout().is_some_and(|t| t <= now) {
+                l.handle_timeout(self.poll.registry(), now);
+            }
         }
     }
 
@@ -347,6 +404,9 @@ impl<G: Game> Host<G> {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         if let Some(iv) = self.cfg.stats_interval {
             next = next.min(self.window.at + iv);
+        }
+        if let Some(t) = self.lobby.as_ref().and_then(|l| l.next_timeout()) {
+            next = next.min(t);
         }
         next
     }
@@ -434,6 +494,9 @@ impl<G: Game> Host<G> {
     }
 
     fn shutdown(&mut self) {
+        if let Some(l) = self.lobby.as_mut() {
+            l.shutdown(self.poll.registry());
+        }
         let now = Instant::now();
         for m in &mut self.matches {
             m.server.shutdown(now);
@@ -464,7 +527,21 @@ impl<G: Game> Host<G> {
             (dout - self.window.datagrams_out) as f64 / secs,
             &self.window.lateness,
         );
-        log::info!("{line}");
+        match &self.lobby {
+            Some(l) => {
+                let ls = l.stats();
+                log::info!(
+                    "{line} lobby conns={} users={} rooms={} msgs_in={} msgs_out={} slow_cut={}",
+                    ls.conns,
+                    ls.users,
+                    ls.rooms,
+                    ls.msgs_in,
+                    ls.msgs_out,
+                    ls.slow_readers_cut
+                );
+            }
+            None => log::info!("{line}"),
+        }
         self.window.at = now;
         self.window.datagrams_in = din;
         self.window.datagrams_out = dout;

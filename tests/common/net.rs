@@ -14,6 +14,7 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
+    pub lobby: Option<SocketAddr>,
     pub stopper: Stopper,
     pub thread: Option<JoinHandle<String>>,
 }
@@ -43,16 +44,21 @@ impl Drop for Running {
 pub fn start(mut cfg: HostConfig) -> Running {
     cfg.bind = "127.0.0.1:0".parse().unwrap();
     cfg.stats_interval = None;
+    if let Some((a, _)) = cfg.lobby.as_mut() {
+        *a = "127.0.0.1:0".parse().unwrap();
+    }
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut host = Host::bind(cfg, |i| Arena::new(i as u64)).expect("bind");
-        tx.send((host.udp_addrs(), host.stopper())).unwrap();
+        tx.send((host.udp_addrs(), host.lobby_addr(), host.stopper()))
+            .unwrap();
         host.run().expect("run");
         host.summary()
     });
-    let (addrs, stopper) = rx.recv_timeout(PATIENCE).expect("host started");
+    let (addrs, lobby, stopper) = rx.recv_timeout(PATIENCE).expect("host started");
     Running {
         addrs,
+        lobby,
         stopper,
         thread: Some(thread),
     }
