@@ -2,51 +2,19 @@
 //! allocator that counts the allocations of the threads that ask for it.
 mod common;
 
+#[path = "common/counting.rs"]
+mod counting;
+
 use common::net::{start, NetClient, PATIENCE};
 use common::{addr, Sim};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use counting::{count_this_thread, counted, total};
 use std::time::{Duration, Instant};
 use tickwire::game::arena::{Fire, FIRE};
 use tickwire::wire::Kind;
 use tickwire::HostConfig;
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTED.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTED.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        System.realloc(p, l, n)
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
-
-fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCS.load(Ordering::SeqCst);
-    COUNTED.with(|c| c.set(true));
-    let r = f();
-    COUNTED.with(|c| c.set(false));
-    (r, ALLOCS.load(Ordering::SeqCst) - before)
-}
+static A: counting::Counting = counting::Counting;
 
 #[test]
 fn core_allocates_nothing_per_datagram_or_tick() {
@@ -125,10 +93,10 @@ fn host_thread_allocates_nothing_in_steady_state() {
         }
     };
     play(&mut cs, 20);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = total();
     let t = Instant::now();
     play(&mut cs, 60);
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = total();
     assert!(t.elapsed() > Duration::from_millis(100));
     assert_eq!(after - before, 0, "host thread allocated while serving");
     host.1.stop();
@@ -151,9 +119,9 @@ fn start_counted() -> Started {
         };
         let mut host = tickwire::Host::bind(cfg, |_| tickwire::Arena::new(1)).unwrap();
         tx.send((host.udp_addrs()[0], host.stopper())).unwrap();
-        COUNTED.with(|c| c.set(true));
+        count_this_thread(true);
         host.run().unwrap();
-        COUNTED.with(|c| c.set(false));
+        count_this_thread(false);
     });
     let (a, s) = rx.recv_timeout(PATIENCE).unwrap();
     let _ = start; // the shared helper is for uncounted hosts

@@ -4,40 +4,16 @@
 //!
 //! A counting global allocator, counting per thread so parallel tests do not interfere.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::time::{Duration, Instant};
+#[path = "common/counting.rs"]
+mod counting;
 
+use std::time::{Duration, Instant};
 use tickwire::client::{arena, Client, ClientConfig, Event};
 use tickwire::wire::msg::{Accept, Challenge, SnapshotPrefix};
 use tickwire::wire::{flags, Header, HEADER_LEN, MAX_DATAGRAM};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static A: counting::Counting = counting::Counting;
 
 /// Writes a server datagram into `buf` and returns its length.
 fn dgram(buf: &mut [u8], f: u8, seq: u32, ack: u32, kind: u8, payload: &[u8]) -> usize {
@@ -81,7 +57,8 @@ fn no_allocation_per_datagram() {
         Some(Event::Connected { .. })
     ));
 
-    let before = allocs();
+    counting::count_this_thread(true);
+    let before = counting::total();
     let mut seq = s0;
     let mut snap = [0u8; 14 + 1000];
     let mut events = 0;
@@ -118,7 +95,9 @@ fn no_allocation_per_datagram() {
         let _ = arena::players_in(c.snapshot_parts()).count();
         let _ = c.stats();
     }
-    assert_eq!(allocs() - before, 0, "allocations in steady state");
+    let allocs = counting::total() - before;
+    counting::count_this_thread(false);
+    assert_eq!(allocs, 0, "allocations in steady state");
     assert_eq!(events, 1000);
     assert_eq!(c.stats().snapshots, 1000);
     assert_eq!(c.stats().dropped_total(), 2000);

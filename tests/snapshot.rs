@@ -83,7 +83,7 @@ fn input_moves_the_player_every_tick_until_another_arrives() {
     for (k, (_, ents)) in snaps.iter().enumerate() {
         assert_eq!(ents.len(), 1);
         let e = ents[0];
-        assert_eq!(e.id, c.qport);
+        assert_eq!(e.qport, c.qport);
         assert_eq!(
             (e.x, e.y),
             (500 + 5 * (k as i16 + 1), 500 - 5 * (k as i16 + 1))
@@ -129,11 +129,11 @@ fn full_server_broadcast_splits_into_parts_that_fit_and_share_one_body() {
     assert_eq!((first[1].0.part, first[1].0.parts), (1, 2));
     let mut all: Vec<_> = first.iter().flat_map(|(_, e)| e.clone()).collect();
     assert_eq!(all.len(), 255);
-    let ids: Vec<_> = all.iter().map(|e| e.id).collect();
+    let ids: Vec<_> = all.iter().map(|e| e.qport).collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "qport order");
-    all.dedup_by_key(|e| e.id);
+    all.dedup_by_key(|e| e.qport);
     assert_eq!(all.len(), 255);
     // Every client gets the same body bytes behind its own header.
     let body = |o: &common::Out| o.bytes[13..].to_vec();

@@ -1,49 +1,17 @@
 //! `Stun::handle` and `Query::handle` allocate nothing per request, counted exactly by a
 //! global allocator that counts the allocations of the threads that ask for it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting.rs"]
+mod counting;
+
+use counting::counted;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tickwire::query::{Query, QueryOut, QueryState};
 use tickwire::stun::{binding_request, parse_binding_response, Stun};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTED.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTED.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        System.realloc(p, l, n)
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
-
-fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCS.load(Ordering::SeqCst);
-    COUNTED.with(|c| c.set(true));
-    let r = f();
-    COUNTED.with(|c| c.set(false));
-    (r, ALLOCS.load(Ordering::SeqCst) - before)
-}
+static A: counting::Counting = counting::Counting;
 
 struct Many(Vec<String>);
 

@@ -33,11 +33,11 @@ fn whole_lifecycle_over_loopback() {
             .wait_for(Kind::Snapshot, PATIENCE)
             .expect("snapshots flow");
         for (_, ents) in snapshots_to(&[o], a.c.src) {
-            if let Some(e) = ents.iter().find(|e| e.id == a.c.qport) {
+            if let Some(e) = ents.iter().find(|e| e.qport == a.c.qport) {
                 xs.push(e.x);
             }
             assert!(
-                ents.iter().any(|e| e.id == b.c.qport),
+                ents.iter().any(|e| e.qport == b.c.qport),
                 "b is in the world too"
             );
         }
@@ -99,7 +99,7 @@ fn several_matches_on_one_loop() {
         // Each match has its own world: only this client in it.
         let snaps = snapshots_to(&[o], c.c.src);
         assert_eq!(snaps[0].1.len(), 1);
-        assert_eq!(snaps[0].1[0].id, c.c.qport);
+        assert_eq!(snaps[0].1[0].qport, c.c.qport);
     }
     drop(host);
 }

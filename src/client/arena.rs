@@ -10,16 +10,14 @@
 //! assert_eq!((p[0].qport, p[0].x, p[0].y, p[0].hp, p[0].score), (7, 10, 20, 100, 3));
 //! ```
 
-/// INPUT kind: `dx i8, dy i8`, client to server.
-pub const INPUT: u8 = 0x10;
-/// FIRE kind: `tick u32, tick time u64, aim x i16, aim y i16`, client to server.
-pub const FIRE: u8 = 0x11;
+use crate::game::arena::Fire;
+pub use crate::game::arena::{
+    entities as players, Entity as PlayerState, Players, ENTITY_LEN as PLAYER_LEN, FIRE, FIRE_LEN,
+    INPUT,
+};
+
 /// INPUT payload size.
 pub const INPUT_LEN: usize = 2;
-/// FIRE payload size.
-pub const FIRE_LEN: usize = 16;
-/// Size of one player's entry in a snapshot body.
-pub const PLAYER_LEN: usize = 8;
 
 /// INPUT: the direction to walk. Each component is clamped to `-1..=1` (the server rejects
 /// anything else), so only the sign counts: `input(-7, 3)` is sent as `(-1, 1)`.
@@ -27,52 +25,20 @@ pub fn input(dx: i8, dy: i8) -> (u8, [u8; INPUT_LEN]) {
     (INPUT, [dx.signum() as u8, dy.signum() as u8])
 }
 
-/// FIRE, aimed at `(aim_x, aim_y)` from the shooter's position, lag-compensated to the
+/// FIRE, aimed along `(aim_x, aim_y)` from the shooter's position, lag-compensated to the
 /// snapshot `tick` stamped `tick_time_us` (from [`Event::Snapshot`](super::Event::Snapshot)).
 /// `None` for an aim of `(0, 0)`, which the server rejects.
 pub fn fire(tick: u32, tick_time_us: u64, aim_x: i16, aim_y: i16) -> Option<(u8, [u8; FIRE_LEN])> {
     if aim_x == 0 && aim_y == 0 {
         return None;
     }
-    let mut b = [0u8; FIRE_LEN];
-    b[0..4].copy_from_slice(&tick.to_be_bytes());
-    b[4..12].copy_from_slice(&tick_time_us.to_be_bytes());
-    b[12..14].copy_from_slice(&aim_x.to_be_bytes());
-    b[14..16].copy_from_slice(&aim_y.to_be_bytes());
-    Some((FIRE, b))
-}
-
-/// One player in an arena snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlayerState {
-    /// The player's slot id.
-    pub qport: u8,
-    /// Position, world units (0..=1023 from a well-behaved server; not checked).
-    pub x: i16,
-    /// Position.
-    pub y: i16,
-    /// Hit points, 100 = full.
-    pub hp: u8,
-    /// Hits scored.
-    pub score: u16,
-}
-
-/// The players of one snapshot body part: `count u8`, then `count` 8-byte entries. Every
-/// part of a multi-part snapshot carries its own count (each part decodes on its own).
-///
-/// Never panics: it stops at the end of the body even when `count` promises more, and
-/// [`Players::malformed`] then says so (as it does for trailing bytes after `count`
-/// entries or an empty body).
-pub fn players(body: &[u8]) -> Players<'_> {
-    let (count, rest) = match body.split_first() {
-        Some((&c, rest)) => (c, rest),
-        None => (0, body),
+    let f = Fire {
+        tick,
+        time_us: tick_time_us,
+        aim_x,
+        aim_y,
     };
-    Players {
-        rest,
-        left: count,
-        malformed: body.is_empty() || rest.len() != count as usize * PLAYER_LEN,
-    }
+    Some((FIRE, f.encode()))
 }
 
 /// All players of a whole snapshot, part after part, e.g. from
@@ -83,49 +49,6 @@ where
     I::IntoIter: 'a,
 {
     parts.into_iter().flat_map(players)
-}
-
-/// Iterator over the players of one body part; see [`players`].
-#[derive(Debug, Clone)]
-pub struct Players<'a> {
-    rest: &'a [u8],
-    left: u8,
-    malformed: bool,
-}
-
-impl Players<'_> {
-    /// Whether the body is not exactly `count u8` then `count` entries.
-    pub fn malformed(&self) -> bool {
-        self.malformed
-    }
-}
-
-impl Iterator for Players<'_> {
-    type Item = PlayerState;
-
-    fn next(&mut self) -> Option<PlayerState> {
-        if self.left == 0 {
-            return None;
-        }
-        let Some((e, rest)) = self.rest.split_first_chunk::<PLAYER_LEN>() else {
-            self.left = 0;
-            return None;
-        };
-        self.rest = rest;
-        self.left -= 1;
-        Some(PlayerState {
-            qport: e[0],
-            x: i16::from_be_bytes([e[1], e[2]]),
-            y: i16::from_be_bytes([e[3], e[4]]),
-            hp: e[5],
-            score: u16::from_be_bytes([e[6], e[7]]),
-        })
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = (self.left as usize).min(self.rest.len() / PLAYER_LEN);
-        (n, Some(n))
-    }
 }
 
 #[cfg(test)]

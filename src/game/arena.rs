@@ -46,8 +46,8 @@ pub struct Player {
 /// A player as stored in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entity {
-    /// Player id.
-    pub id: PlayerId,
+    /// The player's id (its qport).
+    pub qport: PlayerId,
     /// Position.
     pub x: i16,
     /// Position.
@@ -64,13 +64,13 @@ impl Entity {
         let x = self.x.to_be_bytes();
         let y = self.y.to_be_bytes();
         let s = self.score.to_be_bytes();
-        [self.id, x[0], x[1], y[0], y[1], self.hp, s[0], s[1]]
+        [self.qport, x[0], x[1], y[0], y[1], self.hp, s[0], s[1]]
     }
 
     /// Decodes an 8-byte snapshot entry.
     pub fn decode(b: &[u8; ENTITY_LEN]) -> Entity {
         Entity {
-            id: b[0],
+            qport: b[0],
             x: i16::from_be_bytes([b[1], b[2]]),
             y: i16::from_be_bytes([b[3], b[4]]),
             hp: b[5],
@@ -79,16 +79,58 @@ impl Entity {
     }
 }
 
-/// Iterates the players of one snapshot part body (`count u8`, then 8-byte entries). Stops
-/// at the first byte that does not fit; never panics.
-pub fn entities(part: &[u8]) -> impl Iterator<Item = Entity> + '_ {
+/// Iterates the players of one snapshot part body: `count u8`, then `count` 8-byte
+/// entries (every part carries its own count, so each decodes on its own).
+///
+/// Never panics: it stops at the end of the body even when `count` promises more, and
+/// [`Players::malformed`] then says so (as it does for trailing bytes or an empty body).
+pub fn entities(part: &[u8]) -> Players<'_> {
     let (count, rest) = match part.split_first() {
-        Some((c, r)) => (*c as usize, r),
-        None => (0, &[][..]),
+        Some((&c, rest)) => (c, rest),
+        None => (0, part),
     };
-    rest.chunks_exact(ENTITY_LEN)
-        .take(count)
-        .filter_map(|c| <&[u8; ENTITY_LEN]>::try_from(c).ok().map(Entity::decode))
+    Players {
+        rest,
+        left: count,
+        malformed: part.is_empty() || rest.len() != count as usize * ENTITY_LEN,
+    }
+}
+
+/// Iterator over the players of one body part; see [`entities`].
+#[derive(Debug, Clone)]
+pub struct Players<'a> {
+    rest: &'a [u8],
+    left: u8,
+    malformed: bool,
+}
+
+impl Players<'_> {
+    /// Whether the body is not exactly `count u8` then `count` entries.
+    pub fn malformed(&self) -> bool {
+        self.malformed
+    }
+}
+
+impl Iterator for Players<'_> {
+    type Item = Entity;
+
+    fn next(&mut self) -> Option<Entity> {
+        if self.left == 0 {
+            return None;
+        }
+        let Some((e, rest)) = self.rest.split_first_chunk::<ENTITY_LEN>() else {
+            self.left = 0;
+            return None;
+        };
+        self.rest = rest;
+        self.left -= 1;
+        Some(Entity::decode(e))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.left as usize).min(self.rest.len() / ENTITY_LEN);
+        (n, Some(n))
+    }
 }
 
 /// A decoded FIRE payload.
@@ -252,7 +294,7 @@ impl Arena {
 }
 
 fn find(past: &Past<'_>, id: PlayerId) -> Option<Entity> {
-    past.parts().flat_map(entities).find(|e| e.id == id)
+    past.parts().flat_map(entities).find(|e| e.qport == id)
 }
 
 /// The player hit by a ray from `from` along `(ax, ay)` among the players of `past`: the
@@ -262,7 +304,7 @@ pub fn resolve(past: &Past<'_>, from: Entity, ax: i16, ay: i16) -> Option<Player
     let a2 = ax * ax + ay * ay;
     let mut best: Option<(i64, PlayerId)> = None;
     for e in past.parts().flat_map(entities) {
-        if e.id == from.id {
+        if e.qport == from.qport {
             continue;
         }
         let (dx, dy) = (
@@ -276,7 +318,7 @@ pub fn resolve(past: &Past<'_>, from: Entity, ax: i16, ay: i16) -> Option<Player
         // Squared distance to the ray, scaled by |a|^2: |d|^2 |a|^2 - t^2.
         let dist2_scaled = d2 * a2 - t * t;
         if dist2_scaled <= HIT_RADIUS * HIT_RADIUS * a2 && best.is_none_or(|(bt, _)| t < bt) {
-            best = Some((t, e.id));
+            best = Some((t, e.qport));
         }
     }
     best.map(|(_, id)| id)
@@ -341,7 +383,7 @@ impl Game for Arena {
         for (id, p) in self.players.iter().enumerate() {
             if let Some(p) = p {
                 let e = Entity {
-                    id: id as u8,
+                    qport: id as u8,
                     x: p.x,
                     y: p.y,
                     hp: p.hp,
@@ -366,7 +408,7 @@ mod tests {
     #[test]
     fn golden_entity() {
         let e = Entity {
-            id: 7,
+            qport: 7,
             x: 0x0102,
             y: 1023,
             hp: 100,
@@ -406,7 +448,7 @@ mod tests {
         assert_eq!(entities(&[]).count(), 0);
         assert_eq!(entities(&[3, 1, 2, 3]).count(), 0);
         let e = Entity {
-            id: 1,
+            qport: 1,
             x: 2,
             y: 3,
             hp: 4,
