@@ -436,6 +436,9 @@ impl<G: Game> Host<G> {
 
     fn receive(&mut self, i: usize) {
         let budget = self.cfg.recv_budget.max(1);
+        // Stop reading as soon as any match's tick falls due: a tick never waits for more
+        // than one batch.
+        let tick_due = self.matches.iter().map(|m| m.server.poll_timeout()).min();
         let m = &mut self.matches[i];
         let fd = m.socket.as_raw_fd();
         let mut done = 0;
@@ -483,6 +486,9 @@ impl<G: Game> Host<G> {
                         }
                     }
                     flush(m, &mut self.send, &mut self.stats);
+                    if tick_due.is_some_and(|t| now >= t) {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     m.pending = false;
