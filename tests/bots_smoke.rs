@@ -97,5 +97,8 @@ fn no_server_answering_is_a_clean_failure() {
     assert_eq!(s.delivery, 0.0);
     assert!(s.sent.datagrams >= 3);
     assert!(serde_json::from_str::<serde_json::Value>(&s.to_json()).is_ok());
-    assert!(bots::run(&BotConfig::default(), |_| {}).is_err(), "no server is an error");
+    assert!(
+        bots::run(&BotConfig::default(), |_| {}).is_err(),
+        "no server is an error"
+    );
 }
