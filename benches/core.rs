@@ -5,7 +5,7 @@
 //! `cargo bench --bench core`; the core never reads the clock, every `Instant` is ours.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use common::{addr, RawClient, Sim};

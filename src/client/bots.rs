@@ -350,6 +350,8 @@ impl fmt::Display for Summary {
 
 /// Raises the soft `RLIMIT_NOFILE` to at least `want` (up to the hard limit). Returns the
 /// soft limit now in force.
+// rlim_t is u64 on 64-bit Linux but not everywhere.
+#[allow(clippy::useless_conversion)]
 pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
@@ -359,15 +361,15 @@ pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    if r.rlim_cur as u64 >= want {
-        return Ok(r.rlim_cur as u64);
+    if u64::from(r.rlim_cur) >= want {
+        return Ok(u64::from(r.rlim_cur));
     }
     r.rlim_cur = (want as libc::rlim_t).min(r.rlim_max);
     // SAFETY: as above.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(r.rlim_cur as u64)
+    Ok(u64::from(r.rlim_cur))
 }
 
 /// User and system CPU time of this process so far.
