@@ -152,7 +152,7 @@ impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "[{:6.1}s] started {} connected {} failed {} | snapshots/s {:.0} loss {:.3}% | in/s {:.0} out/s {:.0}",
+            "[{:6.1}s] started {} connected {} failed {} | snapshots/s {:.0} ticks missed {:.3}% | in/s {:.0} out/s {:.0}",
             self.elapsed_s,
             self.started,
             self.connected,
