@@ -102,3 +102,22 @@ fn no_server_answering_is_a_clean_failure() {
         "no server is an error"
     );
 }
+
+#[test]
+fn absurd_settings_do_not_panic() {
+    let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = BotConfig {
+        servers: vec![quiet.local_addr().unwrap()],
+        clients: 2,
+        duration: Duration::from_millis(200),
+        input_hz: f64::NAN,
+        fire_hz: -1.0,
+        connect_rate: 0.0,
+        progress: Some(Duration::MAX),
+        ..BotConfig::default()
+    };
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    assert_eq!(s.clients, 2);
+    let zero = BotConfig { clients: 0, ..cfg };
+    assert_eq!(bots::run(&zero, |_| {}).expect("bots ran").connected, 0);
+}

@@ -524,9 +524,10 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
         e.schedule(i, at);
     }
     let cpu0 = cpu_time();
-    let end = t0 + cfg.duration;
+    // Absurd durations saturate at a year instead of overflowing `Instant`.
+    let end = later(t0, cfg.duration);
     let mut events = Events::with_capacity(1024);
-    let mut next_progress = cfg.progress.map(|p| t0 + p);
+    let mut next_progress = cfg.progress.map(|p| later(t0, p));
     let mut last = (t0, 0u64, 0u64, 0u64, 0u64);
     let mut poll = poll;
     loop {
@@ -564,7 +565,7 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
                     e.c.datagrams_in,
                     e.c.datagrams_out,
                 );
-                next_progress = Some(at + iv).map(|t| t.max(now));
+                next_progress = Some(later(at, iv).max(now));
             }
         }
         let mut wake = end;
@@ -975,6 +976,12 @@ fn next_after(prev: Instant, p: Duration, now: Instant) -> Instant {
     } else {
         now + p
     }
+}
+
+/// `t + d`, at most a year later.
+fn later(t: Instant, d: Duration) -> Instant {
+    let year = Duration::from_secs(365 * 86_400);
+    t.checked_add(d.min(year)).unwrap_or(t)
 }
 
 fn us(d: Duration) -> u64 {
