@@ -48,6 +48,7 @@
 
 pub mod arena;
 pub mod blocking;
+pub mod bots;
 mod conn;
 pub mod lobby;
 mod snapshot;

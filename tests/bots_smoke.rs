@@ -1,0 +1,123 @@
+//! The load generator's engine against a real host on loopback: 20 bots for about 2 s.
+//! No timing-based pass criteria: counts must be positive and consistent.
+
+mod common;
+
+use common::net;
+use std::time::Duration;
+use tickwire::client::bots::{self, BotConfig};
+use tickwire::HostConfig;
+
+#[test]
+fn twenty_bots_connect_receive_and_report() {
+    let host = net::start(HostConfig::default());
+    let cfg = BotConfig {
+        servers: host.addrs.clone(),
+        clients: 20,
+        duration: Duration::from_secs(2),
+        input_hz: 20.0,
+        fire_hz: 2.0,
+        connect_rate: 200.0,
+        progress: Some(Duration::from_millis(500)),
+        seed: 7,
+        ..BotConfig::default()
+    };
+    let mut samples = 0;
+    let s = bots::run(&cfg, |_| samples += 1).expect("bots ran");
+    let server_line = host.stop();
+
+    assert_eq!(s.clients, 20);
+    assert_eq!(s.connected, 20, "every bot connected: {s:?}");
+    assert_eq!((s.failed, s.rejected, s.dropped), (0, 0, 0));
+    assert!(samples > 0, "the progress callback ran");
+    assert_eq!(s.tick_hz, 60);
+    assert!(s.snapshots_received > 0);
+    assert!(s.snapshots_per_s_min > 0.0, "every bot received snapshots");
+    assert!(s.window_received <= s.window_expected);
+    assert!(s.window_received <= s.snapshots_received);
+    assert!(s.delivery > 0.0 && s.delivery <= 1.0);
+    assert_eq!(s.handshake_ms.samples, 20);
+    assert!(s.handshake_ms.p50 <= s.handshake_ms.p99 && s.handshake_ms.p99 <= s.handshake_ms.max);
+    assert!(s.rtt_ms.samples > 0);
+    assert!(s.rtt_ms.p50 <= s.rtt_ms.max);
+    assert!(s.inputs > 0 && s.fires > 0);
+    // Every INPUT and FIRE went out, plus at least one KEEPALIVE/HELLO per bot.
+    assert!(s.sent.datagrams >= s.inputs + s.fires + 20);
+    assert!(s.received.datagrams >= s.snapshots_received);
+    assert!(s.received.bytes > s.received.datagrams * 13);
+    assert!(s.cpu.user_s + s.cpu.sys_s > 0.0);
+    assert!(server_line.contains("accepts=20"), "{server_line}");
+    // Every bot said BYE at the end (the host counts BYEs received).
+    assert!(server_line.contains("byes=20"), "{server_line}");
+
+    let v: serde_json::Value = serde_json::from_str(&s.to_json()).expect("summary is JSON");
+    for key in [
+        "servers",
+        "clients",
+        "connected",
+        "failed",
+        "wall_s",
+        "tick_hz",
+        "handshake_ms",
+        "snapshots_per_s_mean",
+        "snapshots_per_s_min",
+        "snapshots_received",
+        "window_expected",
+        "delivery",
+        "loss",
+        "rtt_ms",
+        "sent",
+        "received",
+        "cpu",
+    ] {
+        assert!(v.get(key).is_some(), "JSON summary lacks {key}: {v}");
+    }
+    assert_eq!(v["connected"], 20);
+    assert!(v["rtt_ms"]["p99"].is_number());
+    assert!(v["handshake_ms"]["p50"].is_number());
+    assert!(v["sent"]["datagrams"].as_u64().unwrap() > 0);
+    assert!(v["received"]["bytes"].as_u64().unwrap() > 0);
+    assert!(v["cpu"]["user_s"].is_number());
+}
+
+#[test]
+fn no_server_answering_is_a_clean_failure() {
+    // A socket nobody reads from: HELLOs go unanswered, the handshake times out.
+    let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cfg = BotConfig {
+        servers: vec![quiet.local_addr().unwrap()],
+        clients: 3,
+        duration: Duration::from_millis(600),
+        ..BotConfig::default()
+    };
+    cfg.client.connect_timeout = Duration::from_millis(300);
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    assert_eq!((s.connected, s.failed), (0, 3));
+    assert_eq!(s.snapshots_received, 0);
+    assert_eq!(s.delivery, 0.0);
+    assert!(s.sent.datagrams >= 3);
+    assert!(serde_json::from_str::<serde_json::Value>(&s.to_json()).is_ok());
+    assert!(
+        bots::run(&BotConfig::default(), |_| {}).is_err(),
+        "no server is an error"
+    );
+}
+
+#[test]
+fn absurd_settings_do_not_panic() {
+    let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = BotConfig {
+        servers: vec![quiet.local_addr().unwrap()],
+        clients: 2,
+        duration: Duration::from_millis(200),
+        input_hz: f64::NAN,
+        fire_hz: -1.0,
+        connect_rate: 0.0,
+        progress: Some(Duration::MAX),
+        ..BotConfig::default()
+    };
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    assert_eq!(s.clients, 2);
+    let zero = BotConfig { clients: 0, ..cfg };
+    assert_eq!(bots::run(&zero, |_| {}).expect("bots ran").connected, 0);
+}

@@ -1,0 +1,147 @@
+//! `tickwire-bots`: a load generator. Runs N simulated arena players from one process on
+//! one thread; the engine is `tickwire::client::bots`, this is its command line.
+
+use clap::Parser;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tickwire::client::bots::{self, BotConfig};
+use tickwire::client::ClientConfig;
+
+/// tickwire-bots: N simulated players (one thread, one socket and one sans-IO client each)
+/// that connect, walk, fire, keep alive and measure what they receive.
+///
+/// A progress line goes to stderr while it runs; the summary goes to stdout at the end
+/// (human-readable, or one JSON object with --json). SIGINT/SIGTERM end the run early and
+/// still print the summary.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Server game port(s): repeat the flag or give a comma-separated list. Bot i goes to
+    /// the (i mod count)-th address.
+    #[arg(long, value_delimiter = ',', required = true)]
+    server: Vec<SocketAddr>,
+
+    /// Each --server address stands for K matches on K consecutive ports from it (the
+    /// layout of `tickwire serve --matches K`); the bots are spread over all of them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    matches: u16,
+
+    /// Number of simulated players.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+
+    /// Length of the whole run in seconds, ramp-up included.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+
+    /// INPUT datagrams per second per bot (0 = none). The walking direction changes at
+    /// random about every fourth INPUT.
+    #[arg(long, default_value_t = 10.0)]
+    input_hz: f64,
+
+    /// FIRE datagrams per second per bot (0 = none), naming the newest snapshot tick and
+    /// time the bot received, aimed at random. The server allows 30 rewinds/s by default.
+    #[arg(long, default_value_t = 1.0)]
+    fire_hz: f64,
+
+    /// Protocol id sent in HELLO; must match the server's --protocol-id.
+    #[arg(long, default_value_t = 0)]
+    protocol_id: u32,
+
+    /// Bots that start connecting per second, so thousands do not burst at once.
+    #[arg(long, default_value_t = 500.0)]
+    connect_rate: f64,
+
+    /// Give up a handshake after this many milliseconds without ACCEPT.
+    #[arg(long, default_value_t = 5000)]
+    connect_timeout_ms: u64,
+
+    /// Print the summary as one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+
+    /// Interval of the progress line on stderr in seconds (0 = none).
+    #[arg(long, default_value_t = 1.0)]
+    progress: f64,
+
+    /// Kernel receive buffer per bot socket in bytes (0 = the system default).
+    #[arg(long, default_value_t = 0)]
+    socket_buffer: usize,
+
+    /// Seed of the random walk and aim (0 = from the clock).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn secs(s: f64) -> Option<Duration> {
+    (s.is_finite() && s > 0.0).then(|| Duration::from_secs_f64(s.min(1e7)))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("tickwire-bots: cannot handle signal {sig}: {e}");
+        }
+    }
+    let seed = if cli.seed != 0 {
+        cli.seed
+    } else {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    };
+    let cfg = BotConfig {
+        servers: bots::consecutive(&cli.server, cli.matches),
+        clients: cli.clients,
+        duration: secs(cli.seconds).unwrap_or(Duration::ZERO),
+        input_hz: cli.input_hz,
+        fire_hz: cli.fire_hz,
+        protocol_id: cli.protocol_id,
+        connect_rate: cli.connect_rate,
+        progress: secs(cli.progress),
+        seed,
+        client: ClientConfig {
+            connect_timeout: Duration::from_millis(cli.connect_timeout_ms),
+            ..BotConfig::default().client
+        },
+        socket_buffer: (cli.socket_buffer > 0).then_some(cli.socket_buffer),
+        stop: Some(stop),
+    };
+    let tty = std::io::stderr().is_terminal();
+    let result = bots::run(&cfg, |p| {
+        let mut err = std::io::stderr().lock();
+        // On a terminal the line updates in place; in a log, one line per interval.
+        let _ = if tty {
+            write!(err, "\r\x1b[2K{p}")
+        } else {
+            writeln!(err, "{p}")
+        };
+        let _ = err.flush();
+    });
+    if tty && cfg.progress.is_some() {
+        eprintln!();
+    }
+    match result {
+        Ok(s) => {
+            if cli.json {
+                println!("{}", s.to_json());
+            } else {
+                println!("{s}");
+            }
+            if s.connected == 0 && s.clients > 0 {
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tickwire-bots: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
