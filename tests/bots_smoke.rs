@@ -121,3 +121,22 @@ fn absurd_settings_do_not_panic() {
     let zero = BotConfig { clients: 0, ..cfg };
     assert_eq!(bots::run(&zero, |_| {}).expect("bots ran").connected, 0);
 }
+
+#[test]
+fn bots_with_stun_send_their_learned_reply_address() {
+    let host = net::start(HostConfig::default());
+    let cfg = BotConfig {
+        servers: host.addrs.clone(),
+        clients: 5,
+        duration: Duration::from_secs(1),
+        connect_rate: 100.0,
+        seed: 3,
+        stun: Some(host.addrs[0]),
+        ..BotConfig::default()
+    };
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    let line = host.stop();
+    assert_eq!(s.connected, 5, "{s:?}");
+    assert!(s.snapshots_received > 0);
+    assert!(line.contains("accepts=5"), "{line}");
+}

@@ -72,6 +72,11 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     socket_buffer: usize,
 
+    /// Ask this STUN server (a tickwire game port answers STUN) for each bot's public
+    /// address first, and send it as HELLO's reply address.
+    #[arg(long)]
+    stun: Option<std::net::SocketAddr>,
+
     /// Seed of the random walk and aim (0 = from the clock).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -112,6 +117,7 @@ fn main() -> ExitCode {
         },
         socket_buffer: (cli.socket_buffer > 0).then_some(cli.socket_buffer),
         stop: Some(stop),
+        stun: cli.stun,
     };
     let tty = std::io::stderr().is_terminal();
     let result = bots::run(&cfg, |p| {

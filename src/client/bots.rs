@@ -88,6 +88,10 @@ pub struct BotConfig {
     pub socket_buffer: Option<usize>,
     /// Set it from another thread (or a signal handler) to end the run early, cleanly.
     pub stop: Option<Arc<AtomicBool>>,
+    /// A STUN server (any RFC 5389 server; a tickwire game port answers STUN): each bot
+    /// asks it for its socket's public address before it starts, and puts that address in
+    /// HELLO's reply field. The request is blocking, at socket creation.
+    pub stun: Option<SocketAddr>,
 }
 
 impl Default for BotConfig {
@@ -109,6 +113,7 @@ impl Default for BotConfig {
             },
             socket_buffer: None,
             stop: None,
+            stun: None,
         }
     }
 }
@@ -395,6 +400,8 @@ enum Phase {
 struct Bot {
     socket: UdpSocket,
     server: SocketAddr,
+    /// HELLO's reply address (from STUN), or `None` for "the source".
+    reply: Option<SocketAddr>,
     start: Instant,
     client: Option<Client>,
     phase: Phase,
@@ -450,14 +457,27 @@ fn unspecified(a: &SocketAddr) -> SocketAddr {
     }
 }
 
-fn bot_socket(server: SocketAddr, buffer: Option<usize>) -> io::Result<UdpSocket> {
-    let s = UdpSocket::bind(unspecified(&server))?;
+/// A bot's socket, connected to its server, and the reply address STUN found for it.
+fn bot_socket(
+    server: SocketAddr,
+    buffer: Option<usize>,
+    stun: Option<SocketAddr>,
+) -> io::Result<(UdpSocket, Option<SocketAddr>)> {
+    let (s, reply) = match stun {
+        Some(st) => {
+            let std_sock = std::net::UdpSocket::bind(unspecified(&server))?;
+            let reply = super::blocking::stun_discover(&std_sock, st, Duration::from_secs(5))?;
+            std_sock.set_nonblocking(true)?;
+            (UdpSocket::from_std(std_sock), Some(reply))
+        }
+        None => (UdpSocket::bind(unspecified(&server))?, None),
+    };
     s.connect(server)?;
     if let Some(b) = buffer {
         let s2 = socket2::SockRef::from(&s);
         let _ = s2.set_recv_buffer_size(b);
     }
-    Ok(s)
+    Ok((s, reply))
 }
 
 /// Runs the bots until [`BotConfig::duration`] has passed (or [`BotConfig::stop`] is set),
@@ -487,13 +507,14 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
     let mut bots = Vec::with_capacity(n);
     for i in 0..n {
         let server = cfg.servers[i % cfg.servers.len()];
-        let mut socket = bot_socket(server, cfg.socket_buffer)?;
+        let (mut socket, reply) = bot_socket(server, cfg.socket_buffer, cfg.stun)?;
         poll.registry()
             .register(&mut socket, Token(i), Interest::READABLE)?;
         let start = t0 + Duration::from_secs_f64((i as f64 / rate).min(1e6));
         bots.push(Bot {
             socket,
             server,
+            reply,
             start,
             client: None,
             phase: Phase::Waiting,
@@ -669,6 +690,7 @@ impl Engine<'_> {
             }
             let ccfg = ClientConfig {
                 protocol_id: cfg.protocol_id,
+                reply: b.reply.or(cfg.client.reply),
                 ..cfg.client
             };
             b.client = Some(Client::new(ccfg, now));

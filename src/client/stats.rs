@@ -146,7 +146,7 @@ impl Meter {
             srtt_ns: 0,
             rttvar_ns: 0,
             // Constant, valid bounds: cannot fail.
-            hist: Histogram::new_with_bounds(1, RTT_HIST_MAX_US, 3)
+            hist: Histogram::new_with_bounds(1, RTT_HIST_MAX_US, 2)
                 .expect("constant histogram bounds are valid"),
             rate_start: None,
             rate_count: 0,

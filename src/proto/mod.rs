@@ -505,7 +505,7 @@ impl<G: Game> Server<G> {
         peer.name = holder.map(|h| h.name);
         self.connected.push(q);
         self.stats.accepts += 1;
-        log::info!(
+        log::debug!(
             "client {} connected from {} (reply {}){}",
             q,
             src,
@@ -583,7 +583,7 @@ impl<G: Game> Server<G> {
         }
         match kind {
             Kind::Bye => {
-                log::info!("client {} ({}) said BYE", q, src);
+                log::debug!("client {} ({}) said BYE", q, src);
                 self.stats.byes += 1;
                 self.free(q);
             }
