@@ -2,7 +2,7 @@
 # End-to-end benchmark on 127.0.0.1: the tickwire server against bare-syscall references
 # measured in the same run, printed as one table.
 #
-#   tools/bench-e2e.sh [--quick] [--clients "500 1000 2000"] [--seconds S]
+#   tools/bench-e2e.sh [--quick] [--clients "500 1000 2000"] [--seconds S] [--per-match P]
 #
 # (a) receive path: server datagrams per CPU-second under a sendmmsg flood of handshaken
 #     INPUTs, vs a bare recvmmsg drain of the same flood (tickwire-rawref drain/flood);
@@ -21,12 +21,14 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 CLIENTS=""
+PER_MATCH=125
 LOAD_S=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --clients) CLIENTS="$2"; shift ;;
     --seconds) LOAD_S="$2"; shift ;;
+    --per-match) PER_MATCH="$2"; shift ;;
     -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench-e2e: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -120,7 +122,7 @@ RAW_RX_WALL=$(kv "$DRAIN_LINE" per_s)
 
 # (a2) the server under the same flood (handshaken INPUTs, advancing seqs) ---------------
 P=$(port)
-timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
+timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
 PIDS+=($!); SRVA=$!
 wait_for_line "$TMP/srv-a.out" "tickwire listening"
 C0=$(cpu_of "$(worker "$SRVA")")
@@ -140,9 +142,10 @@ ROWS=()
 LAST_JSON=""
 LAST_SRV_US=""
 for N in $CLIENTS; do
-  K=$(( (N + 254) / 255 )); [ "$K" -lt 2 ] && K=2
+  # Matches of at most PER_MATCH players: up to 146 arena players fit one datagram.
+  K=$(( (N + PER_MATCH - 1) / PER_MATCH )); [ "$K" -lt 2 ] && K=2
   P=$(port)
-  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --matches "$K" --stats-interval-ms 0 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
+  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --matches "$K" --stats-interval-ms 0 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
   PIDS+=($!); SRVC=$!
   wait_for_line "$TMP/srv-c.out" "tickwire listening"
   C0=$(cpu_of "$(worker "$SRVC")")
