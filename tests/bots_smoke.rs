@@ -24,6 +24,7 @@ fn twenty_bots_connect_receive_and_report() {
     };
     let mut samples = 0;
     let s = bots::run(&cfg, |_| samples += 1).expect("bots ran");
+    net::sync(host.addrs[0]);
     let server_line = host.stop();
 
     assert_eq!(s.clients, 20);
@@ -135,6 +136,7 @@ fn bots_with_stun_send_their_learned_reply_address() {
         ..BotConfig::default()
     };
     let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    net::sync(host.addrs[0]);
     let line = host.stop();
     assert_eq!(s.connected, 5, "{s:?}");
     assert!(s.snapshots_received > 0);

@@ -51,6 +51,7 @@ fn a_custom_game_through_host_and_client_library() {
     }
     a.close().unwrap();
     b.close().unwrap();
+    common::net::sync(addr);
     stopper.stop();
     let stats = th.join().unwrap();
     assert_eq!(stats.drop_count(tickwire::wire::Drop::UnknownKind), 1);

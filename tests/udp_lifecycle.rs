@@ -2,6 +2,7 @@
 mod common;
 
 use common::net::{start, NetClient, PATIENCE};
+
 use common::snapshots_to;
 use std::time::Duration;
 use tickwire::proto::Config;
@@ -62,6 +63,7 @@ fn whole_lifecycle_over_loopback() {
     // b says BYE and is gone; a goes silent and is timed out with a BYE.
     let bye = b.c.bye();
     b.send(&bye);
+    common::net::sync(server);
     let got_bye = a.wait_for(Kind::Bye, PATIENCE).expect("timeout BYE");
     assert_eq!(got_bye.packet().qport(), a.c.qport);
     let summary = host.stop();

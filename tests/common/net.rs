@@ -142,3 +142,11 @@ impl NetClient {
         panic!("handshake did not complete");
     }
 }
+
+/// A barrier: returns once the host has handled every datagram sent to `server` before the
+/// call (a host reads one socket in order, and a STUN request sent now is answered after
+/// them). Loopback delivery is synchronous, so "sent" means "queued at the server".
+pub fn sync(server: SocketAddr) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tickwire::client::blocking::stun_discover(&sock, server, PATIENCE).expect("host answers");
+}
