@@ -245,3 +245,38 @@ fn the_loop_closes_idle_and_slowloris_connections() {
     let s = lobby.wait_for("both gone", |s| s.conns == 0);
     assert_eq!((s.idle_cut, s.frame_deadline_cut, s.users), (1, 1, 0));
 }
+
+/// More than one read budget (64 KiB) of pipelined frames in one burst: the lobby reads it
+/// over several turns of the loop and answers every frame, in order, while another client
+/// keeps being served.
+#[test]
+fn a_burst_larger_than_the_read_budget_is_read_over_several_turns() {
+    let lobby = TestLobby::start(LobbyConfig {
+        send_buffer_bytes: 1 << 20,
+        ..LobbyConfig::default()
+    });
+    let c = lobby.client();
+    let (mut other, _) = lobby.user("bob");
+    let mut wire = Vec::new();
+    let n = 100usize;
+    for i in 0..n {
+        wire.extend(frame(Request::Echo(&[i as u8; 4000])));
+    }
+    assert!(wire.len() > 3 * 64 * 1024);
+    let mut writer = c.try_clone().unwrap();
+    let send = std::thread::spawn(move || writer.send_raw(&wire).unwrap());
+    let mut c = c;
+    for i in 0..n {
+        assert_eq!(
+            c.recv(PATIENCE).unwrap(),
+            Some(Message::Echo(vec![i as u8; 4000])),
+            "echo {i}"
+        );
+        if i % 25 == 0 {
+            other.echo(b"still here").unwrap();
+        }
+    }
+    send.join().unwrap();
+    assert_eq!(lobby.stats().errors, [0; 4]);
+    assert_eq!(lobby.stats().slow_readers_cut, 0);
+}

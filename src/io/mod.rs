@@ -333,7 +333,8 @@ impl<G: Game> Host<G> {
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
         let mut events = Events::with_capacity(256);
         loop {
-            let pending = self.matches.iter().any(|m| m.pending);
+            let pending = self.matches.iter().any(|m| m.pending)
+                || self.lobby.as_ref().is_some_and(|l| l.has_pending());
             let timeout = pending.then_some(Duration::ZERO);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -370,6 +371,9 @@ impl<G: Game> Host<G> {
                 if self.matches[i].pending {
                     self.receive(i);
                 }
+            }
+            if let Some(l) = self.lobby.as_mut() {
+                l.run_pending(self.poll.registry(), Instant::now());
             }
             self.run_timers();
             self.run_lobby_timers();

@@ -15,6 +15,11 @@ use std::time::Instant;
 /// sends FIN rather than RST and the peer gets to read our last ERROR.
 const DRAIN_ON_CLOSE: usize = 64 * 1024;
 
+/// Most bytes read from one connection per readiness event or per
+/// [`Lobby::run_pending`] call, so a fast sender cannot hold up the game tick or the other
+/// connections; what is left is read on the next turn of the loop.
+const READ_BUDGET: usize = 64 * 1024;
+
 /// The lobby's TCP listener and connections, driven by the caller's `mio::Poll`.
 #[derive(Debug)]
 pub struct Lobby {
@@ -22,6 +27,10 @@ pub struct Lobby {
     addr: SocketAddr,
     core: LobbyCore<TcpStream>,
     token_base: usize,
+    /// Connections whose read budget ran out before `WouldBlock`.
+    pending: Vec<usize>,
+    /// Scratch list swapped with `pending` while it is served.
+    serving: Vec<usize>,
 }
 
 impl Lobby {
@@ -31,11 +40,14 @@ impl Lobby {
         let addr = listener.local_addr()?;
         let core = LobbyCore::new(cfg, tickets);
         info!("lobby: listening on {addr} ({:?})", core.config());
+        let max = core.config().max_conns;
         Ok(Lobby {
             listener,
             addr,
             core,
             token_base: 0,
+            pending: Vec::with_capacity(max),
+            serving: Vec::with_capacity(max),
         })
     }
 
@@ -67,13 +79,39 @@ impl Lobby {
             self.accept(registry, now);
         } else if let Some(id) = token.0.checked_sub(self.token_base + 1) {
             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                self.read(id, now);
+                self.read_budgeted(id, now);
             }
             if event.is_writable() {
                 self.flush(id);
             }
         }
         self.pump(registry);
+    }
+
+    /// Whether some connection has more to read than its last budget allowed: call
+    /// [`Lobby::run_pending`] without waiting for a new event.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Reads on from the connections whose budget ran out, one budget each.
+    pub fn run_pending(&mut self, registry: &Registry, now: Instant) {
+        if self.pending.is_empty() {
+            return;
+        }
+        std::mem::swap(&mut self.pending, &mut self.serving);
+        let mut serving = std::mem::take(&mut self.serving);
+        for id in serving.drain(..) {
+            self.read_budgeted(id, now);
+        }
+        self.serving = serving;
+        self.pump(registry);
+    }
+
+    fn read_budgeted(&mut self, id: usize, now: Instant) {
+        if self.read(id, now) && !self.pending.contains(&id) {
+            self.pending.push(id);
+        }
     }
 
     /// The earliest idle or frame deadline of any connection.
@@ -146,22 +184,33 @@ impl Lobby {
     /// Reads until `WouldBlock`, handing every chunk to the core and writing out the
     /// answers between chunks, so that a pipelining peer that does read is not mistaken
     /// for a slow reader.
-    fn read(&mut self, id: usize, now: Instant) {
+    ///
+    /// Returns `true` when [`READ_BUDGET`] ran out before `WouldBlock` (more may be waiting).
+    fn read(&mut self, id: usize, now: Instant) -> bool {
+        let mut budget = READ_BUDGET;
         loop {
             let Some((stream, space)) = self.core.recv_space(id) else {
-                return;
+                return false;
             };
             match stream.read(space) {
-                Ok(0) => return self.core.peer_closed(id),
+                Ok(0) => {
+                    self.core.peer_closed(id);
+                    return false;
+                }
                 Ok(n) => {
                     self.core.received(id, n, now);
                     self.flush(id);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        return true;
+                    }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     debug!("lobby: conn {id}: read: {e}");
-                    return self.core.io_error(id);
+                    self.core.io_error(id);
+                    return false;
                 }
             }
         }

@@ -46,9 +46,13 @@ impl TestLobby {
             ready_tx.send((lobby.local_addr(), waker)).expect("ready");
             let mut events = Events::with_capacity(256);
             loop {
-                let timeout = lobby
-                    .next_timeout()
-                    .map(|t| t.saturating_duration_since(Instant::now()));
+                let timeout = if lobby.has_pending() {
+                    Some(std::time::Duration::ZERO)
+                } else {
+                    lobby
+                        .next_timeout()
+                        .map(|t| t.saturating_duration_since(Instant::now()))
+                };
                 if let Err(e) = poll.poll(&mut events, timeout) {
                     assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "{e}");
                 }
@@ -60,6 +64,7 @@ impl TestLobby {
                     assert!(lobby.owns(ev.token()), "stray token {:?}", ev.token());
                     lobby.handle_event(poll.registry(), ev, now);
                 }
+                lobby.run_pending(poll.registry(), now);
                 if lobby.next_timeout().is_some_and(|t| t <= now) {
                     lobby.handle_timeout(poll.registry(), now);
                 }
