@@ -318,3 +318,19 @@ fn sources_beyond_max_clients_are_dropped_and_counted() {
     assert_eq!(stat(&line, "clients", "total"), 1, "{line}");
     assert_eq!(stat(&line, "clients", "rejected"), 1, "{line}");
 }
+
+#[test]
+fn idle_mappings_expire_and_a_new_datagram_maps_again() {
+    let echo = Echo::start();
+    let proxy = Proxy::start(echo.addr, &["--idle-secs", "0.2"]);
+    let c = client(&proxy);
+    c.send(b"before").expect("send");
+    assert_eq!(receive(&c, 1, Duration::from_secs(5)).len(), 1);
+    // Well past the idle time (the sweep runs every 50 ms here).
+    std::thread::sleep(Duration::from_millis(1000));
+    c.send(b"after").expect("send");
+    assert_eq!(receive(&c, 1, Duration::from_secs(5)).len(), 1);
+    let line = proxy.stop();
+    assert_eq!(stat(&line, "clients", "expired"), 1, "{line}");
+    assert_eq!(stat(&line, "clients", "total"), 2, "{line}");
+}
