@@ -187,8 +187,14 @@ fn table_of_malformed_datagrams() {
             Drop::Duplicate,
         ),
         (
-            "old seq",
+            "earlier seq seen before",
             c.raw(c.seq.wrapping_sub(1), 0, &[]),
+            c.src,
+            Drop::Duplicate,
+        ),
+        (
+            "old seq",
+            c.raw(c.seq.wrapping_sub(100), 0, &[]),
             c.src,
             Drop::Old,
         ),

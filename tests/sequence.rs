@@ -31,8 +31,10 @@ fn window_crosses_the_wrap_from_u32_max_minus_10() {
         assert_eq!(w[1], w[0].wrapping_add(1));
     }
     assert_eq!(sim.server.stats().lost, 0);
-    // Old ones across the wrap are still old.
-    let old = c.raw(u32::MAX - 1, 0, &[]);
+    // Across the wrap, one seen before is a duplicate and one past the window's memory is old.
+    let seen = c.raw(u32::MAX - 1, 0, &[]);
+    assert_eq!(sim.send(c.src, &seen), Err(Drop::Duplicate));
+    let old = c.raw(u32::MAX - 40, 0, &[]);
     assert_eq!(sim.send(c.src, &old), Err(Drop::Old));
 }
 
@@ -49,16 +51,25 @@ fn loss_duplication_and_reordering_are_counted() {
     assert_eq!(sim.send(c.src, &d1), Err(Drop::Duplicate));
     // d2 lost; d4 arrives before d3.
     assert_eq!(sim.send(c.src, &d4), Ok(()));
-    assert_eq!(sim.send(c.src, &d3), Err(Drop::Old));
+    let p = sim.server.players(sim.now).next().unwrap();
+    assert_eq!(p.stats.lost, 2, "d2 and d3 skipped when d4 arrived");
+    assert_eq!(sim.send(c.src, &d3), Err(Drop::Late));
+    assert_eq!(
+        sim.send(c.src, &d3),
+        Err(Drop::Duplicate),
+        "a second copy of a late one"
+    );
     assert_eq!(sim.send(c.src, &d5), Ok(()));
     let _ = d2;
     let p = sim.server.players(sim.now).next().unwrap();
     assert_eq!(p.stats.received, 3);
-    assert_eq!(p.stats.lost, 2, "d2 and d3 skipped when d4 arrived");
-    assert_eq!(p.stats.out_of_window, 2);
+    assert_eq!(p.stats.lost, 1, "d3 was late, not lost: only d2 is lost");
+    assert_eq!(p.stats.late, 1);
+    assert_eq!(p.stats.out_of_window, 3);
     let s = sim.server.stats();
-    assert_eq!(s.drop_count(Drop::Duplicate), 1);
-    assert_eq!(s.drop_count(Drop::Old), 1);
+    assert_eq!(s.drop_count(Drop::Duplicate), 2);
+    assert_eq!(s.drop_count(Drop::Late), 1);
+    assert_eq!((s.lost, s.late), (1, 1));
 }
 
 #[test]

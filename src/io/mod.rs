@@ -597,6 +597,7 @@ impl<G: Game> Host<G> {
             t.timeouts += s.timeouts;
             t.byes += s.byes;
             t.lost += s.lost;
+            t.late += s.late;
             t.ticks += s.ticks;
             t.ticks_skipped += s.ticks_skipped;
             t.snapshot_overflows += s.snapshot_overflows;
@@ -613,7 +614,7 @@ impl<G: Game> Host<G> {
         let s = self.merged_stats();
         let l = &self.stats.tick_lateness;
         format!(
-            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} byes={} lost={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
+            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
             self.clients(),
             s.datagrams_in,
             s.datagrams_out,
@@ -623,6 +624,7 @@ impl<G: Game> Host<G> {
             s.timeouts,
             s.byes,
             s.lost,
+            s.late,
             s.ticks,
             s.ticks_skipped,
             self.stats.recv_errors,

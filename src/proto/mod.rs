@@ -11,8 +11,9 @@ mod game;
 mod peer;
 mod ring;
 
+pub use crate::wire::SEQ_WINDOW;
 pub use game::{is_game_kind, Context, Game, Past, PlayerId, RewindError, RewindStats};
-pub use peer::{PeerStats, SEQ_WINDOW};
+pub use peer::PeerStats;
 pub use ring::{SnapshotFull, SnapshotWriter, MAX_PARTS, MAX_PART_BODY};
 
 use crate::tickets::{Name, Tickets};
@@ -20,11 +21,12 @@ use crate::wire::{
     flags, Accept, Challenge, Direction, Drop, Header, Hello, Kind, Packet, Reject, RejectReason,
     SnapshotPrefix, HEADER_LEN, MAX_PAYLOAD,
 };
+use crate::wire::{SeqVerdict, SeqWindow};
 use arrayvec::ArrayVec;
 use cookie::CookieKey;
 use core::net::SocketAddr;
 use core::time::Duration;
-use peer::{check_seq, Peer, SeqCheck};
+use peer::Peer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ring::Ring;
@@ -130,8 +132,10 @@ pub struct Stats {
     pub timeouts: u64,
     /// Clients that said BYE.
     pub byes: u64,
-    /// Sequence numbers skipped by clients (loss).
+    /// Sequence numbers skipped by clients and never seen since (loss).
     pub lost: u64,
+    /// Client datagrams that arrived after a newer one (reordered: dropped, not lost).
+    pub late: u64,
     /// Ticks run.
     pub ticks: u64,
     /// Ticks skipped because the caller fell far behind.
@@ -289,7 +293,7 @@ impl<G: Game> Server<G> {
                 addr: p.src,
                 connected_for: Duration::from_micros(now_us.saturating_sub(p.connected_at_us)),
                 rtt: p.srtt_us.map(Duration::from_micros),
-                newest_seq: p.recv_newest,
+                newest_seq: p.window.newest(),
                 stats: p.stats,
             }
         })
@@ -379,7 +383,7 @@ impl<G: Game> Server<G> {
                 let _ = Header {
                     flags: Kind::Snapshot.send_flags(peer.received_any),
                     seq,
-                    ack: peer.recv_newest,
+                    ack: peer.window.newest(),
                     qport: q,
                     kind: Kind::Snapshot.to_u8(),
                     len: (SnapshotPrefix::LEN + body_len) as u16,
@@ -497,7 +501,7 @@ impl<G: Game> Server<G> {
         peer.reply = reply;
         peer.s0 = s0;
         peer.send_seq = s0;
-        peer.recv_newest = s0;
+        peer.window = SeqWindow::new(s0);
         peer.last_recv_us = now_us;
         peer.connected_at_us = now_us;
         peer.accept_tick = tick;
@@ -560,19 +564,30 @@ impl<G: Game> Server<G> {
         if p.has(flags::ACK) && !peer.ack_valid(p.ack()) {
             return Err(Drop::BadAck);
         }
-        let gap = match check_seq(peer.recv_newest, p.seq()) {
-            SeqCheck::Accept { gap } => gap,
-            other => {
-                self.peers[q as usize].stats.out_of_window += 1;
-                return Err(match other {
-                    SeqCheck::Duplicate => Drop::Duplicate,
-                    SeqCheck::Old => Drop::Old,
+        let gap = match peer.window.check(p.seq()) {
+            SeqVerdict::Accept { gap } => gap,
+            verdict => {
+                let peer = &mut self.peers[q as usize];
+                peer.stats.out_of_window += 1;
+                if verdict == SeqVerdict::Late {
+                    // Counted lost when a newer one opened the gap: it was late, not lost.
+                    // Only counters and the late mark change; the window stays where it is.
+                    peer.window.record(p.seq());
+                    peer.stats.lost = peer.stats.lost.saturating_sub(1);
+                    peer.stats.late += 1;
+                    self.stats.lost = self.stats.lost.saturating_sub(1);
+                    self.stats.late += 1;
+                }
+                return Err(match verdict {
+                    SeqVerdict::Duplicate => Drop::Duplicate,
+                    SeqVerdict::Late => Drop::Late,
+                    SeqVerdict::Old => Drop::Old,
                     _ => Drop::FarAhead,
                 });
             }
         };
         let peer = &mut self.peers[q as usize];
-        peer.recv_newest = p.seq();
+        peer.window.record(p.seq());
         peer.received_any = true;
         peer.last_recv_us = now_us;
         peer.stats.received += 1;
@@ -732,7 +747,7 @@ impl<G: Game> Server<G> {
     }
 
     /// A hash of every client's protocol state (slots, addresses, sequence numbers, acks,
-    /// timers, RTT). Tests and fuzzers compare it before and after a datagram that must
+    /// timers, RTT); counters aside (a late datagram is dropped but moves loss to late). Tests and fuzzers compare it before and after a datagram that must
     /// change nothing.
     #[doc(hidden)]
     pub fn state_digest(&self) -> u64 {
@@ -746,18 +761,12 @@ impl<G: Game> Server<G> {
                 p.reply,
                 p.s0,
                 p.send_seq,
-                p.recv_newest,
+                p.window.newest(),
                 p.received_any,
             )
                 .hash(&mut h);
             (p.last_recv_us, p.acked, p.acked_any, p.srtt_us, p.rttvar_us).hash(&mut h);
-            (
-                p.budget.used,
-                p.budget.window_start_us,
-                p.stats.received,
-                p.stats.lost,
-            )
-                .hash(&mut h);
+            (p.budget.used, p.budget.window_start_us, p.stats.received).hash(&mut h);
         }
         (self.next_tick, self.newest_tick, self.outbox.len()).hash(&mut h);
         h.finish()

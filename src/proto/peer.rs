@@ -2,40 +2,11 @@
 
 use super::game::RewindBudget;
 use crate::tickets::Name;
-use crate::wire::seq_newer;
+use crate::wire::{seq_newer, SeqWindow};
 use core::net::SocketAddr;
 
 /// How many sent sequence numbers keep their send time, for RTT samples.
 pub(crate) const SEND_TIMES: usize = 256;
-
-/// Largest step forward the sequence window accepts.
-pub const SEQ_WINDOW: u32 = 1024;
-
-/// Where a seq falls relative to the newest one seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SeqCheck {
-    /// Newer and within the window; `gap` datagrams were skipped.
-    Accept {
-        gap: u32,
-    },
-    Duplicate,
-    Old,
-    FarAhead,
-}
-
-/// The window rule of PROTOCOL.md section 3, in serial arithmetic.
-pub(crate) fn check_seq(newest: u32, seq: u32) -> SeqCheck {
-    let d = seq.wrapping_sub(newest);
-    if d == 0 {
-        SeqCheck::Duplicate
-    } else if !seq_newer(seq, newest) {
-        SeqCheck::Old
-    } else if d > SEQ_WINDOW {
-        SeqCheck::FarAhead
-    } else {
-        SeqCheck::Accept { gap: d - 1 }
-    }
-}
 
 /// One client slot.
 #[derive(Debug, Clone)]
@@ -49,8 +20,8 @@ pub(crate) struct Peer {
     pub s0: u32,
     /// Last seq the server sent to this client.
     pub send_seq: u32,
-    /// Newest seq received from this client (starts at `s0`).
-    pub recv_newest: u32,
+    /// The client's sequence numbers received (newest starts at `s0`).
+    pub window: SeqWindow,
     /// Whether anything was received since ACCEPT (ACK goes out from then on).
     pub received_any: bool,
     pub last_recv_us: u64,
@@ -74,8 +45,10 @@ pub(crate) struct Peer {
 pub struct PeerStats {
     /// Valid datagrams received.
     pub received: u64,
-    /// Sequence numbers skipped (lost or still in flight).
+    /// Sequence numbers skipped and never seen since (lost).
     pub lost: u64,
+    /// Sequence numbers that arrived after a newer one (dropped as late; not lost).
+    pub late: u64,
     /// Datagrams dropped as duplicate, old or far ahead.
     pub out_of_window: u64,
     /// Datagrams sent.
@@ -91,7 +64,7 @@ impl Peer {
             reply: any,
             s0: 0,
             send_seq: 0,
-            recv_newest: 0,
+            window: SeqWindow::new(0),
             received_any: false,
             last_recv_us: 0,
             connected_at_us: 0,
@@ -150,21 +123,6 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn window_rule() {
-        assert_eq!(check_seq(10, 11), SeqCheck::Accept { gap: 0 });
-        assert_eq!(check_seq(10, 13), SeqCheck::Accept { gap: 2 });
-        assert_eq!(check_seq(10, 10), SeqCheck::Duplicate);
-        assert_eq!(check_seq(10, 9), SeqCheck::Old);
-        assert_eq!(check_seq(10, 10 + 1024), SeqCheck::Accept { gap: 1023 });
-        assert_eq!(check_seq(10, 10 + 1025), SeqCheck::FarAhead);
-        assert_eq!(check_seq(u32::MAX, 0), SeqCheck::Accept { gap: 0 });
-        assert_eq!(check_seq(u32::MAX - 1, 3), SeqCheck::Accept { gap: 4 });
-        assert_eq!(check_seq(2, u32::MAX), SeqCheck::Old);
-        // Exactly half the space away is neither newer nor accepted.
-        assert_eq!(check_seq(0, 1 << 31), SeqCheck::Old);
-    }
 
     #[test]
     fn rtt_from_acks() {

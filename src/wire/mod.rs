@@ -6,9 +6,11 @@
 
 mod header;
 pub mod msg;
+mod window;
 
 pub use header::{flags, Direction, Header, Packet, HEADER_LEN, MAX_PAYLOAD};
 pub use msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
+pub use window::{SeqVerdict, SeqWindow, SEQ_WINDOW};
 
 /// Largest datagram on the game port, header included.
 pub const MAX_DATAGRAM: usize = 1200;
@@ -155,7 +157,9 @@ drops! {
     WrongSource = "wrong_source",
     /// Seq equal to the newest seen.
     Duplicate = "duplicate",
-    /// Seq older than the newest seen.
+    /// Seq older than the newest seen, not seen before, within the last 64: reordered.
+    Late = "late",
+    /// Seq older than the newest seen, further back than the window remembers.
     Old = "old",
     /// Seq more than 1024 ahead of the newest seen.
     FarAhead = "far_ahead",
