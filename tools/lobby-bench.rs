@@ -10,8 +10,10 @@
 //! 2. **echo round trips**: `--echo N` ECHOs of 16 bytes on one connection, one at a time;
 //! 3. **room fan-out**: `--users` users log in and enter one room, then for `--seconds`
 //!    each user keeps `--window` ROOM_CHAT_REQs un-answered (sends a new one as each
-//!    ROOM_CHAT_RES comes back) while reading everything it is sent. One thread drives all
-//!    users over non-blocking sockets (mio). It reports chats accepted per second,
+//!    ROOM_CHAT_RES comes back) while reading everything it is sent, and no user is owed
+//!    more than `--backlog-bytes` of notifications it has not read (every chat goes to every
+//!    member, so a user is owed `chats sent - notifications it read`). One thread drives
+//!    all users over non-blocking sockets (mio). It reports chats accepted per second,
 //!    ROOM_CHAT_NTFs delivered per second (each chat reaches every member, sender
 //!    included), the latency from sending a chat to its sender receiving its own
 //!    ROOM_CHAT_NTF, and the server's CPU time (utime + stime from `/proc/PID/stat`).
@@ -61,6 +63,12 @@ struct Args {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     window: u32,
 
+    /// Most ROOM_CHAT_NTF bytes the bench lets be owed to any one user (chats sent, by
+    /// anyone, that this user has not read yet, times the frame size). Keep it under the
+    /// server's 64 KiB per-connection send buffer so that nobody is cut as a slow reader.
+    #[arg(long, default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(256..))]
+    backlog_bytes: u64,
+
     /// Bytes of text in each chat.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..))]
     chat_bytes: u8,
@@ -104,7 +112,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may take to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors kept free beyond the sockets the run opens.
-const FD_MARGIN: u64 = 64;
+const FD_MARGIN: libc::rlim_t = 64;
 
 type Res<T> = Result<T, String>;
 
@@ -135,7 +143,7 @@ fn run(args: &Args) -> Res<Report> {
     // Every socket of the run may be open at once (the idle ones are closed before the
     // fan-out, but the server may not have seen the FINs yet).
     let conns = args.idle + usize::from(args.users) + 2;
-    raise_nofile(conns as u64 + FD_MARGIN)?;
+    raise_nofile(conns as libc::rlim_t + FD_MARGIN)?;
     let pid_cell = Arc::new(AtomicI32::new(0));
     watchdog(deadline, pid_cell.clone());
     let mut server = Server::start(&bin, conns, &args.server_log, &pid_cell)?;
@@ -188,10 +196,8 @@ struct Server {
 
 impl Server {
     fn start(bin: &Path, conns: usize, log_level: &str, pid_cell: &Arc<AtomicI32>) -> Res<Server> {
-        let log = std::env::temp_dir().join(format!(
-            "tickwire-lobby-bench-{}.log",
-            std::process::id()
-        ));
+        let log =
+            std::env::temp_dir().join(format!("tickwire-lobby-bench-{}.log", std::process::id()));
         let log_file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create the server log {}: {e}", log.display()))?;
         let n = conns.to_string();
@@ -373,7 +379,7 @@ fn cpu_time(path: &str) -> Res<Duration> {
 }
 
 /// Raises the soft RLIMIT_NOFILE to `need` (the server inherits it).
-fn raise_nofile(need: u64) -> Res<()> {
+fn raise_nofile(need: libc::rlim_t) -> Res<()> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -385,17 +391,17 @@ fn raise_nofile(need: u64) -> Res<()> {
             std::io::Error::last_os_error()
         ));
     }
-    if lim.rlim_cur as u64 >= need {
+    if lim.rlim_cur >= need {
         return Ok(());
     }
-    if (lim.rlim_max as u64) < need {
+    if lim.rlim_max < need {
         return Err(format!(
             "the run needs {need} file descriptors but the hard limit is {} (lower --idle or \
              raise `ulimit -Hn`)",
             lim.rlim_max
         ));
     }
-    lim.rlim_cur = need as libc::rlim_t;
+    lim.rlim_cur = need;
     // SAFETY: setrlimit reads the struct we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
         return Err(format!(
@@ -535,6 +541,7 @@ fn measure_echo(addr: SocketAddr, n: u32, deadline: Instant) -> Res<EchoReport> 
 struct FanoutReport {
     users: u32,
     window: u32,
+    max_owed: u64,
     chat_bytes: u8,
     elapsed: Duration,
     /// ROOM_CHAT_RES ok received during the chatting.
@@ -562,6 +569,8 @@ struct User {
     unanswered: u32,
     /// Send times of chats whose own ROOM_CHAT_NTF has not come back yet, oldest first.
     in_flight: VecDeque<Instant>,
+    /// ROOM_CHAT_NTFs read, from anyone.
+    ntfs: u64,
 }
 
 #[derive(Default)]
@@ -647,6 +656,7 @@ impl User {
                 }
                 Message::RoomChatNtf { user, .. } => {
                     counts.ntfs += 1;
+                    self.ntfs += 1;
                     if user == self.me {
                         let sent = self.in_flight.pop_front().ok_or_else(|| {
                             format!("user {i}: its own ROOM_CHAT_NTF before any chat")
@@ -696,7 +706,8 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
     // so after it the client's buffer holds nothing and the stream can change hands.
     let mut users = Vec::with_capacity(n);
     for (i, mut c) in clients.into_iter().enumerate() {
-        c.echo(b"sync").map_err(|e| format!("user {i}: ECHO: {e}"))?;
+        c.echo(b"sync")
+            .map_err(|e| format!("user {i}: ECHO: {e}"))?;
         let std = c
             .stream()
             .try_clone()
@@ -712,6 +723,7 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
             tx_off: 0,
             unanswered: 0,
             in_flight: VecDeque::new(),
+            ntfs: 0,
         });
     }
 
@@ -731,6 +743,11 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
         .emit(&mut chat)
         .map_err(|_| "a chat does not fit a frame".to_string())?;
     let chat = &chat[..chat_len];
+    // ROOM_CHAT_NTF: header, user u32, len u8, text.
+    let ntf_len = (frame::HEADER_LEN + 4 + 1 + usize::from(args.chat_bytes)) as u64;
+    let max_owed = (args.backlog_bytes / ntf_len).max(1);
+    let mut sent: u64 = 0;
+    let mut first = 0;
 
     let mut events = Events::with_capacity(1024);
     let mut scratch = vec![0u8; MAX_FRAME];
@@ -764,11 +781,20 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
                 break;
             }
         } else {
-            for (i, u) in users.iter_mut().enumerate() {
-                let k = args.window - u.unanswered;
+            // Chats sent that the slowest reader has not read yet.
+            let owed = sent - users.iter().map(|u| u.ntfs).min().unwrap_or(0);
+            let mut budget = max_owed.saturating_sub(owed);
+            // Take turns at the budget: start one user further each time.
+            first = (first + 1) % n;
+            for j in 0..n {
+                let i = (first + j) % n;
+                let u = &mut users[i];
+                let k = (args.window - u.unanswered).min(budget.min(u64::from(u32::MAX)) as u32);
                 if k == 0 {
                     continue;
                 }
+                budget -= u64::from(k);
+                sent += u64::from(k);
                 for _ in 0..k {
                     u.tx.extend_from_slice(chat);
                     u.in_flight.push_back(now);
@@ -802,6 +828,7 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
     Ok(FanoutReport {
         users: u32::from(args.users),
         window: args.window,
+        max_owed,
         chat_bytes: args.chat_bytes,
         elapsed: end - start,
         chats,
@@ -871,6 +898,7 @@ impl Report {
             json!({
                 "users": r.users,
                 "window": r.window,
+                "max_owed_chats": r.max_owed,
                 "chat_bytes": r.chat_bytes,
                 "seconds": r.elapsed.as_secs_f64(),
                 "chats_accepted": r.chats,
@@ -952,12 +980,13 @@ impl Report {
         if let Some(r) = &self.fanout {
             let _ = writeln!(
                 s,
-                "\nroom fan-out: {} users in one room, {} chats of {} bytes un-answered per \
-                 user, {:.2} s",
+                "\nroom fan-out: {} users in one room, {}-byte chats for {:.2} s; at most {} \
+                 un-answered per user, at most {} unread by anyone",
                 r.users,
-                r.window,
                 r.chat_bytes,
-                r.secs()
+                r.secs(),
+                r.window,
+                r.max_owed
             );
             let row = |s: &mut String, k: &str, v: String| {
                 let _ = writeln!(s, "  {k:<38} {v}");
