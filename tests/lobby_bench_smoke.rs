@@ -47,6 +47,7 @@ fn the_bench_runs_against_a_real_server_and_reports_json() {
 
     assert!(num(&r, "server_pid") > 0.0);
     assert!(field(&r, "server_bin").as_str().is_some());
+    assert_eq!(num(&r, "idle_kept_open"), 0.0);
 
     // Idle memory: the server grows by something per connection.
     assert_eq!(num(&r, "idle.connections"), 20.0);

@@ -6,7 +6,8 @@
 //!
 //! 1. **memory per idle connection**: the server's VmRSS before, after `--idle N`
 //!    connections that are accepted (each answered one ECHO) but not logged in, and after
-//!    the same N connections have logged in; the connections are then closed;
+//!    the same N connections have logged in; the connections are then closed (or, with
+//!    `--keep-idle`, stay open through the other figures);
 //! 2. **echo round trips**: `--echo N` ECHOs of 16 bytes on one connection, one at a time;
 //! 3. **room fan-out**: `--users` users log in and enter one room, then for `--seconds`
 //!    each user keeps `--window` ROOM_CHAT_REQs un-answered (sends a new one as each
@@ -77,6 +78,11 @@ struct Args {
     /// in); 0 skips it.
     #[arg(long, default_value_t = 1000)]
     idle: usize,
+
+    /// Keep the idle connections (logged in, in no room) open through the echo and fan-out
+    /// figures instead of closing them, to see what idle connections cost the busy ones.
+    #[arg(long)]
+    keep_idle: bool,
 
     /// ECHO round trips (16-byte body, one at a time on one connection); 0 skips them.
     #[arg(long, default_value_t = 10_000)]
@@ -158,15 +164,23 @@ fn run(args: &Args) -> Res<Report> {
 }
 
 fn measure(args: &Args, server: &mut Server, deadline: Instant) -> Res<Report> {
+    // With --keep-idle, the idle connections stay open until the end.
+    let mut idle_conns = Vec::new();
     let mut report = Report {
         server_bin: String::new(),
         pid: server.pid,
+        idle_kept_open: 0,
         idle: None,
         echo: None,
         fanout: None,
     };
     if args.idle > 0 {
-        report.idle = Some(measure_idle(server, args.idle, deadline)?);
+        let (r, conns) = measure_idle(server, args.idle, deadline)?;
+        report.idle = Some(r);
+        if args.keep_idle {
+            report.idle_kept_open = conns.len();
+            idle_conns = conns;
+        }
     }
     server.check_alive()?;
     if args.echo > 0 {
@@ -177,6 +191,7 @@ fn measure(args: &Args, server: &mut Server, deadline: Instant) -> Res<Report> {
         report.fanout = Some(measure_fanout(server, args, deadline)?);
     }
     server.check_alive()?;
+    drop(idle_conns);
     Ok(report)
 }
 
@@ -461,7 +476,11 @@ impl IdleReport {
     }
 }
 
-fn measure_idle(server: &mut Server, n: usize, deadline: Instant) -> Res<IdleReport> {
+fn measure_idle(
+    server: &mut Server,
+    n: usize,
+    deadline: Instant,
+) -> Res<(IdleReport, Vec<LobbyClient>)> {
     // Let the server finish starting before the baseline.
     std::thread::sleep(Duration::from_millis(100));
     let rss_before = server.rss()?;
@@ -481,13 +500,13 @@ fn measure_idle(server: &mut Server, n: usize, deadline: Instant) -> Res<IdleRep
             .map_err(|e| format!("idle connection {i}: LOGIN: {e}"))?;
     }
     let rss_logged_in = server.rss()?;
-    drop(conns);
-    Ok(IdleReport {
+    let report = IdleReport {
         conns: n,
         rss_before,
         rss_connected,
         rss_logged_in,
-    })
+    };
+    Ok((report, conns))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -757,7 +776,8 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
     let server_cpu0 = server.cpu()?;
     let start = Instant::now();
     let stop_at = start + Duration::from_secs_f64(args.seconds);
-    let mut window_end: Option<(Instant, u64, u64, Duration, Duration)> = None;
+    type Snapshot = (Instant, u64, u64, Duration, Duration);
+    let mut window_end: Option<Snapshot> = None;
     let mut drained = false;
     loop {
         let now = Instant::now();
@@ -766,7 +786,8 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
         }
         if window_end.is_none() && now >= stop_at {
             let bench_cpu = cpu_time("/proc/self/stat")?;
-            window_end = Some((now, counts.chats, counts.ntfs, server.cpu()?, bench_cpu));
+            let cpu = server.cpu()?;
+            window_end = Some((now, counts.chats, counts.ntfs, cpu, bench_cpu));
         }
         if let Some((end, ..)) = window_end {
             if users
@@ -848,6 +869,8 @@ fn measure_fanout(server: &mut Server, args: &Args, deadline: Instant) -> Res<Fa
 struct Report {
     server_bin: String,
     pid: u32,
+    /// Idle connections left open during the echo and fan-out figures (--keep-idle).
+    idle_kept_open: usize,
     idle: Option<IdleReport>,
     echo: Option<EchoReport>,
     fanout: Option<FanoutReport>,
@@ -922,6 +945,7 @@ impl Report {
         json!({
             "server_bin": self.server_bin,
             "server_pid": self.pid,
+            "idle_kept_open": self.idle_kept_open,
             "idle": idle,
             "echo": echo,
             "fanout": fanout,
@@ -935,6 +959,13 @@ impl Report {
             "tickwire-lobby-bench: server {} (pid {})",
             self.server_bin, self.pid
         );
+        if self.idle_kept_open > 0 {
+            let _ = writeln!(
+                s,
+                "({} idle logged-in connections stay open during echo and fan-out)",
+                self.idle_kept_open
+            );
+        }
         if let Some(r) = &self.idle {
             let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
             let _ = writeln!(s, "\nmemory per idle connection (server VmRSS)");
