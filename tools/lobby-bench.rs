@@ -31,6 +31,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -216,7 +217,21 @@ impl Server {
         let log_file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create the server log {}: {e}", log.display()))?;
         let n = conns.to_string();
-        let mut child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        // Its own process group, so that the guard also stops whatever a wrapper
+        // (`--server-bin script.sh`) started; and SIGKILL when this process dies without
+        // running the guard (SIGINT, SIGKILL).
+        cmd.process_group(0);
+        // SAFETY: prctl is async-signal-safe and touches only the new process.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
             .args(["--lobby-max-conns", &n, "--lobby-max-conns-per-ip", &n])
             .args(["--stats-interval-ms", "0"])
@@ -303,6 +318,11 @@ impl Server {
 
     /// Whether the server still runs, and the end of its log, for an error message.
     fn diagnose(&mut self) -> String {
+        // A server that dies resets its connections a moment before it can be reaped.
+        let until = Instant::now() + Duration::from_millis(500);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let state = match self.child.try_wait() {
             Ok(None) => "the server is still running".to_string(),
             Ok(Some(st)) => format!("the server exited: {st}"),
@@ -322,10 +342,11 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.pid_cell.store(0, Ordering::SeqCst);
+        let group = -(self.pid as libc::pid_t);
         if let Ok(None) = self.child.try_wait() {
             // SIGTERM first: the server then closes its sockets and exits 0.
-            // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+            // SAFETY: kill(2) on the process group our child leads.
+            unsafe { libc::kill(group, libc::SIGTERM) };
             let until = Instant::now() + Duration::from_secs(2);
             while Instant::now() < until {
                 if !matches!(self.child.try_wait(), Ok(None)) {
@@ -333,8 +354,10 @@ impl Drop for Server {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let _ = self.child.kill();
         }
+        // Whatever is left: the server, or what a wrapper started in its group.
+        // SAFETY: as above; ESRCH when the group is empty.
+        unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
@@ -433,8 +456,9 @@ fn watchdog(deadline: Instant, pid: Arc<AtomicI32>) {
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         let p = pid.load(Ordering::SeqCst);
         if p > 0 {
-            // SAFETY: kill(2) on the server's pid; the guard clears it before reaping.
-            unsafe { libc::kill(p, libc::SIGKILL) };
+            // SAFETY: kill(2) on the server's process group; the guard clears the pid
+            // before reaping.
+            unsafe { libc::kill(-p, libc::SIGKILL) };
         }
         eprintln!("tickwire-lobby-bench: the overall deadline (--deadline-secs) passed; stopped");
         std::process::exit(2);
