@@ -212,8 +212,7 @@ struct Server {
 
 impl Server {
     fn start(bin: &Path, conns: usize, log_level: &str, pid_cell: &Arc<AtomicI32>) -> Res<Server> {
-        let log =
-            std::env::temp_dir().join(format!("tickwire-lobby-bench-{}.log", std::process::id()));
+        let log = log_path();
         let log_file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create the server log {}: {e}", log.display()))?;
         let n = conns.to_string();
@@ -240,7 +239,10 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
-            .map_err(|e| format!("cannot start the server {}: {e}", bin.display()))?;
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&log);
+                format!("cannot start the server {}: {e}", bin.display())
+            })?;
         let pid = child.id();
         pid_cell.store(pid as i32, Ordering::SeqCst);
         let stdout = child.stdout.take().map(BufReader::new);
@@ -450,6 +452,11 @@ fn raise_nofile(need: libc::rlim_t) -> Res<()> {
     Ok(())
 }
 
+/// Where the server's stderr goes.
+fn log_path() -> PathBuf {
+    std::env::temp_dir().join(format!("tickwire-lobby-bench-{}.log", std::process::id()))
+}
+
 /// Kills the server (if it runs) and exits when `deadline` passes.
 fn watchdog(deadline: Instant, pid: Arc<AtomicI32>) {
     std::thread::spawn(move || {
@@ -461,6 +468,10 @@ fn watchdog(deadline: Instant, pid: Arc<AtomicI32>) {
             unsafe { libc::kill(-p, libc::SIGKILL) };
         }
         eprintln!("tickwire-lobby-bench: the overall deadline (--deadline-secs) passed; stopped");
+        let log = log_path();
+        if log.exists() {
+            eprintln!("the server's log is kept at {}", log.display());
+        }
         std::process::exit(2);
     });
 }
