@@ -280,3 +280,53 @@ fn a_burst_larger_than_the_read_budget_is_read_over_several_turns() {
     assert_eq!(lobby.stats().errors, [0; 4]);
     assert_eq!(lobby.stats().slow_readers_cut, 0);
 }
+
+/// One member's burst of chats, larger than a member's send ring, reaches every member
+/// that keeps reading: nobody is cut as a slow reader (the shell writes out every member
+/// between the chunks it reads, not only the sender).
+#[test]
+fn a_chat_burst_reaches_every_reading_member() {
+    let lobby = TestLobby::start(LobbyConfig {
+        max_conns_per_ip: 100,
+        ..LobbyConfig::default()
+    });
+    let (mut sender, _) = lobby.user("loud");
+    let room = sender.create_room("hall", 100).unwrap();
+    let members = 20;
+    let chats = 700usize;
+    let readers: Vec<_> = (0..members)
+        .map(|i| {
+            let (mut c, _) = lobby.user(&format!("m{i}"));
+            c.enter_room(room).unwrap();
+            std::thread::spawn(move || {
+                let mut got = 0;
+                while got < chats {
+                    match c.recv(PATIENCE) {
+                        Ok(Some(Message::RoomChatNtf { .. })) => got += 1,
+                        Ok(Some(_)) => {}
+                        other => panic!("member cut after {got} chats: {other:?}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    // Let the sender see every member's enter before the burst.
+    sender.echo(b"sync").unwrap();
+    while let Ok(Some(m)) = sender.recv(Duration::from_millis(200)) {
+        if let Message::Echo(_) = m {
+            break;
+        }
+    }
+    let text = "x".repeat(100);
+    let mut wire = Vec::new();
+    for _ in 0..chats {
+        wire.extend(frame(Request::RoomChat { msg: &text }));
+    }
+    assert!(wire.len() > 64 * 1024, "more than a member's send ring");
+    sender.send_raw(&wire).unwrap();
+    for r in readers {
+        assert_eq!(r.join().unwrap(), chats);
+    }
+    assert_eq!(lobby.stats().slow_readers_cut, 0);
+}

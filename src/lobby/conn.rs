@@ -181,9 +181,9 @@ impl Lobby {
         }
     }
 
-    /// Reads until `WouldBlock`, handing every chunk to the core and writing out the
-    /// answers between chunks, so that a pipelining peer that does read is not mistaken
-    /// for a slow reader.
+    /// Reads until `WouldBlock` or the budget, handing every chunk to the core and writing
+    /// out what each chunk queued (for the sender and for everyone it notified) before the
+    /// next, so that peers that do read are not mistaken for slow readers.
     ///
     /// Returns `true` when [`READ_BUDGET`] ran out before `WouldBlock` (more may be waiting).
     fn read(&mut self, id: usize, now: Instant) -> bool {
@@ -199,7 +199,13 @@ impl Lobby {
                 }
                 Ok(n) => {
                     self.core.received(id, n, now);
-                    self.flush(id);
+                    // Write out everyone this chunk queued for (a room chat fans out to
+                    // every member), not only the sender: otherwise one burst could fill
+                    // the members' send rings before a byte reached their sockets, and
+                    // cut readers that keep up as slow.
+                    while let Some(d) = self.core.pop_dirty() {
+                        self.flush(d);
+                    }
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         return true;
