@@ -41,6 +41,9 @@ const LOBBY_BASE: usize = 2_000_000;
 const RECV_BATCH: usize = 64;
 /// Datagrams queued per `sendmmsg` flush.
 const SEND_BATCH: usize = 1024;
+/// Broadcast datagrams sent between two looks at the tick deadlines (about 50 us of
+/// loopback sends).
+const SEND_CHUNK: usize = 8;
 
 /// Settings of the I/O shell.
 #[derive(Debug, Clone)]
@@ -122,6 +125,8 @@ struct Match<G> {
     server: Server<G>,
     /// Readable and not yet drained to WouldBlock.
     pending: bool,
+    /// How many of the server's queued transmits were already sent.
+    flushed: usize,
 }
 
 /// One event loop hosting one or more matches.
@@ -251,6 +256,7 @@ impl<G: Game> Host<G> {
                 socket,
                 server: Server::new(scfg, make_game(i), now + offset),
                 pending: true,
+                flushed: 0,
             });
             if let (Some(t), Some(m)) = (&tickets, matches.last_mut()) {
                 m.server.set_tickets(t.clone());
@@ -422,19 +428,30 @@ impl<G: Game> Host<G> {
         next
     }
 
+    /// Starts every due tick, then sends the broadcasts in chunks of [`SEND_CHUNK`],
+    /// starting any tick that falls due meanwhile before the next chunk: one match's
+    /// broadcast never holds up another match's tick by more than a chunk.
     fn run_timers(&mut self) {
-        for i in 0..self.matches.len() {
-            let deadline = self.matches[i].server.poll_timeout();
+        loop {
             let now = Instant::now();
-            if deadline > now {
-                continue;
+            for i in 0..self.matches.len() {
+                let deadline = self.matches[i].server.poll_timeout();
+                if deadline > now {
+                    continue;
+                }
+                let late = u64::try_from((now - deadline).as_micros()).unwrap_or(u64::MAX);
+                let _ = self.stats.tick_lateness.record(late.min(60_000_000));
+                let _ = self.window.lateness.record(late.min(60_000_000));
+                self.matches[i].server.handle_timeout(now);
             }
-            let late = u64::try_from((now - deadline).as_micros()).unwrap_or(u64::MAX);
-            let _ = self.stats.tick_lateness.record(late.min(60_000_000));
-            let _ = self.window.lateness.record(late.min(60_000_000));
-            let m = &mut self.matches[i];
-            m.server.handle_timeout(now);
-            flush(m, &mut self.send, &mut self.stats);
+            let Some(m) = self
+                .matches
+                .iter_mut()
+                .find(|m| m.flushed < m.server.transmits().len())
+            else {
+                return;
+            };
+            flush_some(m, &mut self.send, &mut self.stats, SEND_CHUNK);
         }
     }
 
@@ -489,7 +506,7 @@ impl<G: Game> Host<G> {
                             }
                         }
                     }
-                    flush(m, &mut self.send, &mut self.stats);
+                    // Replies go out with the broadcasts, in chunks, from run_timers.
                     if tick_due.is_some_and(|t| now >= t) {
                         return;
                     }
@@ -652,9 +669,18 @@ fn reply<G>(m: &Match<G>, dst: SocketAddr, bytes: &[u8], stats: &mut IoStats) {
     }
 }
 
+/// Sends everything the match has queued.
 fn flush<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats) {
+    flush_some(m, batch, stats, usize::MAX);
+}
+
+/// Sends up to `max` of the match's queued transmits, from where the last call stopped;
+/// forgets them once all are sent.
+fn flush_some<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats, max: usize) {
     let fd = m.socket.as_raw_fd();
-    for t in m.server.transmits() {
+    let all = m.server.transmits();
+    let end = all.len().min(m.flushed.saturating_add(max));
+    for t in &all[m.flushed.min(end)..end] {
         if batch.is_full() {
             stats.send_dropped += batch.flush(fd).dropped as u64;
         }
@@ -665,7 +691,12 @@ fn flush<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats) 
     if !batch.is_empty() {
         stats.send_dropped += batch.flush(fd).dropped as u64;
     }
-    m.server.clear_transmits();
+    if end == all.len() {
+        m.server.clear_transmits();
+        m.flushed = 0;
+    } else {
+        m.flushed = end;
+    }
 }
 
 fn drops_list(s: &Stats) -> String {
