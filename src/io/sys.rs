@@ -102,7 +102,8 @@ impl RecvBatch {
             )
         };
         RecvBatch {
-            bufs: vec![[0u8; RECV_BUF]; n].into_boxed_slice(),
+            // Non-zero fill: every page is touched now rather than on the first floods.
+            bufs: vec![[0xA5u8; RECV_BUF]; n].into_boxed_slice(),
             addrs,
             iovs,
             hdrs,

@@ -212,6 +212,16 @@ impl<G: Game> Server<G> {
         };
         let key = CookieKey::new(rng.gen(), rng.gen());
         let outbox_cap = MAX_CLIENTS * (MAX_PARTS + 2) + 256;
+        // Touch every page of the transmit queue now, not on the first busy ticks.
+        let mut outbox = Vec::with_capacity(outbox_cap);
+        let blank = Transmit {
+            dst: SocketAddr::from(([0, 0, 0, 0], 0)),
+            head: [0; MAX_HEAD],
+            head_len: 0,
+            body: None,
+        };
+        outbox.resize(outbox_cap, blank);
+        outbox.clear();
         Server {
             ring: Ring::new(RING_LEN, cfg.snapshot_capacity),
             cfg,
@@ -222,7 +232,7 @@ impl<G: Game> Server<G> {
             newest_tick: None,
             peers: (0..=MAX_CLIENTS).map(|_| Peer::empty()).collect(),
             connected: ArrayVec::new(),
-            outbox: Vec::with_capacity(outbox_cap),
+            outbox,
             key,
             rng,
             stats: Stats::default(),

@@ -34,7 +34,9 @@ impl Slot {
             tick: 0,
             time_us: 0,
             valid: false,
-            buf: vec![0u8; capacity].into_boxed_slice(),
+            // Filled with a non-zero byte so every page is touched now: a zeroed
+            // allocation is mapped lazily and would fault on the first ticks instead.
+            buf: vec![0xA5u8; capacity].into_boxed_slice(),
             ends: arrayvec::ArrayVec::new(),
         }
     }
