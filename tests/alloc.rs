@@ -5,7 +5,7 @@ mod common;
 #[path = "common/counting.rs"]
 mod counting;
 
-use common::net::{start, NetClient, PATIENCE};
+use common::net::{start_with, NetClient, PATIENCE};
 use common::{addr, Sim};
 use counting::{count_this_thread, counted, total};
 use std::time::{Duration, Instant};
@@ -68,8 +68,13 @@ fn core_allocates_nothing_per_datagram_or_tick() {
 
 #[test]
 fn host_thread_allocates_nothing_in_steady_state() {
-    let host = start_counted();
-    let mut cs: Vec<_> = (0..8).map(|_| NetClient::new(host.0)).collect();
+    let host = start_with(
+        HostConfig::default(),
+        |_| tickwire::Arena::new(1),
+        || count_this_thread(true),
+    );
+    let server = host.addrs[0];
+    let mut cs: Vec<_> = (0..8).map(|_| NetClient::new(server)).collect();
     for c in &mut cs {
         c.connect();
     }
@@ -82,8 +87,8 @@ fn host_thread_allocates_nothing_in_steady_state() {
     info.extend_from_slice(&[0xFF; 4]);
     let play = |cs: &mut Vec<NetClient>, rounds: usize| {
         for r in 0..rounds {
-            side.send_to(&stun[..n], host.0).unwrap();
-            side.send_to(&info, host.0).unwrap();
+            side.send_to(&stun[..n], server).unwrap();
+            side.send_to(&info, server).unwrap();
             for c in cs.iter_mut() {
                 let i = c.c.input((r % 3) as i8 - 1, 0);
                 c.send(&i);
@@ -99,31 +104,5 @@ fn host_thread_allocates_nothing_in_steady_state() {
     let after = total();
     assert!(t.elapsed() > Duration::from_millis(100));
     assert_eq!(after - before, 0, "host thread allocated while serving");
-    host.1.stop();
-    let _ = host.2.join();
-}
-
-type Started = (
-    std::net::SocketAddr,
-    tickwire::Stopper,
-    std::thread::JoinHandle<()>,
-);
-
-fn start_counted() -> Started {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let th = std::thread::spawn(move || {
-        let cfg = HostConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            stats_interval: None,
-            ..HostConfig::default()
-        };
-        let mut host = tickwire::Host::bind(cfg, |_| tickwire::Arena::new(1)).unwrap();
-        tx.send((host.udp_addrs()[0], host.stopper())).unwrap();
-        count_this_thread(true);
-        host.run().unwrap();
-        count_this_thread(false);
-    });
-    let (a, s) = rx.recv_timeout(PATIENCE).unwrap();
-    let _ = start; // the shared helper is for uncounted hosts
-    (a, s, th)
+    host.stop();
 }

@@ -10,23 +10,12 @@ use common::net::PATIENCE;
 use std::time::{Duration, Instant};
 use tickwire::client::blocking::Connection;
 use tickwire::client::{ClientConfig, Event};
-use tickwire::{Host, HostConfig};
+use tickwire::HostConfig;
 
 #[test]
 fn a_custom_game_through_host_and_client_library() {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let th = std::thread::spawn(move || {
-        let cfg = HostConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            stats_interval: None,
-            ..HostConfig::default()
-        };
-        let mut host = Host::bind(cfg, |_| embed::Beacon::default()).unwrap();
-        tx.send((host.udp_addrs()[0], host.stopper())).unwrap();
-        host.run().unwrap();
-        host.merged_stats()
-    });
-    let (addr, stopper) = rx.recv_timeout(PATIENCE).unwrap();
+    let host = common::net::start_with(HostConfig::default(), |_| embed::Beacon::default(), || {});
+    let addr = host.addrs[0];
     let mut a = Connection::connect(addr, ClientConfig::default(), PATIENCE).unwrap();
     let mut b = Connection::connect(addr, ClientConfig::default(), PATIENCE).unwrap();
     a.send_game(embed::COLOUR, &[7]).unwrap();
@@ -52,8 +41,7 @@ fn a_custom_game_through_host_and_client_library() {
     a.close().unwrap();
     b.close().unwrap();
     common::net::sync(addr);
-    stopper.stop();
-    let stats = th.join().unwrap();
-    assert_eq!(stats.drop_count(tickwire::wire::Drop::UnknownKind), 1);
-    assert_eq!(stats.byes, 2);
+    let summary = host.stop();
+    assert!(summary.contains("unknown_kind=1"), "{summary}");
+    assert!(summary.contains("byes=2"), "{summary}");
 }

@@ -196,12 +196,12 @@ if impair != "kernel":
         print(f"  proxy {name:<8} actually            lost {d.get('lost', 0)} of {d.get('in', 0)} ({pct(d.get('lost', 0), d.get('in', 0))}), "
               f"duplicated {d.get('duplicated', 0)} ({pct(d.get('duplicated', 0), d.get('in', 0))}), "
               f"reordered {d.get('reordered', 0)}, queue drops {d.get('queue_drops', 0)}, send errors {d.get('send_errors', 0)}")
-print(f"  datagram loss measured (downlink)  {bots['loss']*100:.2f}% (gaps in server seq numbers seen by the bots; a reordered")
-print(f"                                     datagram is dropped as old and its gap counts as lost: {bots['datagrams_dropped']} dropped by the bots)")
+print(f"  datagram loss measured (downlink)  {bots['loss']*100:.2f}% (server seqs the bots never saw; {bots['datagrams_late']} more arrived late,")
+print(f"                                     after a newer one, and were dropped as the window says; {bots['datagrams_dropped']} dropped by the bots in all)")
 print(f"  snapshot delivery                  {bots['delivery']*100:.2f}% of ticks ({bots['snapshot_ticks_lost']} ticks missed)")
-print(f"  uplink loss seen by the server     {field('lost')} seq gaps of {field('in')} datagrams in")
+print(f"  uplink loss seen by the server     {field('lost')} client seqs never seen, {field('late')} late, of {field('in')} datagrams in")
 print(f"  duplicates dropped by the server   {drops.get('duplicate', '0')}; duplicates processed: 0 (the window accepts a seq once)")
-print(f"  reordered (old) dropped            {drops.get('old', '0')}")
+print(f"  late (reordered) dropped           {drops.get('late', '0')} by the server; older than the window {drops.get('old', '0')}")
 if late:
     print(f"  tick lateness us p50/p99/max       {late.group(1)}/{late.group(2)}/{late.group(3)}")
 print(f"  server RSS start/end               {rss0} KiB / {rss1} KiB (grew {rss1 - rss0} KiB)")

@@ -256,9 +256,12 @@ pub struct Summary {
     pub delivery: f64,
     /// Ticks missing between received snapshots, all bots.
     pub snapshot_ticks_lost: u64,
-    /// Server datagrams never seen (sequence gaps), all bots.
+    /// Server datagrams never seen (sequence gaps that no late arrival filled), all bots.
     pub datagrams_lost: u64,
-    /// `datagrams_lost / (datagrams received + datagrams_lost)`.
+    /// Server datagrams that arrived after a newer one (reordered: dropped, not lost).
+    pub datagrams_late: u64,
+    /// `datagrams_lost` over the distinct sequence numbers the server sent while the bots
+    /// were connected (accepted + late + lost).
     pub loss: f64,
     /// Datagrams the clients dropped (malformed, duplicate, out of order, unexpected).
     pub datagrams_dropped: u64,
@@ -316,9 +319,10 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  loss                 {:.4}% ({} datagrams; {} dropped by clients)",
+            "  loss                 {:.4}% ({} datagrams; {} late; {} dropped by clients)",
             self.loss * 100.0,
             self.datagrams_lost,
+            self.datagrams_late,
             self.datagrams_dropped
         )?;
         writeln!(
@@ -820,6 +824,7 @@ impl Engine<'_> {
             delivery: 0.0,
             snapshot_ticks_lost: 0,
             datagrams_lost: 0,
+            datagrams_late: 0,
             loss: 0.0,
             datagrams_dropped: 0,
             rtt_ms: Percentiles::default(),
@@ -832,6 +837,7 @@ impl Engine<'_> {
             cpu: CpuUse::default(),
         };
         let mut rate_sum = 0.0;
+        let mut accepted = 0u64;
         let mut rate_min = f64::INFINITY;
         for b in &self.bots {
             match b.phase {
@@ -848,7 +854,9 @@ impl Engine<'_> {
             s.received.datagrams += st.datagrams_in;
             s.received.bytes += st.bytes_in;
             s.datagrams_lost += st.lost;
+            s.datagrams_late += st.late;
             s.datagrams_dropped += st.dropped_total();
+            accepted += st.datagrams_in - st.dropped_total() - st.unexpected;
             s.snapshot_ticks_lost += st.snapshot_ticks_lost;
             s.snapshots_received += b.snapshots;
             if let Some(h) = st.handshake {
@@ -884,7 +892,7 @@ impl Engine<'_> {
         if s.window_expected > 0 {
             s.delivery = s.window_received as f64 / s.window_expected as f64;
         }
-        let seen = s.received.datagrams + s.datagrams_lost;
+        let seen = accepted + s.datagrams_late + s.datagrams_lost;
         if seen > 0 {
             s.loss = s.datagrams_lost as f64 / seen as f64;
         }

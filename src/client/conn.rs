@@ -18,10 +18,11 @@ use super::snapshot::{Outcome, Reassembly, SnapshotParts};
 use super::stats::{ClientStats, Meter};
 use crate::wire::msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
 use crate::wire::MAX_PAYLOAD;
-use crate::wire::{flags, seq_newer, Direction, Drop, Header, Kind, Packet, HEADER_LEN};
+use crate::wire::{
+    flags, seq_newer, Direction, Drop, Header, Kind, Packet, SeqVerdict, SeqWindow, HEADER_LEN,
+};
 
-/// How far ahead of the newest server seq a datagram may be and still be accepted.
-pub const SEQ_WINDOW: u32 = 1024;
+pub use crate::wire::SEQ_WINDOW;
 
 /// How many game payloads [`Client::send_game`] can queue before `poll_transmit` drains
 /// them.
@@ -193,7 +194,8 @@ pub struct Client {
     /// Seq of the next datagram we send.
     next_seq: u32,
     /// Newest seq received from the server.
-    server_seq: u32,
+    /// The server's sequence numbers received (newest starts at S0).
+    window: SeqWindow,
     last_recv: Instant,
     keepalive_due: Instant,
     bye_pending: bool,
@@ -228,7 +230,7 @@ impl Client {
             max_payload: MAX_PAYLOAD,
             qport: 0,
             next_seq: 0,
-            server_seq: 0,
+            window: SeqWindow::new(0),
             last_recv: now,
             keepalive_due: now,
             bye_pending: false,
@@ -314,7 +316,7 @@ impl Client {
         self.state = State::Connected { qport, s0 };
         self.qport = qport;
         self.next_seq = s0.wrapping_add(1);
-        self.server_seq = s0;
+        self.window = SeqWindow::new(s0);
         self.last_recv = now;
         // First KEEPALIVE at once: it tells the server our ack and opens RTT sampling.
         self.keepalive_due = now;
@@ -351,18 +353,21 @@ impl Client {
             _ => {}
         }
         let seq = p.seq();
-        if seq == self.server_seq {
-            return self.dropped(Drop::Duplicate);
-        }
-        if !seq_newer(seq, self.server_seq) {
-            return self.dropped(Drop::Old);
-        }
-        let ahead = seq.wrapping_sub(self.server_seq);
-        if ahead > SEQ_WINDOW {
-            return self.dropped(Drop::FarAhead);
-        }
+        let ahead = match self.window.check(seq) {
+            SeqVerdict::Accept { gap } => gap + 1,
+            SeqVerdict::Late => {
+                // Counted lost when a newer one opened the gap: it was late, not lost.
+                self.window.record(seq);
+                self.meter.lost = self.meter.lost.saturating_sub(1);
+                self.meter.late += 1;
+                return self.dropped(Drop::Late);
+            }
+            SeqVerdict::Duplicate => return self.dropped(Drop::Duplicate),
+            SeqVerdict::Old => return self.dropped(Drop::Old),
+            SeqVerdict::FarAhead => return self.dropped(Drop::FarAhead),
+        };
         self.meter.lost += u64::from(ahead - 1);
-        self.server_seq = seq;
+        self.window.record(seq);
         self.last_recv = now;
         if p.has(flags::ACK) {
             self.acked(now, p.ack());
@@ -493,7 +498,7 @@ impl Client {
         Header {
             flags: kind.send_flags(acked),
             seq,
-            ack: if acked { self.server_seq } else { 0 },
+            ack: if acked { self.window.newest() } else { 0 },
             qport: self.qport,
             kind: kind.to_u8(),
             len,
@@ -599,7 +604,7 @@ impl Client {
 
     /// The newest seq received from the server (`S0` right after ACCEPT).
     pub fn server_seq(&self) -> u32 {
-        self.server_seq
+        self.window.newest()
     }
 
     /// The seq the next connected datagram will carry.
@@ -618,6 +623,7 @@ impl Client {
             drops: m.drops,
             unexpected: m.unexpected,
             lost: m.lost,
+            late: m.late,
             duplicate_accepts: m.duplicate_accepts,
             bad_acks: m.bad_acks,
             snapshots: m.snapshots,
@@ -642,7 +648,7 @@ impl core::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("state", &self.state)
             .field("next_seq", &self.next_seq)
-            .field("server_seq", &self.server_seq)
+            .field("server_seq", &self.window.newest())
             .field("queued", &self.q_len)
             .field("bye_pending", &self.bye_pending)
             .field("last_snapshot", &self.snap.last())

@@ -55,8 +55,11 @@ pub struct ClientStats {
     /// Well-formed datagrams that make no sense in the current state (a SNAPSHOT before
     /// ACCEPT, a CHALLENGE after it, anything after the connection ended); dropped.
     pub unexpected: u64,
-    /// Server datagrams never seen: the sum of the gaps in the accepted seqs.
+    /// Server datagrams never seen: the gaps in the accepted seqs, less the ones that
+    /// turned up late.
     pub lost: u64,
+    /// Server datagrams that arrived after a newer one (reordered; dropped, not lost).
+    pub late: u64,
     /// Repeated ACCEPTs (the server resends it when the answer to our HELLO was lost);
     /// ignored.
     pub duplicate_accepts: u64,
@@ -109,6 +112,7 @@ pub(crate) struct Meter {
     pub(crate) drops: [u64; Drop::COUNT],
     pub(crate) unexpected: u64,
     pub(crate) lost: u64,
+    pub(crate) late: u64,
     pub(crate) duplicate_accepts: u64,
     pub(crate) bad_acks: u64,
     pub(crate) snapshots: u64,
@@ -135,6 +139,7 @@ impl Meter {
             drops: [0; Drop::COUNT],
             unexpected: 0,
             lost: 0,
+            late: 0,
             duplicate_accepts: 0,
             bad_acks: 0,
             snapshots: 0,

@@ -598,30 +598,7 @@ impl<G: Game> Host<G> {
     pub fn merged_stats(&self) -> Stats {
         let mut t = Stats::default();
         for m in &self.matches {
-            let s = m.server.stats();
-            t.datagrams_in += s.datagrams_in;
-            t.bytes_in += s.bytes_in;
-            t.datagrams_out += s.datagrams_out;
-            t.bytes_out += s.bytes_out;
-            for (a, b) in t.drops.iter_mut().zip(s.drops.iter()) {
-                *a += b;
-            }
-            t.challenges += s.challenges;
-            t.accepts += s.accepts;
-            t.accept_resends += s.accept_resends;
-            t.rejects_full += s.rejects_full;
-            t.rejects_ticket += s.rejects_ticket;
-            t.timeouts += s.timeouts;
-            t.byes += s.byes;
-            t.lost += s.lost;
-            t.late += s.late;
-            t.ticks += s.ticks;
-            t.ticks_skipped += s.ticks_skipped;
-            t.snapshot_overflows += s.snapshot_overflows;
-            t.rewinds.ok += s.rewinds.ok;
-            for (a, b) in t.rewinds.refused.iter_mut().zip(s.rewinds.refused.iter()) {
-                *a += b;
-            }
+            t.merge(m.server.stats());
         }
         t
     }

@@ -147,6 +147,38 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds another server's counters to these (for totals over several matches).
+    pub fn merge(&mut self, o: &Stats) {
+        self.datagrams_in += o.datagrams_in;
+        self.bytes_in += o.bytes_in;
+        self.datagrams_out += o.datagrams_out;
+        self.bytes_out += o.bytes_out;
+        for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
+            *a += b;
+        }
+        self.challenges += o.challenges;
+        self.accepts += o.accepts;
+        self.accept_resends += o.accept_resends;
+        self.rejects_full += o.rejects_full;
+        self.rejects_ticket += o.rejects_ticket;
+        self.timeouts += o.timeouts;
+        self.byes += o.byes;
+        self.lost += o.lost;
+        self.late += o.late;
+        self.ticks += o.ticks;
+        self.ticks_skipped += o.ticks_skipped;
+        self.snapshot_overflows += o.snapshot_overflows;
+        self.rewinds.ok += o.rewinds.ok;
+        for (a, b) in self
+            .rewinds
+            .refused
+            .iter_mut()
+            .zip(o.rewinds.refused.iter())
+        {
+            *a += b;
+        }
+    }
+
     /// Total drops over all reasons.
     pub fn dropped(&self) -> u64 {
         self.drops.iter().sum()

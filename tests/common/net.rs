@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tickwire::wire::{Challenge, Kind};
-use tickwire::{Arena, Host, HostConfig, Stopper};
+use tickwire::{Arena, Game, Host, HostConfig, Stopper};
 
 /// Generous bound for anything that should happen "soon" on a loaded CI machine.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -40,8 +40,18 @@ impl Drop for Running {
     }
 }
 
-/// Starts a host on 127.0.0.1 port 0 in its own thread.
-pub fn start(mut cfg: HostConfig) -> Running {
+/// Starts an arena host on 127.0.0.1 port 0 in its own thread.
+pub fn start(cfg: HostConfig) -> Running {
+    start_with(cfg, |i| Arena::new(i as u64), || {})
+}
+
+/// Starts a host of any game on 127.0.0.1 port 0 in its own thread; `on_thread` runs on
+/// that thread just before the loop (to count its allocations, say).
+pub fn start_with<G: Game + 'static>(
+    mut cfg: HostConfig,
+    make_game: impl FnMut(usize) -> G + Send + 'static,
+    on_thread: fn(),
+) -> Running {
     cfg.bind = "127.0.0.1:0".parse().unwrap();
     cfg.stats_interval = None;
     if let Some((a, _)) = cfg.lobby.as_mut() {
@@ -49,9 +59,10 @@ pub fn start(mut cfg: HostConfig) -> Running {
     }
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let mut host = Host::bind(cfg, |i| Arena::new(i as u64)).expect("bind");
+        let mut host = Host::bind(cfg, make_game).expect("bind");
         tx.send((host.udp_addrs(), host.lobby_addr(), host.stopper()))
             .unwrap();
+        on_thread();
         host.run().expect("run");
         host.summary()
     });

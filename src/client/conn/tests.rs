@@ -377,8 +377,13 @@ fn sequence_wraps_at_u32_max() {
     assert!(c.server_seq() < 100);
     let s = c.stats();
     assert_eq!((s.lost, s.dropped_total(), s.snapshots), (0, 0, 30));
-    // the window still works after the wrap
+    // the window still works after the wrap: S0 again is a duplicate, 70 back is old
     assert_eq!(c.handle_datagram(t, &f.at(s0, Kind::Keepalive, &[])), None);
+    assert_eq!(c.stats().dropped(Drop::Duplicate), 1);
+    assert_eq!(
+        c.handle_datagram(t, &f.at(s0.wrapping_sub(40), Kind::Keepalive, &[])),
+        None
+    );
     assert_eq!(c.stats().dropped(Drop::Old), 1);
 }
 
@@ -389,17 +394,19 @@ fn loss_duplicates_reordering_and_far_ahead() {
     c.handle_datagram(t, &k(501));
     c.handle_datagram(t, &k(504)); // 502, 503 lost
     c.handle_datagram(t, &k(504)); // duplicate
-    c.handle_datagram(t, &k(503)); // late: reordered, dropped as old
+    c.handle_datagram(t, &k(503)); // late: reordered, dropped, and not lost after all
+    c.handle_datagram(t, &k(503)); // a second copy of it is a duplicate
     c.handle_datagram(t, &k(504 + 1025)); // too far ahead
     assert_eq!(c.server_seq(), 504);
     c.handle_datagram(t, &k(504 + 1024)); // exactly at the edge
     assert_eq!(c.server_seq(), 504 + 1024);
     let s = c.stats();
-    assert_eq!(s.lost, 2 + 1023);
-    assert_eq!(s.dropped(Drop::Duplicate), 1);
-    assert_eq!(s.dropped(Drop::Old), 1);
+    assert_eq!(s.lost, 1 + 1023);
+    assert_eq!(s.late, 1);
+    assert_eq!(s.dropped(Drop::Duplicate), 2);
+    assert_eq!(s.dropped(Drop::Late), 1);
     assert_eq!(s.dropped(Drop::FarAhead), 1);
-    assert_eq!(s.dropped_total(), 3);
+    assert_eq!(s.dropped_total(), 4);
 }
 
 #[test]
@@ -840,8 +847,8 @@ fn seeded_lossy_network() {
         );
         assert!(s.snapshots > 400, "seed {seed}: {}", s.snapshots);
         // every datagram on the wire was either accepted, dropped, or never arrived
-        let accepted = u64::from(c.server_seq().wrapping_sub(f.s0)) - s.lost;
-        let dropped = s.dropped(Drop::Duplicate) + s.dropped(Drop::Old);
+        let accepted = u64::from(c.server_seq().wrapping_sub(f.s0)) - s.lost - s.late;
+        let dropped = s.dropped(Drop::Duplicate) + s.dropped(Drop::Old) + s.dropped(Drop::Late);
         assert_eq!(accepted + dropped, net.len() as u64, "seed {seed}");
         assert!(accepted + s.lost <= sent);
         assert_eq!(s.dropped_total(), dropped);
