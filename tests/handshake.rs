@@ -51,7 +51,7 @@ fn challenge_and_accept_go_to_the_reply_address() {
     sim.send(src, &c.hello(0)).unwrap();
     let out = sim.drain();
     assert_eq!(out[0].dst, reply);
-    let cookie = Challenge::parse(out[0].packet().payload()).unwrap().cookie;
+    let cookie = out[0].cookie();
     sim.send(src, &c.hello(cookie)).unwrap();
     let out = sim.drain();
     assert_eq!(out[0].dst, reply);
@@ -69,10 +69,7 @@ fn stale_or_wrong_cookie_gets_a_fresh_challenge() {
     let mut sim = Sim::new();
     let src = addr(1);
     let c = RawClient::new(src);
-    sim.send(src, &c.hello(0)).unwrap();
-    let cookie = Challenge::parse(sim.drain()[0].packet().payload())
-        .unwrap()
-        .cookie;
+    let cookie = sim.challenge(src, &c.hello(0));
     // Wrong cookie.
     sim.send(src, &c.hello(cookie ^ 1)).unwrap();
     let out = sim.drain();
@@ -91,7 +88,7 @@ fn stale_or_wrong_cookie_gets_a_fresh_challenge() {
     // A cookie from another source address does not work.
     let other = addr(9);
     let c2 = RawClient::new(other);
-    let fresh = Challenge::parse(out[0].packet().payload()).unwrap().cookie;
+    let fresh = out[0].cookie();
     sim.send(other, &c2.hello(fresh)).unwrap();
     assert_eq!(sim.drain()[0].kind(), Kind::Challenge);
     assert_eq!(sim.server.client_count(), 0);
@@ -103,10 +100,7 @@ fn cookie_valid_for_at_least_five_seconds() {
     sim.advance(Duration::from_millis(4_999));
     let src = addr(1);
     let c = RawClient::new(src);
-    sim.send(src, &c.hello(0)).unwrap();
-    let cookie = Challenge::parse(sim.drain()[0].packet().payload())
-        .unwrap()
-        .cookie;
+    let cookie = sim.challenge(src, &c.hello(0));
     sim.advance(Duration::from_millis(5_000));
     sim.drain();
     sim.send(src, &c.hello(cookie)).unwrap();
@@ -118,10 +112,7 @@ fn lost_accept_is_sent_again_and_never_takes_a_second_slot() {
     let mut sim = Sim::new();
     let src = addr(1);
     let c = RawClient::new(src);
-    sim.send(src, &c.hello(0)).unwrap();
-    let cookie = Challenge::parse(sim.drain()[0].packet().payload())
-        .unwrap()
-        .cookie;
+    let cookie = sim.challenge(src, &c.hello(0));
     sim.send(src, &c.hello(cookie)).unwrap();
     let first = sim.drain().remove(0);
     // The ACCEPT is lost; the client repeats its HELLO a little later.
@@ -156,7 +147,7 @@ fn full_server_challenges_first_then_rejects() {
         Kind::Challenge,
         "a full server still challenges"
     );
-    let cookie = Challenge::parse(out[0].packet().payload()).unwrap().cookie;
+    let cookie = out[0].cookie();
     sim.send(src, &c.hello(cookie)).unwrap();
     let out = sim.drain();
     assert_eq!(out.len(), 1);
@@ -218,10 +209,7 @@ fn tickets_required() {
         .unwrap();
     let reject = |sim: &mut Sim, src, ticket: u64| {
         let c = RawClient::new(src);
-        sim.send(src, &c.hello_with(0, ticket, 0)).unwrap();
-        let cookie = Challenge::parse(sim.drain()[0].packet().payload())
-            .unwrap()
-            .cookie;
+        let cookie = sim.challenge(src, &c.hello_with(0, ticket, 0));
         sim.send(src, &c.hello_with(cookie, ticket, 0)).unwrap();
         sim.drain().remove(0)
     };
@@ -256,10 +244,7 @@ fn tickets_optional_still_name_the_player() {
         .unwrap();
     let src = addr(1);
     let c = RawClient::new(src);
-    sim.send(src, &c.hello_with(0, ticket, 0)).unwrap();
-    let cookie = Challenge::parse(sim.drain()[0].packet().payload())
-        .unwrap()
-        .cookie;
+    let cookie = sim.challenge(src, &c.hello_with(0, ticket, 0));
     sim.send(src, &c.hello_with(cookie, ticket, 0)).unwrap();
     assert_eq!(sim.drain()[0].kind(), Kind::Accept);
     assert_eq!(
@@ -275,10 +260,7 @@ fn tickets_optional_still_name_the_player() {
     // A bogus ticket is ignored when tickets are optional.
     let src = addr(2);
     let c = RawClient::new(src);
-    sim.send(src, &c.hello_with(0, 777, 0)).unwrap();
-    let cookie = Challenge::parse(sim.drain()[0].packet().payload())
-        .unwrap()
-        .cookie;
+    let cookie = sim.challenge(src, &c.hello_with(0, 777, 0));
     sim.send(src, &c.hello_with(cookie, 777, 0)).unwrap();
     assert_eq!(sim.drain()[0].kind(), Kind::Accept);
 }

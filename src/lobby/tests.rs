@@ -88,6 +88,17 @@ impl H {
         }
     }
 
+    /// Creates a room as `id` (who enters it) and returns its number.
+    fn create_room(&mut self, id: usize, title: &str, max: u8) -> u32 {
+        match self.req(id, Request::RoomCreate { title, max }).as_slice() {
+            [Message::RoomCreateRes {
+                result: Status::Ok,
+                room,
+            }] => *room,
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn login(&mut self, name: &str) -> (usize, u32) {
         let id = self.open();
         match self.req(id, Request::Login { name }).as_slice() {
@@ -214,15 +225,7 @@ fn nothing_follows_an_error_even_from_a_room() {
     let mut h = H::new(LobbyConfig::default());
     let (a, _) = h.login("ann");
     let (b, _) = h.login("bob");
-    let [Message::RoomCreateRes { room, .. }] = h.req(
-        a,
-        Request::RoomCreate {
-            title: "den",
-            max: 9,
-        },
-    )[..] else {
-        panic!()
-    };
+    let room = h.create_room(a, "den", 9);
     h.req(b, Request::RoomEnter { room });
     h.take(a);
     h.feed(b, &[0, 5, 0, 0, 0]); // unknown id 0; b is closing but not yet removed
@@ -448,15 +451,7 @@ fn a_closed_connection_leaves_its_room_and_the_room_is_told() {
     let mut h = H::new(LobbyConfig::default());
     let (a, _) = h.login("ann");
     let (b, ub) = h.login("bob");
-    let [Message::RoomCreateRes { room, .. }] = h.req(
-        a,
-        Request::RoomCreate {
-            title: "den",
-            max: 9,
-        },
-    )[..] else {
-        panic!()
-    };
+    let room = h.create_room(a, "den", 9);
     h.req(b, Request::RoomEnter { room });
     h.take(a);
     h.core.peer_closed(b);
@@ -617,15 +612,7 @@ fn a_slow_reader_is_cut_and_memory_stays_bounded() {
     let mut h = H::new(cfg);
     let (talker, _) = h.login("ann");
     let (sleeper, _) = h.login("bob");
-    let [Message::RoomCreateRes { room, .. }] = h.req(
-        talker,
-        Request::RoomCreate {
-            title: "den",
-            max: 9,
-        },
-    )[..] else {
-        panic!()
-    };
+    let room = h.create_room(talker, "den", 9);
     h.req(sleeper, Request::RoomEnter { room }); // and never reads again
     let msg = "x".repeat(255);
     for _ in 0..1000 {

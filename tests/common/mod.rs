@@ -28,6 +28,12 @@ impl Out {
     pub fn kind(&self) -> Kind {
         self.packet().kind().unwrap()
     }
+
+    /// The cookie of a CHALLENGE.
+    pub fn cookie(&self) -> u64 {
+        assert_eq!(self.kind(), Kind::Challenge, "expected a CHALLENGE");
+        Challenge::parse(self.packet().payload()).unwrap().cookie
+    }
 }
 
 /// A server with its own clock.
@@ -92,14 +98,18 @@ impl Sim {
         out
     }
 
+    /// Sends `hello` from `src` and returns the cookie of the one CHALLENGE it gets.
+    pub fn challenge(&mut self, src: SocketAddr, hello: &[u8]) -> u64 {
+        self.send(src, hello).unwrap();
+        let out = self.drain();
+        assert_eq!(out.len(), 1, "expected one CHALLENGE");
+        out[0].cookie()
+    }
+
     /// Full handshake for a client at `src`.
     pub fn connect(&mut self, src: SocketAddr) -> RawClient {
         let mut c = RawClient::new(src);
-        self.send(src, &c.hello(0)).unwrap();
-        let out = self.drain();
-        assert_eq!(out.len(), 1, "expected one CHALLENGE");
-        assert_eq!(out[0].kind(), Kind::Challenge);
-        let cookie = Challenge::parse(out[0].packet().payload()).unwrap().cookie;
+        let cookie = self.challenge(src, &c.hello(0));
         self.send(src, &c.hello(cookie)).unwrap();
         let out = self.drain();
         assert_eq!(out.len(), 1, "expected one ACCEPT");
