@@ -415,10 +415,12 @@ impl<G: Game> Server<G> {
         }
         self.newest_tick = Some(tick);
         let slot_index = self.ring.index(tick);
+        let slot = self.ring.slot(tick);
+        let body_lens: ArrayVec<usize, MAX_PARTS> =
+            (0..parts).map(|i| slot.part(i).len()).collect();
         for i in 0..self.connected.len() {
             let q = self.connected[i];
-            for part in 0..parts {
-                let body_len = self.ring.slot(tick).part(part).len();
+            for (part, &body_len) in body_lens.iter().enumerate() {
                 let peer = &mut self.peers[q as usize];
                 let seq = peer.next_seq(time_us);
                 let mut head = [0u8; MAX_HEAD];
