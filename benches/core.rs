@@ -108,7 +108,7 @@ fn handle_datagram(c: &mut Criterion) {
         assert_eq!(sim.server.stats().dropped(), 0, "accept path must not drop");
     }
 
-    // Drop path: the same datagram again (seq == newest): `duplicate`.
+    // DropReason path: the same datagram again (seq == newest): `duplicate`.
     {
         let (mut sim, mut clients) = warm();
         let roll = rolling(&mut clients);
@@ -128,7 +128,7 @@ fn handle_datagram(c: &mut Criterion) {
         });
     }
 
-    // Drop path: a valid header for a held qport from another address: `wrong_source`
+    // DropReason path: a valid header for a held qport from another address: `wrong_source`
     // (with all 255 qports held, no qport is unknown).
     {
         let (mut sim, _clients) = warm();
@@ -157,7 +157,7 @@ fn tick(c: &mut Criterion) {
                 bytes += t.head().len() + sim.server.body(t).len();
                 black_box(t.dst);
             }
-            sim.server.clear_transmits();
+            sim.server.sent(usize::MAX);
             black_box(bytes)
         })
     });
@@ -169,7 +169,7 @@ fn tick(c: &mut Criterion) {
                 let at = sim.server.poll_timeout();
                 sim.server.handle_timeout(at);
                 let n = sim.server.transmits().len();
-                sim.server.clear_transmits();
+                sim.server.sent(n);
                 black_box(n)
             },
             BatchSize::LargeInput,

@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tickwire::client::{Client, ClientConfig, Event};
-use tickwire::io::sys::SendBatch;
+use tickwire::internal::SendBatch;
 use tickwire::wire::{flags, Header, HEADER_LEN};
 use tickwire::{Arena, Host, HostConfig};
 

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+mod cookie;
 pub mod game;
 pub mod io;
 pub mod limit;
@@ -14,8 +15,17 @@ pub mod proto;
 pub mod query;
 pub mod stun;
 pub mod tickets;
+#[allow(dead_code)] // used by the server, client and lobby timers as they move onto it
+mod timers;
 pub mod wire;
 
 pub use game::Arena;
 pub use io::{Host, HostConfig, ServerInfo, Stopper};
 pub use proto::{Config, Game, Server};
+
+/// Low-level pieces for tickwire's own tools, tests and benches: not a stable API.
+#[cfg(feature = "internal")]
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::io::sys::{RecvBatch, SendBatch};
+}

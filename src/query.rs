@@ -17,7 +17,7 @@
 //! written into a [`QueryOut`] allocated once.
 
 use crate::limit::RateLimiter;
-use crate::wire::Drop;
+use crate::wire::DropReason;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
 use std::net::{IpAddr, SocketAddr};
@@ -146,11 +146,11 @@ impl Query {
         req: &[u8],
         state: &dyn QueryState,
         out: &mut QueryOut,
-    ) -> Result<(), Drop> {
+    ) -> Result<(), DropReason> {
         out.clear();
         let request = parse(req)?;
         if !self.limit.allow(now, src.ip()) {
-            return Err(Drop::QueryRateLimited);
+            return Err(DropReason::QueryRateLimited);
         }
         let given = match request {
             Request::Info(c) => c,
@@ -301,15 +301,15 @@ impl core::fmt::Debug for QueryOut {
 
 /// Parses a query; everything that is not exactly one of the three supported ones is
 /// malformed.
-fn parse(req: &[u8]) -> Result<Request, Drop> {
-    let bad = Drop::QueryMalformed;
+fn parse(req: &[u8]) -> Result<Request, DropReason> {
+    let bad = DropReason::QueryMalformed;
     let (Some(header), Some(&kind), Some(rest)) = (req.get(..4), req.get(4), req.get(5..)) else {
         return Err(bad);
     };
     if header != SINGLE {
         return Err(bad);
     }
-    let le32 = |b: &[u8]| -> Result<u32, Drop> {
+    let le32 = |b: &[u8]| -> Result<u32, DropReason> {
         <[u8; 4]>::try_from(b)
             .map(u32::from_le_bytes)
             .map_err(|_| bad)
@@ -762,7 +762,7 @@ mod tests {
             out.count = 1;
             assert_eq!(
                 q.handle(now, src(), req, &state, &mut out),
-                Err(Drop::QueryMalformed),
+                Err(DropReason::QueryMalformed),
                 "{req:?}"
             );
             assert!(out.is_empty());
@@ -778,14 +778,14 @@ mod tests {
         }
         assert_eq!(
             q.handle(t0, src(), &PLAYER_ASK, &state, &mut out),
-            Err(Drop::QueryRateLimited)
+            Err(DropReason::QueryRateLimited)
         );
         assert!(out.is_empty());
         // Malformed queries do not use up answers; time refills them.
         let t1 = t0 + Duration::from_millis(100);
         assert_eq!(
             q.handle(t1, src(), b"\xFF\xFF\xFF\xFFZ", &state, &mut out),
-            Err(Drop::QueryMalformed)
+            Err(DropReason::QueryMalformed)
         );
         assert!(q.handle(t1, src(), &PLAYER_ASK, &state, &mut out).is_ok());
     }

@@ -13,7 +13,7 @@
 //! Parsing reads through checked slices only (`get`), never indexes, and allocates nothing.
 
 use crate::limit::RateLimiter;
-use crate::wire::Drop;
+use crate::wire::DropReason;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
@@ -68,7 +68,7 @@ impl Stun {
     /// `out`, returning its length; or says why the datagram is dropped.
     ///
     /// `out` needs [`MAX_RESPONSE_LEN`] bytes (the caller's 1200-byte buffers are plenty); a
-    /// shorter one gives [`Drop::OutboxFull`]. The limit is only charged for valid requests,
+    /// shorter one gives [`DropReason::OutboxFull`]. The limit is only charged for valid requests,
     /// so junk cannot use up a source's answers.
     pub fn handle(
         &mut self,
@@ -76,12 +76,12 @@ impl Stun {
         src: SocketAddr,
         req: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, Drop> {
+    ) -> Result<usize, DropReason> {
         let (txn, fingerprint) = check_request(req)?;
         if !self.limit.allow(now, src.ip()) {
-            return Err(Drop::StunRateLimited);
+            return Err(DropReason::StunRateLimited);
         }
-        write_response(src, txn, fingerprint, out).ok_or(Drop::OutboxFull)
+        write_response(src, txn, fingerprint, out).ok_or(DropReason::OutboxFull)
     }
 }
 
@@ -134,7 +134,7 @@ struct Header<'a> {
     txn: &'a [u8; 12],
 }
 
-fn check_header(m: &[u8]) -> Result<Header<'_>, Drop> {
+fn check_header(m: &[u8]) -> Result<Header<'_>, DropReason> {
     let (Some(ty), Some(len), Some(cookie), Some(txn)) = (
         be16(m, 0),
         be16(m, 2),
@@ -142,7 +142,7 @@ fn check_header(m: &[u8]) -> Result<Header<'_>, Drop> {
         m.get(8..HEADER_LEN)
             .and_then(|t| <&[u8; 12]>::try_from(t).ok()),
     ) else {
-        return Err(Drop::StunMalformed);
+        return Err(DropReason::StunMalformed);
     };
     // The top two bits of the type are zero; the length counts the attributes, a multiple
     // of 4 that fills the datagram exactly.
@@ -151,23 +151,23 @@ fn check_header(m: &[u8]) -> Result<Header<'_>, Drop> {
         || len % 4 != 0
         || usize::from(len) + HEADER_LEN != m.len()
     {
-        return Err(Drop::StunMalformed);
+        return Err(DropReason::StunMalformed);
     }
     Ok(Header { ty, txn })
 }
 
 /// Checks a Binding Request; returns its transaction id and whether it had a FINGERPRINT.
-fn check_request(req: &[u8]) -> Result<(&[u8; 12], bool), Drop> {
+fn check_request(req: &[u8]) -> Result<(&[u8; 12], bool), DropReason> {
     let header = check_header(req)?;
     if header.ty != ty::BINDING_REQUEST {
-        return Err(Drop::StunNotBinding);
+        return Err(DropReason::StunNotBinding);
     }
     let mut fingerprint = false;
     for attr in Attrs::new(req) {
         let attr = attr?;
         match attr.ty {
             ty::MESSAGE_INTEGRITY | ty::MESSAGE_INTEGRITY_SHA256 => {
-                return Err(Drop::StunIntegrity)
+                return Err(DropReason::StunIntegrity)
             }
             // Known, and harmless to ignore without credentials.
             ty::MAPPED_ADDRESS
@@ -177,7 +177,7 @@ fn check_request(req: &[u8]) -> Result<(&[u8; 12], bool), Drop> {
             | ty::REALM
             | ty::NONCE
             | ty::XOR_MAPPED_ADDRESS => {}
-            t if t < 0x8000 => return Err(Drop::StunUnknownAttribute),
+            t if t < 0x8000 => return Err(DropReason::StunUnknownAttribute),
             ty::FINGERPRINT => fingerprint = true,
             // Comprehension-optional: ignored (RFC 5389 section 15).
             _ => {}
@@ -209,32 +209,32 @@ impl<'a> Attrs<'a> {
         }
     }
 
-    fn step(&mut self) -> Result<Attr<'a>, Drop> {
+    fn step(&mut self) -> Result<Attr<'a>, DropReason> {
         let at = self.pos;
         let (Some(ty), Some(len)) = (be16(self.msg, at), be16(self.msg, at + 2)) else {
-            return Err(Drop::StunMalformed);
+            return Err(DropReason::StunMalformed);
         };
         let len = usize::from(len);
         let end = at + 4 + len.div_ceil(4) * 4;
         let Some(value) = self.msg.get(at + 4..at + 4 + len) else {
-            return Err(Drop::StunMalformed);
+            return Err(DropReason::StunMalformed);
         };
         if end > self.msg.len() {
-            return Err(Drop::StunMalformed);
+            return Err(DropReason::StunMalformed);
         }
         if ty == ty::FINGERPRINT {
             // The last attribute, 4 bytes, CRC-32 of everything before it XOR "STUN".
             if end != self.msg.len() {
-                return Err(Drop::StunBadFingerprint);
+                return Err(DropReason::StunBadFingerprint);
             }
             let (Some(got), Some(before)) = (be32(value, 0), self.msg.get(..at)) else {
-                return Err(Drop::StunMalformed);
+                return Err(DropReason::StunMalformed);
             };
             if len != 4 {
-                return Err(Drop::StunMalformed);
+                return Err(DropReason::StunMalformed);
             }
             if crc32fast::hash(before) ^ FINGERPRINT_XOR != got {
-                return Err(Drop::StunBadFingerprint);
+                return Err(DropReason::StunBadFingerprint);
             }
         }
         self.pos = end;
@@ -243,7 +243,7 @@ impl<'a> Attrs<'a> {
 }
 
 impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<Attr<'a>, Drop>;
+    type Item = Result<Attr<'a>, DropReason>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.pos >= self.msg.len() {
@@ -438,7 +438,7 @@ mod tests {
         m
     }
 
-    fn handle(req: &[u8]) -> Result<Vec<u8>, Drop> {
+    fn handle(req: &[u8]) -> Result<Vec<u8>, DropReason> {
         let mut out = [0u8; 1200];
         let n = Stun::default().handle(Instant::now(), v4(), req, &mut out)?;
         Ok(out[..n].to_vec())
@@ -542,7 +542,7 @@ mod tests {
     fn drop_malformed() {
         let ok = request_with(0x0001, &[]);
         assert!(handle(&ok).is_ok());
-        let mal = Err(Drop::StunMalformed);
+        let mal = Err(DropReason::StunMalformed);
         assert_eq!(handle(&[]), mal);
         assert_eq!(handle(&ok[..19]), mal);
         // Top bits of the type set.
@@ -582,33 +582,36 @@ mod tests {
         for ty in [0x0011, 0x0101, 0x0111, 0x0003, 0x0002] {
             assert_eq!(
                 handle(&request_with(ty, &[])),
-                Err(Drop::StunNotBinding),
+                Err(DropReason::StunNotBinding),
                 "{ty:#x}"
             );
         }
-        assert_eq!(handle(&RESPONSE_V4), Err(Drop::StunNotBinding));
+        assert_eq!(handle(&RESPONSE_V4), Err(DropReason::StunNotBinding));
     }
 
     #[test]
     fn drop_bad_fingerprint() {
         let mut m = REQUEST;
         m[27] ^= 0x80;
-        assert_eq!(handle(&m), Err(Drop::StunBadFingerprint));
+        assert_eq!(handle(&m), Err(DropReason::StunBadFingerprint));
         // A good FINGERPRINT followed by another attribute.
         let mut m = REQUEST.to_vec();
         m.extend_from_slice(&[0x80, 0x22, 0, 0]);
         m[3] = 12;
-        assert_eq!(handle(&m), Err(Drop::StunBadFingerprint));
+        assert_eq!(handle(&m), Err(DropReason::StunBadFingerprint));
     }
 
     #[test]
     fn drop_unknown_comprehension_required() {
         let m = request_with(0x0001, &[(0x0024, &[1, 2, 3, 4])]);
-        assert_eq!(handle(&m), Err(Drop::StunUnknownAttribute));
+        assert_eq!(handle(&m), Err(DropReason::StunUnknownAttribute));
         let m = request_with(0x0001, &[(0x0003, &[0, 0, 0, 4])]); // CHANGE-REQUEST
-        assert_eq!(handle(&m), Err(Drop::StunUnknownAttribute));
+        assert_eq!(handle(&m), Err(DropReason::StunUnknownAttribute));
         // PRIORITY comes before MESSAGE-INTEGRITY in the RFC 5769 request.
-        assert_eq!(handle(&RFC5769_REQUEST), Err(Drop::StunUnknownAttribute));
+        assert_eq!(
+            handle(&RFC5769_REQUEST),
+            Err(DropReason::StunUnknownAttribute)
+        );
         // Comprehension-optional and known attributes are fine.
         let m = request_with(0x0001, &[(0x8022, b"soft"), (0xC001, &[]), (0x0006, b"u")]);
         assert!(handle(&m).is_ok());
@@ -617,9 +620,9 @@ mod tests {
     #[test]
     fn drop_message_integrity() {
         let m = request_with(0x0001, &[(0x0008, &[0; 20])]);
-        assert_eq!(handle(&m), Err(Drop::StunIntegrity));
+        assert_eq!(handle(&m), Err(DropReason::StunIntegrity));
         let m = request_with(0x0001, &[(0x001C, &[0; 32])]);
-        assert_eq!(handle(&m), Err(Drop::StunIntegrity));
+        assert_eq!(handle(&m), Err(DropReason::StunIntegrity));
     }
 
     #[test]
@@ -632,13 +635,13 @@ mod tests {
         }
         assert_eq!(
             stun.handle(t0, v4(), &REQUEST, &mut out),
-            Err(Drop::StunRateLimited)
+            Err(DropReason::StunRateLimited)
         );
         // Junk does not use up answers, and the bucket refills.
         let t1 = t0 + Duration::from_millis(100);
         assert_eq!(
             stun.handle(t1, v4(), &[0; 20], &mut out),
-            Err(Drop::StunMalformed)
+            Err(DropReason::StunMalformed)
         );
         assert!(stun.handle(t1, v4(), &REQUEST, &mut out).is_ok());
         // At least 10 a second, sustained.
@@ -655,7 +658,7 @@ mod tests {
         let mut out = [0u8; 39];
         assert_eq!(
             Stun::default().handle(Instant::now(), v4(), &REQUEST, &mut out),
-            Err(Drop::OutboxFull)
+            Err(DropReason::OutboxFull)
         );
     }
 

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickwire::wire::{Drop, Kind};
+use tickwire::wire::{DropReason, Kind};
 use tickwire::HostConfig;
 
 fn rss_bytes() -> u64 {
@@ -143,7 +143,7 @@ fn injection_into_a_connected_client_changes_nothing() {
         }
         for d in 1..4u32 {
             let b = c.raw(c.seq.wrapping_add(d), 0, &[]);
-            assert_eq!(sim.send(spoof, &b), Err(Drop::WrongSource));
+            assert_eq!(sim.send(spoof, &b), Err(DropReason::WrongSource));
             n += 1;
         }
     }
@@ -159,7 +159,10 @@ fn injection_into_a_connected_client_changes_nothing() {
             let b = c.raw(seq, kind, payload);
             let r = sim.send(c.src, &b);
             assert!(
-                matches!(r, Err(Drop::Old | Drop::Duplicate | Drop::FarAhead)),
+                matches!(
+                    r,
+                    Err(DropReason::Old | DropReason::Duplicate | DropReason::FarAhead)
+                ),
                 "seq {seq}: {r:?}"
             );
             n += 1;

@@ -5,7 +5,7 @@ use common::{addr, config, RawClient, Sim};
 use std::time::Duration;
 use tickwire::proto::Config;
 use tickwire::tickets::{Holder, Name, Tickets};
-use tickwire::wire::{flags, Challenge, Drop, Kind, Reject, RejectReason};
+use tickwire::wire::{flags, Challenge, DropReason, Kind, Reject, RejectReason};
 
 #[test]
 fn challenge_then_accept() {
@@ -60,7 +60,7 @@ fn challenge_and_accept_go_to_the_reply_address() {
     sim.advance(Duration::from_millis(17));
     assert!(sim.drain().iter().all(|o| o.dst == reply));
     let ka = c.keepalive();
-    assert_eq!(sim.send(reply, &ka), Err(Drop::WrongSource));
+    assert_eq!(sim.send(reply, &ka), Err(DropReason::WrongSource));
     assert_eq!(sim.send(src, &ka), Ok(()));
 }
 
@@ -188,7 +188,7 @@ fn other_protocol_id_is_dropped_silently() {
     let c = RawClient::new(src);
     assert_eq!(
         sim.send(src, &c.hello_with(0, 0, 99)),
-        Err(Drop::ProtocolId)
+        Err(DropReason::ProtocolId)
     );
     assert!(sim.drain().is_empty());
 }

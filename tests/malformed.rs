@@ -5,7 +5,7 @@ mod common;
 use common::{addr, Sim};
 use std::time::Duration;
 use tickwire::game::arena::{Fire, FIRE, INPUT};
-use tickwire::wire::{flags, Drop, Kind};
+use tickwire::wire::{flags, DropReason, Kind};
 
 #[test]
 fn table_of_malformed_datagrams() {
@@ -37,63 +37,63 @@ fn table_of_malformed_datagrams() {
     .encode();
     let mut oversize = c.raw(c.seq.wrapping_add(1), INPUT, &[0; 1188]);
     oversize.truncate(1201);
-    let cases: Vec<(&str, Vec<u8>, std::net::SocketAddr, Drop)> = vec![
-        ("empty", vec![], c.src, Drop::TooShort),
-        ("12 bytes", next[..12].to_vec(), c.src, Drop::TooShort),
+    let cases: Vec<(&str, Vec<u8>, std::net::SocketAddr, DropReason)> = vec![
+        ("empty", vec![], c.src, DropReason::TooShort),
+        ("12 bytes", next[..12].to_vec(), c.src, DropReason::TooShort),
         (
             "len says 1, no payload",
             with(&|b| b[12] = 1),
             c.src,
-            Drop::BadLength,
+            DropReason::BadLength,
         ),
         (
             "trailing byte",
             with(&|b| b.push(0)),
             c.src,
-            Drop::BadLength,
+            DropReason::BadLength,
         ),
-        ("over 1200 bytes", oversize, c.src, Drop::BadLength),
+        ("over 1200 bytes", oversize, c.src, DropReason::BadLength),
         (
             "reserved flag",
             with(&|b| b[0] |= 0x08),
             c.src,
-            Drop::ReservedFlag,
+            DropReason::ReservedFlag,
         ),
         (
             "unassigned kind 0x07",
             with(&|b| b[10] = 0x07),
             c.src,
-            Drop::UnknownKind,
+            DropReason::UnknownKind,
         ),
         (
             "unknown game kind",
             with(&|b| b[10] = 0x42),
             c.src,
-            Drop::UnknownKind,
+            DropReason::UnknownKind,
         ),
         (
             "SNAPSHOT from a client",
             with(&|b| b[10] = Kind::Snapshot.to_u8()),
             c.src,
-            Drop::WrongDirection,
+            DropReason::WrongDirection,
         ),
         (
             "CHALLENGE from a client",
             with(&|b| b[10] = 0x02),
             c.src,
-            Drop::WrongDirection,
+            DropReason::WrongDirection,
         ),
         (
             "KEEPALIVE with CONNECT",
             with(&|b| b[0] |= flags::CONNECT),
             c.src,
-            Drop::BadFlags,
+            DropReason::BadFlags,
         ),
         (
             "KEEPALIVE without SEQ",
             with(&|b| b[0] = flags::ACK),
             c.src,
-            Drop::BadFlags,
+            DropReason::BadFlags,
         ),
         (
             "HELLO with SEQ",
@@ -103,7 +103,7 @@ fn table_of_malformed_datagrams() {
                 h
             },
             c.src,
-            Drop::BadFlags,
+            DropReason::BadFlags,
         ),
         (
             "HELLO with a qport",
@@ -113,7 +113,7 @@ fn table_of_malformed_datagrams() {
                 h
             },
             addr(50),
-            Drop::BadQport,
+            DropReason::BadQport,
         ),
         (
             "HELLO short payload",
@@ -124,7 +124,7 @@ fn table_of_malformed_datagrams() {
                 h
             },
             addr(50),
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
         (
             "HELLO bad family",
@@ -134,87 +134,97 @@ fn table_of_malformed_datagrams() {
                 h
             },
             addr(50),
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
         (
             "KEEPALIVE with payload",
             c.raw(c.seq.wrapping_add(1), 0, &[1]),
             c.src,
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
         (
             "INPUT out of range",
             c.raw(c.seq.wrapping_add(1), INPUT, &[2, 0]),
             c.src,
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
         (
             "INPUT wrong length",
             c.raw(c.seq.wrapping_add(1), INPUT, &[1]),
             c.src,
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
         (
             "FIRE aim (0, 0)",
             c.raw(c.seq.wrapping_add(1), FIRE, &fire),
             c.src,
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
         (
             "FIRE 15 bytes",
             c.raw(c.seq.wrapping_add(1), FIRE, &fire[..15]),
             c.src,
-            Drop::BadPayload,
+            DropReason::BadPayload,
         ),
-        ("qport 0", with(&|b| b[9] = 0), c.src, Drop::UnknownQport),
+        (
+            "qport 0",
+            with(&|b| b[9] = 0),
+            c.src,
+            DropReason::UnknownQport,
+        ),
         (
             "qport of nobody",
             with(&|b| b[9] = c.qport.wrapping_add(1).max(1)),
             c.src,
-            Drop::UnknownQport,
+            DropReason::UnknownQport,
         ),
         (
             "another client's qport",
             with(&|b| b[9] = other.qport),
             c.src,
-            Drop::WrongSource,
+            DropReason::WrongSource,
         ),
-        ("wrong source", next.clone(), addr(77), Drop::WrongSource),
+        (
+            "wrong source",
+            next.clone(),
+            addr(77),
+            DropReason::WrongSource,
+        ),
         (
             "duplicate seq",
             c.raw(c.seq, 0, &[]),
             c.src,
-            Drop::Duplicate,
+            DropReason::Duplicate,
         ),
         (
             "earlier seq seen before",
             c.raw(c.seq.wrapping_sub(1), 0, &[]),
             c.src,
-            Drop::Duplicate,
+            DropReason::Duplicate,
         ),
         (
             "old seq",
             c.raw(c.seq.wrapping_sub(100), 0, &[]),
             c.src,
-            Drop::Old,
+            DropReason::Old,
         ),
         (
             "far-ahead seq",
             c.raw(c.seq.wrapping_add(1025), 0, &[]),
             c.src,
-            Drop::FarAhead,
+            DropReason::FarAhead,
         ),
         (
             "half the space ahead",
             c.raw(c.seq.wrapping_add(1 << 31), 0, &[]),
             c.src,
-            Drop::Old,
+            DropReason::Old,
         ),
         (
             "ack never sent",
             with(&|b| b[5..9].copy_from_slice(&c.s0.wrapping_add(999_999).to_be_bytes())),
             c.src,
-            Drop::BadAck,
+            DropReason::BadAck,
         ),
         (
             "other protocol id",
@@ -224,7 +234,7 @@ fn table_of_malformed_datagrams() {
                 h
             },
             addr(50),
-            Drop::ProtocolId,
+            DropReason::ProtocolId,
         ),
     ];
     // Skip the one whose qport collides with `other` by chance.

@@ -3,7 +3,7 @@ mod common;
 
 use common::{addr, Sim};
 use std::time::Duration;
-use tickwire::wire::{Drop, Kind};
+use tickwire::wire::{DropReason, Kind};
 
 #[test]
 fn window_crosses_the_wrap_from_u32_max_minus_10() {
@@ -33,9 +33,9 @@ fn window_crosses_the_wrap_from_u32_max_minus_10() {
     assert_eq!(sim.server.stats().lost, 0);
     // Across the wrap, one seen before is a duplicate and one past the window's memory is old.
     let seen = c.raw(u32::MAX - 1, 0, &[]);
-    assert_eq!(sim.send(c.src, &seen), Err(Drop::Duplicate));
+    assert_eq!(sim.send(c.src, &seen), Err(DropReason::Duplicate));
     let old = c.raw(u32::MAX - 40, 0, &[]);
-    assert_eq!(sim.send(c.src, &old), Err(Drop::Old));
+    assert_eq!(sim.send(c.src, &old), Err(DropReason::Old));
 }
 
 #[test]
@@ -48,15 +48,15 @@ fn loss_duplication_and_reordering_are_counted() {
     let d4 = c.keepalive();
     let d5 = c.keepalive();
     assert_eq!(sim.send(c.src, &d1), Ok(()));
-    assert_eq!(sim.send(c.src, &d1), Err(Drop::Duplicate));
+    assert_eq!(sim.send(c.src, &d1), Err(DropReason::Duplicate));
     // d2 lost; d4 arrives before d3.
     assert_eq!(sim.send(c.src, &d4), Ok(()));
     let p = sim.server.players(sim.now).next().unwrap();
     assert_eq!(p.stats.lost, 2, "d2 and d3 skipped when d4 arrived");
-    assert_eq!(sim.send(c.src, &d3), Err(Drop::Late));
+    assert_eq!(sim.send(c.src, &d3), Err(DropReason::Late));
     assert_eq!(
         sim.send(c.src, &d3),
-        Err(Drop::Duplicate),
+        Err(DropReason::Duplicate),
         "a second copy of a late one"
     );
     assert_eq!(sim.send(c.src, &d5), Ok(()));
@@ -67,8 +67,8 @@ fn loss_duplication_and_reordering_are_counted() {
     assert_eq!(p.stats.late, 1);
     assert_eq!(p.stats.out_of_window, 3);
     let s = sim.server.stats();
-    assert_eq!(s.drop_count(Drop::Duplicate), 2);
-    assert_eq!(s.drop_count(Drop::Late), 1);
+    assert_eq!(s.drop_count(DropReason::Duplicate), 2);
+    assert_eq!(s.drop_count(DropReason::Late), 1);
     assert_eq!((s.lost, s.late), (1, 1));
 }
 
@@ -78,7 +78,7 @@ fn at_most_1024_ahead() {
     let c = sim.connect(addr(1));
     let far = c.raw(c.s0.wrapping_add(1025), 0, &[]);
     let digest = sim.server.state_digest();
-    assert_eq!(sim.send(c.src, &far), Err(Drop::FarAhead));
+    assert_eq!(sim.send(c.src, &far), Err(DropReason::FarAhead));
     assert_eq!(sim.server.state_digest(), digest);
     let edge = c.raw(c.s0.wrapping_add(1024), 0, &[]);
     assert_eq!(sim.send(c.src, &edge), Ok(()));
@@ -110,6 +110,6 @@ fn ack_of_a_seq_never_sent_is_dropped() {
     c.newest = Some(c.s0.wrapping_add(5));
     let d = c.keepalive();
     let digest = sim.server.state_digest();
-    assert_eq!(sim.send(c.src, &d), Err(Drop::BadAck));
+    assert_eq!(sim.send(c.src, &d), Err(DropReason::BadAck));
     assert_eq!(sim.server.state_digest(), digest);
 }

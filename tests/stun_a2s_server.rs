@@ -12,7 +12,7 @@ use stun_codec::{Message, MessageClass, MessageDecoder, MessageEncoder, Transact
 use tickwire::client::blocking::Connection;
 use tickwire::client::{ClientConfig, Event};
 use tickwire::io::ServerInfo;
-use tickwire::wire::Drop;
+use tickwire::wire::DropReason;
 use tickwire::HostConfig;
 
 #[test]
@@ -167,7 +167,7 @@ fn python_a2s_reads_a_running_server_with_players() {
     tickwire::client::blocking::stun_discover(&sock, host.addrs[0], PATIENCE).unwrap();
     let summary = host.stop();
     assert!(
-        summary.contains(&format!("{}=1", Drop::QueryMalformed)),
+        summary.contains(&format!("{}=1", DropReason::QueryMalformed)),
         "{summary}"
     );
 }

@@ -4,7 +4,7 @@ mod common;
 use common::{addr, config, Sim};
 use std::time::Duration;
 use tickwire::proto::Config;
-use tickwire::wire::{flags, Drop, Kind};
+use tickwire::wire::{flags, DropReason, Kind};
 
 const TICK: Duration = Duration::from_nanos(16_666_667);
 
@@ -44,7 +44,7 @@ fn silent_client_is_dropped_after_the_timeout_and_sent_bye() {
     assert_eq!(sim.server.stats().timeouts, 1);
     // The freed slot no longer accepts the old client.
     let k = c.keepalive();
-    assert_eq!(sim.send(c.src, &k), Err(Drop::UnknownQport));
+    assert_eq!(sim.send(c.src, &k), Err(DropReason::UnknownQport));
 }
 
 #[test]

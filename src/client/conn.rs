@@ -19,7 +19,8 @@ use super::stats::{ClientStats, Meter};
 use crate::wire::msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
 use crate::wire::MAX_PAYLOAD;
 use crate::wire::{
-    flags, seq_newer, Direction, Drop, Header, Kind, Packet, SeqVerdict, SeqWindow, HEADER_LEN,
+    flags, seq_newer, Direction, DropReason, Header, Kind, Packet, SeqVerdict, SeqWindow,
+    HEADER_LEN,
 };
 
 pub use crate::wire::SEQ_WINDOW;
@@ -265,7 +266,7 @@ impl Client {
             Err(d) => return self.dropped(d),
         };
         let Some(kind) = p.kind() else {
-            return self.dropped(Drop::UnknownKind);
+            return self.dropped(DropReason::UnknownKind);
         };
         match (kind, self.state) {
             (Kind::Challenge, State::Connecting | State::Challenged) => {
@@ -292,7 +293,7 @@ impl Client {
                     Err(d) => return self.dropped(d),
                 };
                 if p.qport() == 0 {
-                    return self.dropped(Drop::BadQport);
+                    return self.dropped(DropReason::BadQport);
                 }
                 Some(self.accepted(now, p.qport(), p.seq(), &a))
             }
@@ -338,13 +339,13 @@ impl Client {
         p: &Packet<&[u8]>,
     ) -> Option<Event> {
         if p.qport() != qport {
-            return self.dropped(Drop::BadQport);
+            return self.dropped(DropReason::BadQport);
         }
         // The payload's shape is checked before the seq can move the window.
         let mut snap = None;
         match kind {
             Kind::Keepalive | Kind::Bye if !p.is_empty() => {
-                return self.dropped(Drop::BadPayload);
+                return self.dropped(DropReason::BadPayload);
             }
             Kind::Snapshot => match SnapshotPrefix::parse(p.payload()) {
                 Ok(s) => snap = Some(s),
@@ -360,11 +361,11 @@ impl Client {
                 self.window.record(seq);
                 self.meter.lost = self.meter.lost.saturating_sub(1);
                 self.meter.late += 1;
-                return self.dropped(Drop::Late);
+                return self.dropped(DropReason::Late);
             }
-            SeqVerdict::Duplicate => return self.dropped(Drop::Duplicate),
-            SeqVerdict::Old => return self.dropped(Drop::Old),
-            SeqVerdict::FarAhead => return self.dropped(Drop::FarAhead),
+            SeqVerdict::Duplicate => return self.dropped(DropReason::Duplicate),
+            SeqVerdict::Old => return self.dropped(DropReason::Old),
+            SeqVerdict::FarAhead => return self.dropped(DropReason::FarAhead),
         };
         self.meter.lost += u64::from(ahead - 1);
         self.window.record(seq);
@@ -412,7 +413,7 @@ impl Client {
         }
     }
 
-    fn dropped(&mut self, d: Drop) -> Option<Event> {
+    fn dropped(&mut self, d: DropReason) -> Option<Event> {
         self.meter.drop(d);
         None
     }

@@ -43,12 +43,11 @@
 //!   resends HELLO at once. ACCEPT and REJECT are believed only after a CHALLENGE (the
 //!   server sends them only to a HELLO with a valid cookie); REJECT, CHALLENGE and ACCEPT
 //!   are not believed once connected.
-//! - **Client-side drops** that have no [`Drop`](crate::wire::Drop) reason (a well-formed
+//! - **Client-side drops** that have no [`DropReason`](crate::wire::DropReason) reason (a well-formed
 //!   datagram that makes no sense in the current state) are counted in `unexpected`.
 
 pub mod arena;
 pub mod blocking;
-pub mod bots;
 mod conn;
 pub mod lobby;
 mod snapshot;

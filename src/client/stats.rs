@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::wire::{seq_newer, Drop};
+use crate::wire::{seq_newer, DropReason};
 
 /// How many recent send times are kept for RTT sampling (one per seq, indexed `seq % 256`).
 pub const SENT_RING: usize = 256;
@@ -50,8 +50,8 @@ pub struct ClientStats {
     pub datagrams_out: u64,
     /// Their bytes.
     pub bytes_out: u64,
-    /// Dropped datagrams, indexed by `Drop as usize` (see [`ClientStats::dropped`]).
-    pub drops: [u64; Drop::COUNT],
+    /// Dropped datagrams, indexed by `DropReason as usize` (see [`ClientStats::dropped`]).
+    pub drops: [u64; DropReason::COUNT],
     /// Well-formed datagrams that make no sense in the current state (a SNAPSHOT before
     /// ACCEPT, a CHALLENGE after it, anything after the connection ended); dropped.
     pub unexpected: u64,
@@ -86,7 +86,7 @@ pub struct ClientStats {
 
 impl ClientStats {
     /// How many datagrams were dropped for `reason`.
-    pub fn dropped(&self, reason: Drop) -> u64 {
+    pub fn dropped(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize]
     }
 
@@ -109,7 +109,7 @@ pub(crate) struct Meter {
     pub(crate) bytes_in: u64,
     pub(crate) datagrams_out: u64,
     pub(crate) bytes_out: u64,
-    pub(crate) drops: [u64; Drop::COUNT],
+    pub(crate) drops: [u64; DropReason::COUNT],
     pub(crate) unexpected: u64,
     pub(crate) lost: u64,
     pub(crate) late: u64,
@@ -136,7 +136,7 @@ impl Meter {
             bytes_in: 0,
             datagrams_out: 0,
             bytes_out: 0,
-            drops: [0; Drop::COUNT],
+            drops: [0; DropReason::COUNT],
             unexpected: 0,
             lost: 0,
             late: 0,
@@ -159,7 +159,7 @@ impl Meter {
         }
     }
 
-    pub(crate) fn drop(&mut self, reason: Drop) {
+    pub(crate) fn drop(&mut self, reason: DropReason) {
         self.drops[reason as usize] += 1;
     }
 

@@ -7,7 +7,7 @@
 //! ring. Receive work per wake-up is capped so a flood cannot starve the tick.
 
 mod query_view;
-pub mod sys;
+pub(crate) mod sys;
 
 pub use query_view::ServerInfo;
 
@@ -16,7 +16,7 @@ use crate::proto::{Config, Game, Server, Stats};
 use crate::query::{Query, QueryOut};
 use crate::stun::Stun;
 use crate::tickets::Tickets;
-use crate::wire::{demux, Demux, Drop};
+use crate::wire::{demux, Demux, DropReason};
 use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
 use mio::unix::SourceFd;
@@ -125,8 +125,6 @@ struct Match<G> {
     server: Server<G>,
     /// Readable and not yet drained to WouldBlock.
     pending: bool,
-    /// How many of the server's queued transmits were already sent.
-    flushed: usize,
 }
 
 /// One event loop hosting one or more matches.
@@ -256,7 +254,6 @@ impl<G: Game> Host<G> {
                 socket,
                 server: Server::new(scfg, make_game(i), now + offset),
                 pending: true,
-                flushed: 0,
             });
             if let (Some(t), Some(m)) = (&tickets, matches.last_mut()) {
                 m.server.set_tickets(t.clone());
@@ -447,7 +444,7 @@ impl<G: Game> Host<G> {
             let Some(m) = self
                 .matches
                 .iter_mut()
-                .find(|m| m.flushed < m.server.transmits().len())
+                .find(|m| !m.server.transmits().is_empty())
             else {
                 return;
             };
@@ -651,13 +648,12 @@ fn flush<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats) 
     flush_some(m, batch, stats, usize::MAX);
 }
 
-/// Sends up to `max` of the match's queued transmits, from where the last call stopped;
-/// forgets them once all are sent.
+/// Sends up to `max` of the match's queued transmits and reports them sent.
 fn flush_some<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats, max: usize) {
     let fd = m.socket.as_raw_fd();
-    let all = m.server.transmits();
-    let end = all.len().min(m.flushed.saturating_add(max));
-    for t in &all[m.flushed.min(end)..end] {
+    let queued = m.server.transmits();
+    let n = queued.len().min(max);
+    for t in &queued[..n] {
         if batch.is_full() {
             stats.send_dropped += batch.flush(fd).dropped as u64;
         }
@@ -668,18 +664,13 @@ fn flush_some<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoSt
     if !batch.is_empty() {
         stats.send_dropped += batch.flush(fd).dropped as u64;
     }
-    if end == all.len() {
-        m.server.clear_transmits();
-        m.flushed = 0;
-    } else {
-        m.flushed = end;
-    }
+    m.server.sent(n);
 }
 
 fn drops_list(s: &Stats) -> String {
     use core::fmt::Write;
     let mut out = String::new();
-    for d in Drop::ALL {
+    for d in DropReason::ALL {
         let n = s.drop_count(*d);
         if n > 0 {
             let _ = write!(out, "{}{}={}", if out.is_empty() { "" } else { " " }, d, n);

@@ -2,11 +2,11 @@
 //!
 //! [`Server`] never touches a socket and never reads the clock: every entry point takes
 //! `now`, and every datagram it wants sent is queued as a [`Transmit`] that the caller
-//! drains with [`Server::transmits`] and [`Server::clear_transmits`]. All memory (client
+//! drains with [`Server::transmits`] and [`Server::sent`] (the drive contract is written on
+//! [`Server`]). All memory (client
 //! slots, the snapshot ring, the transmit queue) is allocated in [`Server::new`]; handling
 //! a datagram or running a tick allocates nothing.
 
-mod cookie;
 mod game;
 mod peer;
 mod ring;
@@ -16,14 +16,14 @@ pub use game::{is_game_kind, Context, Game, Past, PlayerId, RewindError, RewindS
 pub use peer::PeerStats;
 pub use ring::{SnapshotFull, SnapshotWriter, MAX_PARTS, MAX_PART_BODY};
 
+use crate::cookie::CookieKey;
 use crate::tickets::{Name, Tickets};
 use crate::wire::{
-    flags, Accept, Challenge, Direction, Drop, Header, Hello, Kind, Packet, Reject, RejectReason,
-    SnapshotPrefix, HEADER_LEN, MAX_PAYLOAD,
+    flags, Accept, Challenge, Direction, DropReason, Header, Hello, Kind, Packet, Reject,
+    RejectReason, SnapshotPrefix, HEADER_LEN, MAX_PAYLOAD,
 };
 use crate::wire::{SeqVerdict, SeqWindow};
 use arrayvec::ArrayVec;
-use cookie::CookieKey;
 use core::net::SocketAddr;
 use core::time::Duration;
 use peer::Peer;
@@ -116,8 +116,8 @@ pub struct Stats {
     pub datagrams_out: u64,
     /// Their bytes.
     pub bytes_out: u64,
-    /// Drops by [`Drop`] reason, indexed by `Drop as usize`.
-    pub drops: [u64; Drop::COUNT],
+    /// Drops by [`DropReason`] reason, indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::COUNT],
     /// CHALLENGEs sent.
     pub challenges: u64,
     /// Clients accepted.
@@ -184,7 +184,7 @@ impl Stats {
         self.drops.iter().sum()
     }
     /// Drops for one reason.
-    pub fn drop_count(&self, d: Drop) -> u64 {
+    pub fn drop_count(&self, d: DropReason) -> u64 {
         self.drops[d as usize]
     }
 }
@@ -222,6 +222,8 @@ pub struct Server<G> {
     connected: ArrayVec<u8, MAX_CLIENTS>,
     ring: Ring,
     outbox: Vec<Transmit>,
+    /// How many transmits at the front of `outbox` the caller has sent already.
+    outbox_sent: usize,
     key: CookieKey,
     rng: StdRng,
     stats: Stats,
@@ -265,6 +267,7 @@ impl<G: Game> Server<G> {
             peers: (0..=MAX_CLIENTS).map(|_| Peer::empty()).collect(),
             connected: ArrayVec::new(),
             outbox,
+            outbox_sent: 0,
             key,
             rng,
             stats: Stats::default(),
@@ -459,7 +462,7 @@ impl<G: Game> Server<G> {
         now: Instant,
         src: SocketAddr,
         data: &[u8],
-    ) -> Result<(), Drop> {
+    ) -> Result<(), DropReason> {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += data.len() as u64;
         let r = self.dispatch(now, src, data);
@@ -472,15 +475,15 @@ impl<G: Game> Server<G> {
 
     /// Counts a drop decided outside the core (for example by the STUN or A2S path that
     /// shares this server's port), so one table holds every reason.
-    pub fn count_drop(&mut self, d: Drop) {
+    pub fn count_drop(&mut self, d: DropReason) {
         self.stats.datagrams_in += 1;
         self.stats.drops[d as usize] += 1;
     }
 
-    fn dispatch(&mut self, now: Instant, src: SocketAddr, data: &[u8]) -> Result<(), Drop> {
+    fn dispatch(&mut self, now: Instant, src: SocketAddr, data: &[u8]) -> Result<(), DropReason> {
         let game = &self.game;
         let p = Packet::new_checked(data, Direction::ToServer, |k| game.knows_kind(k))?;
-        let kind = p.kind().ok_or(Drop::UnknownKind)?;
+        let kind = p.kind().ok_or(DropReason::UnknownKind)?;
         let now_us = self.time_us(now);
         match kind {
             Kind::Hello => self.on_hello(now_us, src, &p),
@@ -488,19 +491,24 @@ impl<G: Game> Server<G> {
         }
     }
 
-    fn on_hello(&mut self, now_us: u64, src: SocketAddr, p: &Packet<&[u8]>) -> Result<(), Drop> {
+    fn on_hello(
+        &mut self,
+        now_us: u64,
+        src: SocketAddr,
+        p: &Packet<&[u8]>,
+    ) -> Result<(), DropReason> {
         // HELLO carries neither SEQ nor ACK, so those fields mean nothing and are ignored.
         if p.qport() != 0 {
-            return Err(Drop::BadQport);
+            return Err(DropReason::BadQport);
         }
         let hello = Hello::parse(p.payload())?;
         if hello.protocol_id != self.cfg.protocol_id {
-            return Err(Drop::ProtocolId);
+            return Err(DropReason::ProtocolId);
         }
         let reply = hello.reply.unwrap_or(src);
         if reply.is_ipv4() != src.is_ipv4() {
             // The socket that received this cannot send to the other family.
-            return Err(Drop::BadReplyAddr);
+            return Err(DropReason::BadReplyAddr);
         }
         let pid = self.cfg.protocol_id;
         if !self.key.check(&src, &reply, pid, now_us, hello.cookie) {
@@ -588,14 +596,14 @@ impl<G: Game> Server<G> {
         src: SocketAddr,
         p: &Packet<&[u8]>,
         kind: Kind,
-    ) -> Result<(), Drop> {
+    ) -> Result<(), DropReason> {
         let q = p.qport();
         let peer = &self.peers[q as usize];
         if q == 0 || !peer.connected {
-            return Err(Drop::UnknownQport);
+            return Err(DropReason::UnknownQport);
         }
         if peer.src != src {
-            return Err(Drop::WrongSource);
+            return Err(DropReason::WrongSource);
         }
         let shape_ok = match kind {
             Kind::Keepalive | Kind::Bye => p.is_empty(),
@@ -603,10 +611,10 @@ impl<G: Game> Server<G> {
             _ => false,
         };
         if !shape_ok {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         if p.has(flags::ACK) && !peer.ack_valid(p.ack()) {
-            return Err(Drop::BadAck);
+            return Err(DropReason::BadAck);
         }
         let gap = match peer.window.check(p.seq()) {
             SeqVerdict::Accept { gap } => gap,
@@ -623,10 +631,10 @@ impl<G: Game> Server<G> {
                     self.stats.late += 1;
                 }
                 return Err(match verdict {
-                    SeqVerdict::Duplicate => Drop::Duplicate,
-                    SeqVerdict::Late => Drop::Late,
-                    SeqVerdict::Old => Drop::Old,
-                    _ => Drop::FarAhead,
+                    SeqVerdict::Duplicate => DropReason::Duplicate,
+                    SeqVerdict::Late => DropReason::Late,
+                    SeqVerdict::Old => DropReason::Old,
+                    _ => DropReason::FarAhead,
                 });
             }
         };
@@ -703,7 +711,7 @@ impl<G: Game> Server<G> {
         let _ = self.queue_control(dst, &mut head, Kind::Bye, seq, 0, q, 0);
     }
 
-    fn queue_accept(&mut self, q: u8) -> Result<(), Drop> {
+    fn queue_accept(&mut self, q: u8) -> Result<(), DropReason> {
         let peer = &self.peers[q as usize];
         let (dst, s0) = (peer.reply, peer.s0);
         let mut head = [0u8; MAX_HEAD];
@@ -718,7 +726,7 @@ impl<G: Game> Server<G> {
         self.queue_control(dst, &mut head, Kind::Accept, s0, 1, q, Accept::LEN)
     }
 
-    fn queue_reject(&mut self, dst: SocketAddr, reason: RejectReason) -> Result<(), Drop> {
+    fn queue_reject(&mut self, dst: SocketAddr, reason: RejectReason) -> Result<(), DropReason> {
         let mut head = [0u8; MAX_HEAD];
         Reject { reason }.emit(&mut head[HEADER_LEN..]);
         self.queue_control(dst, &mut head, Kind::Reject, 0, 0, 0, Reject::LEN)
@@ -734,9 +742,9 @@ impl<G: Game> Server<G> {
         ack: u32,
         qport: u8,
         len: usize,
-    ) -> Result<(), Drop> {
+    ) -> Result<(), DropReason> {
         if self.outbox.len() == self.outbox.capacity() {
-            return Err(Drop::OutboxFull);
+            return Err(DropReason::OutboxFull);
         }
         let _ = Header {
             flags: kind.send_flags(kind == Kind::Accept),
@@ -759,7 +767,7 @@ impl<G: Game> Server<G> {
 
     fn push(&mut self, t: Transmit, body_len: usize) {
         if self.outbox.len() == self.outbox.capacity() {
-            self.stats.drops[Drop::OutboxFull as usize] += 1;
+            self.stats.drops[DropReason::OutboxFull as usize] += 1;
             return;
         }
         self.stats.datagrams_out += 1;
@@ -767,10 +775,22 @@ impl<G: Game> Server<G> {
         self.outbox.push(t);
     }
 
-    /// The datagrams queued since the last [`Server::clear_transmits`]. Send each as
-    /// `head()` followed by [`Server::body`].
+    /// The queued datagrams not yet reported sent, oldest first. Send each as `head()`
+    /// followed by [`Server::body`], then report how many (from the front) with
+    /// [`Server::sent`].
     pub fn transmits(&self) -> &[Transmit] {
-        &self.outbox
+        &self.outbox[self.outbox_sent..]
+    }
+
+    /// Reports that the first `n` of [`Server::transmits`] were sent (or given up on): the
+    /// server forgets them, and the rest stay queued. `n` larger than what is queued
+    /// forgets everything.
+    pub fn sent(&mut self, n: usize) {
+        self.outbox_sent = self.outbox_sent.saturating_add(n).min(self.outbox.len());
+        if self.outbox_sent == self.outbox.len() {
+            self.outbox.clear();
+            self.outbox_sent = 0;
+        }
     }
 
     /// The snapshot part a transmit carries after its head (empty for control messages).
@@ -812,13 +832,8 @@ impl<G: Game> Server<G> {
             (p.last_recv_us, p.acked, p.acked_any, p.srtt_us, p.rttvar_us).hash(&mut h);
             (p.budget.used, p.budget.window_start_us, p.stats.received).hash(&mut h);
         }
-        (self.next_tick, self.newest_tick, self.outbox.len()).hash(&mut h);
+        (self.next_tick, self.newest_tick, self.transmits().len()).hash(&mut h);
         h.finish()
-    }
-
-    /// Forgets the queued datagrams (after sending them).
-    pub fn clear_transmits(&mut self) {
-        self.outbox.clear();
     }
 }
 

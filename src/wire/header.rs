@@ -4,7 +4,7 @@
 //! need server state (length, exact size, reserved flags, known kind, flags of that kind);
 //! after it succeeds no accessor can panic.
 
-use super::{Drop, Kind, MAX_DATAGRAM};
+use super::{DropReason, Kind, MAX_DATAGRAM};
 
 /// Byte ranges of the header fields.
 mod field {
@@ -67,39 +67,39 @@ impl<T: AsRef<[u8]>> Packet<T> {
         buffer: T,
         dir: Direction,
         game_kind: impl FnOnce(u8) -> bool,
-    ) -> Result<Packet<T>, Drop> {
+    ) -> Result<Packet<T>, DropReason> {
         let p = Packet::new_unchecked(buffer);
         p.check(dir, game_kind)?;
         Ok(p)
     }
 
-    fn check(&self, dir: Direction, game_kind: impl FnOnce(u8) -> bool) -> Result<(), Drop> {
+    fn check(&self, dir: Direction, game_kind: impl FnOnce(u8) -> bool) -> Result<(), DropReason> {
         let data = self.buffer.as_ref();
         if data.len() < HEADER_LEN {
-            return Err(Drop::TooShort);
+            return Err(DropReason::TooShort);
         }
         if data.len() > MAX_DATAGRAM || data.len() != HEADER_LEN + self.len() as usize {
-            return Err(Drop::BadLength);
+            return Err(DropReason::BadLength);
         }
         let flags = self.flags();
         if flags & flags::RESERVED != 0 {
-            return Err(Drop::ReservedFlag);
+            return Err(DropReason::ReservedFlag);
         }
         let raw = self.kind_raw();
         let kind = Kind::from_u8(raw);
         let kind = match kind {
             Some(k) => k,
-            None => return Err(Drop::UnknownKind),
+            None => return Err(DropReason::UnknownKind),
         };
         if kind == Kind::Game(raw) && !game_kind(raw) {
-            return Err(Drop::UnknownKind);
+            return Err(DropReason::UnknownKind);
         }
         if !kind.allowed(dir) {
-            return Err(Drop::WrongDirection);
+            return Err(DropReason::WrongDirection);
         }
         let (must, may) = kind.flags(dir);
         if flags & !may != must {
-            return Err(Drop::BadFlags);
+            return Err(DropReason::BadFlags);
         }
         Ok(())
     }
@@ -263,43 +263,43 @@ mod tests {
         let dir = Direction::ToServer;
         assert_eq!(
             Packet::new_checked(&[0u8; 12][..], dir, |_| true).unwrap_err(),
-            Drop::TooShort
+            DropReason::TooShort
         );
         let mut b = keepalive().to_vec();
         b.push(0);
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
-            Drop::BadLength
+            DropReason::BadLength
         );
         let mut b = keepalive();
         b[0] |= 0x01;
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
-            Drop::ReservedFlag
+            DropReason::ReservedFlag
         );
         let mut b = keepalive();
         b[10] = 0x07;
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
-            Drop::UnknownKind
+            DropReason::UnknownKind
         );
         b[10] = 0x42;
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| false).unwrap_err(),
-            Drop::UnknownKind
+            DropReason::UnknownKind
         );
         assert!(Packet::new_checked(&b[..], dir, |k| k == 0x42).is_ok());
         let mut b = keepalive();
         b[10] = Kind::Snapshot.to_u8();
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
-            Drop::WrongDirection
+            DropReason::WrongDirection
         );
         let mut b = keepalive();
         b[0] = 0x10; // ACK without SEQ
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
-            Drop::BadFlags
+            DropReason::BadFlags
         );
         b[0] = 0x20; // SEQ without ACK is allowed before anything was received
         assert!(Packet::new_checked(&b[..], dir, |_| true).is_ok());
@@ -312,7 +312,7 @@ mod tests {
         b[12] = 0xFF;
         assert_eq!(
             Packet::new_checked(&b[..], Direction::ToServer, |_| true).unwrap_err(),
-            Drop::BadLength
+            DropReason::BadLength
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Wire formats of the game port: pure, no I/O, no allocation.
 //!
 //! [`Packet`] is a checked in-place view of the 13-byte header; the `msg` module holds the
-//! protocol messages' payloads. Every failed check is a [`Drop`], a small `Copy` reason that
+//! protocol messages' payloads. Every failed check is a [`DropReason`], a small `Copy` reason that
 //! the server counts.
 
 mod header;
@@ -114,19 +114,19 @@ macro_rules! drops {
         /// Why a datagram was dropped. Every drop is counted under its reason.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(u8)]
-        pub enum Drop {
+        pub enum DropReason {
             $($(#[$doc])* $name,)*
         }
 
-        impl Drop {
+        impl DropReason {
             /// Every reason, in counter order.
-            pub const ALL: &'static [Drop] = &[$(Drop::$name,)*];
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
             /// How many reasons there are.
-            pub const COUNT: usize = Drop::ALL.len();
+            pub const COUNT: usize = DropReason::ALL.len();
 
             /// A short snake_case label, used in logs and stats.
             pub fn label(self) -> &'static str {
-                match self { $(Drop::$name => $label,)* }
+                match self { $(DropReason::$name => $label,)* }
             }
         }
     };
@@ -188,7 +188,7 @@ drops! {
     QueryRateLimited = "query_rate_limited",
 }
 
-impl core::fmt::Display for Drop {
+impl core::fmt::Display for DropReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.label())
     }
@@ -257,9 +257,9 @@ mod tests {
 
     #[test]
     fn drop_labels_unique() {
-        for (i, a) in Drop::ALL.iter().enumerate() {
+        for (i, a) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*a as usize, i);
-            for b in &Drop::ALL[i + 1..] {
+            for b in &DropReason::ALL[i + 1..] {
                 assert_ne!(a.label(), b.label());
             }
         }

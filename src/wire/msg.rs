@@ -1,10 +1,10 @@
 //! Payloads of the protocol messages (PROTOCOL.md sections 2 and 3).
 //!
-//! Each message has `parse(&[u8]) -> Result<Self, Drop>` that checks the exact length and
+//! Each message has `parse(&[u8]) -> Result<Self, DropReason>` that checks the exact length and
 //! every value, and `emit(&self, &mut [u8])` that writes exactly `LEN` bytes.
 
 use super::header::read_u32;
-use super::Drop;
+use super::DropReason;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 fn read_u16(d: &[u8]) -> u16 {
@@ -37,25 +37,25 @@ impl Hello {
     /// Parses and checks a HELLO payload: exact length, a known reply family, an IPv4
     /// address with zero tail bytes, a usable reply address (non-zero port, specified
     /// address), and zero padding.
-    pub fn parse(d: &[u8]) -> Result<Hello, Drop> {
+    pub fn parse(d: &[u8]) -> Result<Hello, DropReason> {
         if d.len() != Self::LEN {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         if d[39..48].iter().any(|&b| b != 0) {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         let port = read_u16(&d[5..7]);
         let ip = &d[7..23];
         let reply = match d[4] {
             0 => {
                 if port != 0 || ip.iter().any(|&b| b != 0) {
-                    return Err(Drop::BadPayload);
+                    return Err(DropReason::BadPayload);
                 }
                 None
             }
             4 => {
                 if ip[4..].iter().any(|&b| b != 0) {
-                    return Err(Drop::BadPayload);
+                    return Err(DropReason::BadPayload);
                 }
                 let a = Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]);
                 Some(SocketAddr::new(IpAddr::V4(a), port))
@@ -65,11 +65,11 @@ impl Hello {
                 b.copy_from_slice(ip);
                 Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), port))
             }
-            _ => return Err(Drop::BadPayload),
+            _ => return Err(DropReason::BadPayload),
         };
         if let Some(r) = reply {
             if r.port() == 0 || r.ip().is_unspecified() || r.ip().is_multicast() {
-                return Err(Drop::BadReplyAddr);
+                return Err(DropReason::BadReplyAddr);
             }
         }
         Ok(Hello {
@@ -114,9 +114,9 @@ impl Challenge {
     /// Payload size.
     pub const LEN: usize = 8;
     /// Parses a CHALLENGE payload.
-    pub fn parse(d: &[u8]) -> Result<Challenge, Drop> {
+    pub fn parse(d: &[u8]) -> Result<Challenge, DropReason> {
         if d.len() != Self::LEN {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         Ok(Challenge {
             cookie: read_u64(d),
@@ -145,13 +145,13 @@ impl Accept {
     /// Payload size.
     pub const LEN: usize = 16;
     /// Parses an ACCEPT payload.
-    pub fn parse(d: &[u8]) -> Result<Accept, Drop> {
+    pub fn parse(d: &[u8]) -> Result<Accept, DropReason> {
         if d.len() != Self::LEN {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         let tick_hz = read_u16(&d[0..2]);
         if tick_hz == 0 {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         Ok(Accept {
             tick_hz,
@@ -210,12 +210,12 @@ impl Reject {
     /// Payload size.
     pub const LEN: usize = 1;
     /// Parses a REJECT payload.
-    pub fn parse(d: &[u8]) -> Result<Reject, Drop> {
+    pub fn parse(d: &[u8]) -> Result<Reject, DropReason> {
         match d {
             [b] => Ok(Reject {
                 reason: RejectReason::from_u8(*b),
             }),
-            _ => Err(Drop::BadPayload),
+            _ => Err(DropReason::BadPayload),
         }
     }
     /// Writes the payload into `out[..1]`.
@@ -241,9 +241,9 @@ impl SnapshotPrefix {
     /// Prefix size.
     pub const LEN: usize = 14;
     /// Parses the prefix of a SNAPSHOT payload and returns it with the body part.
-    pub fn parse(d: &[u8]) -> Result<(SnapshotPrefix, &[u8]), Drop> {
+    pub fn parse(d: &[u8]) -> Result<(SnapshotPrefix, &[u8]), DropReason> {
         if d.len() < Self::LEN {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         let p = SnapshotPrefix {
             tick: read_u32(&d[0..4]),
@@ -252,7 +252,7 @@ impl SnapshotPrefix {
             parts: d[13],
         };
         if p.parts == 0 || p.part >= p.parts {
-            return Err(Drop::BadPayload);
+            return Err(DropReason::BadPayload);
         }
         Ok((p, &d[Self::LEN..]))
     }
@@ -312,22 +312,22 @@ mod tests {
     #[test]
     fn hello_rejects_bad_shapes() {
         let mut b = [0u8; 48];
-        assert_eq!(Hello::parse(&b[..47]), Err(Drop::BadPayload));
+        assert_eq!(Hello::parse(&b[..47]), Err(DropReason::BadPayload));
         b[47] = 1; // padding
-        assert_eq!(Hello::parse(&b), Err(Drop::BadPayload));
+        assert_eq!(Hello::parse(&b), Err(DropReason::BadPayload));
         b[47] = 0;
         b[4] = 5; // family
-        assert_eq!(Hello::parse(&b), Err(Drop::BadPayload));
+        assert_eq!(Hello::parse(&b), Err(DropReason::BadPayload));
         b[4] = 4; // v4 with port 0
         b[7] = 10;
-        assert_eq!(Hello::parse(&b), Err(Drop::BadReplyAddr));
+        assert_eq!(Hello::parse(&b), Err(DropReason::BadReplyAddr));
         b[6] = 1;
         b[12] = 1; // v4 tail byte
-        assert_eq!(Hello::parse(&b), Err(Drop::BadPayload));
+        assert_eq!(Hello::parse(&b), Err(DropReason::BadPayload));
         b[12] = 0;
         assert!(Hello::parse(&b).is_ok());
         b[4] = 0; // family 0 with an address
-        assert_eq!(Hello::parse(&b), Err(Drop::BadPayload));
+        assert_eq!(Hello::parse(&b), Err(DropReason::BadPayload));
     }
 
     #[test]

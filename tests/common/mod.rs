@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tickwire::game::arena::{self, Arena, Entity};
 use tickwire::proto::{Config, Server};
 use tickwire::wire::{
-    flags, Accept, Challenge, Direction, Drop, Header, Hello, Kind, Packet, SnapshotPrefix,
+    flags, Accept, Challenge, Direction, DropReason, Header, Hello, Kind, Packet, SnapshotPrefix,
 };
 
 /// One datagram the server sent.
@@ -78,7 +78,7 @@ impl Sim {
         self.server.handle_timeout(self.now);
     }
 
-    pub fn send(&mut self, src: SocketAddr, bytes: &[u8]) -> Result<(), Drop> {
+    pub fn send(&mut self, src: SocketAddr, bytes: &[u8]) -> Result<(), DropReason> {
         self.server.handle_datagram(self.now, src, bytes)
     }
 
@@ -94,7 +94,7 @@ impl Sim {
                 Out { dst: t.dst, bytes }
             })
             .collect();
-        self.server.clear_transmits();
+        self.server.sent(usize::MAX);
         out
     }
 

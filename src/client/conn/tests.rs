@@ -379,12 +379,12 @@ fn sequence_wraps_at_u32_max() {
     assert_eq!((s.lost, s.dropped_total(), s.snapshots), (0, 0, 30));
     // the window still works after the wrap: S0 again is a duplicate, 70 back is old
     assert_eq!(c.handle_datagram(t, &f.at(s0, Kind::Keepalive, &[])), None);
-    assert_eq!(c.stats().dropped(Drop::Duplicate), 1);
+    assert_eq!(c.stats().dropped(DropReason::Duplicate), 1);
     assert_eq!(
         c.handle_datagram(t, &f.at(s0.wrapping_sub(40), Kind::Keepalive, &[])),
         None
     );
-    assert_eq!(c.stats().dropped(Drop::Old), 1);
+    assert_eq!(c.stats().dropped(DropReason::Old), 1);
 }
 
 #[test]
@@ -403,9 +403,9 @@ fn loss_duplicates_reordering_and_far_ahead() {
     let s = c.stats();
     assert_eq!(s.lost, 1 + 1023);
     assert_eq!(s.late, 1);
-    assert_eq!(s.dropped(Drop::Duplicate), 2);
-    assert_eq!(s.dropped(Drop::Late), 1);
-    assert_eq!(s.dropped(Drop::FarAhead), 1);
+    assert_eq!(s.dropped(DropReason::Duplicate), 2);
+    assert_eq!(s.dropped(DropReason::Late), 1);
+    assert_eq!(s.dropped(DropReason::FarAhead), 1);
     assert_eq!(s.dropped_total(), 4);
 }
 
@@ -572,36 +572,39 @@ fn malformed_server_datagrams_are_dropped_and_counted() {
     let (mut c, mut f, t) = connected(3);
     let before = (c.state(), c.server_seq());
     let good = f.next(Kind::Keepalive, &[]);
-    let mut cases: Vec<(Vec<u8>, Drop)> = vec![
-        (good[..12].to_vec(), Drop::TooShort),
-        ([&good[..], &[0]].concat(), Drop::BadLength),
-        (vec![0u8; 1201], Drop::BadLength),
+    let mut cases: Vec<(Vec<u8>, DropReason)> = vec![
+        (good[..12].to_vec(), DropReason::TooShort),
+        ([&good[..], &[0]].concat(), DropReason::BadLength),
+        (vec![0u8; 1201], DropReason::BadLength),
     ];
     let mut m = good.clone();
     m[0] |= 0x01;
-    cases.push((m, Drop::ReservedFlag));
+    cases.push((m, DropReason::ReservedFlag));
     let mut m = good.clone();
     m[10] = 0x09;
-    cases.push((m, Drop::UnknownKind));
+    cases.push((m, DropReason::UnknownKind));
     let mut m = good.clone();
     m[10] = Kind::Hello.to_u8();
-    cases.push((m, Drop::WrongDirection));
+    cases.push((m, DropReason::WrongDirection));
     let mut m = good.clone();
     m[0] = flags::CONNECT | flags::SEQ;
-    cases.push((m, Drop::BadFlags));
+    cases.push((m, DropReason::BadFlags));
     let mut m = good.clone();
     m[9] = QPORT + 1;
-    cases.push((m, Drop::BadQport));
-    cases.push((f.at(f.seq, Kind::Keepalive, &[1]), Drop::BadPayload));
-    cases.push((f.at(f.seq, Kind::Bye, &[1]), Drop::BadPayload));
-    cases.push((f.at(f.seq, Kind::Snapshot, &[0; 13]), Drop::BadPayload));
+    cases.push((m, DropReason::BadQport));
+    cases.push((f.at(f.seq, Kind::Keepalive, &[1]), DropReason::BadPayload));
+    cases.push((f.at(f.seq, Kind::Bye, &[1]), DropReason::BadPayload));
+    cases.push((
+        f.at(f.seq, Kind::Snapshot, &[0; 13]),
+        DropReason::BadPayload,
+    ));
     cases.push((
         f.at(f.seq, Kind::Snapshot, &snap_payload(1, 2, 2, b"x")),
-        Drop::BadPayload,
+        DropReason::BadPayload,
     ));
     cases.push((
         f.at(f.seq, Kind::Snapshot, &snap_payload(1, 0, 0, b"x")),
-        Drop::BadPayload,
+        DropReason::BadPayload,
     ));
     for (i, (d, why)) in cases.iter().enumerate() {
         let was = c.stats().dropped(*why);
@@ -633,22 +636,22 @@ fn malformed_handshake_datagrams_do_not_change_state() {
     ch.pop();
     ch[12] -= 1;
     assert_eq!(c.handle_datagram(t0, &ch), None);
-    assert_eq!(c.stats().dropped(Drop::BadPayload), 1);
+    assert_eq!(c.stats().dropped(DropReason::BadPayload), 1);
     c.handle_datagram(t0, &f.challenge());
     let mut acc = f.accept();
     acc[9] = 0;
     assert_eq!(c.handle_datagram(t0, &acc), None);
-    assert_eq!(c.stats().dropped(Drop::BadQport), 1);
+    assert_eq!(c.stats().dropped(DropReason::BadQport), 1);
     let mut acc = f.accept();
     acc[HEADER_LEN + 1] = 0; // tick rate 0
     acc[HEADER_LEN] = 0;
     assert_eq!(c.handle_datagram(t0, &acc), None);
-    assert_eq!(c.stats().dropped(Drop::BadPayload), 2);
+    assert_eq!(c.stats().dropped(DropReason::BadPayload), 2);
     assert_eq!(
         c.handle_datagram(t0, &[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0]),
         None
     );
-    assert_eq!(c.stats().dropped(Drop::BadPayload), 3);
+    assert_eq!(c.stats().dropped(DropReason::BadPayload), 3);
     assert_eq!(c.state(), State::Challenged);
     assert_eq!(c.stats().unexpected, 1);
 }
@@ -848,7 +851,9 @@ fn seeded_lossy_network() {
         assert!(s.snapshots > 400, "seed {seed}: {}", s.snapshots);
         // every datagram on the wire was either accepted, dropped, or never arrived
         let accepted = u64::from(c.server_seq().wrapping_sub(f.s0)) - s.lost - s.late;
-        let dropped = s.dropped(Drop::Duplicate) + s.dropped(Drop::Old) + s.dropped(Drop::Late);
+        let dropped = s.dropped(DropReason::Duplicate)
+            + s.dropped(DropReason::Old)
+            + s.dropped(DropReason::Late);
         assert_eq!(accepted + dropped, net.len() as u64, "seed {seed}");
         assert!(accepted + s.lost <= sent);
         assert_eq!(s.dropped_total(), dropped);

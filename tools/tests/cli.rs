@@ -1,4 +1,5 @@
 //! The binary: first stdout line, --help, SIGTERM says BYE, prints final stats, exits 0.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::net::{NetClient, PATIENCE};

@@ -1,5 +1,5 @@
 //! `tickwire-bots`: a load generator. Runs N simulated arena players from one process on
-//! one thread; the engine is `tickwire::client::bots`, this is its command line.
+//! one thread; the engine is `tickwire_tools::bots`, this is its command line.
 
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
-use tickwire::client::bots::{self, BotConfig};
 use tickwire::client::ClientConfig;
+use tickwire_tools::bots::{self, BotConfig};
 
 /// tickwire-bots: N simulated players (one thread, one socket and one sans-IO client each)
 /// that connect, walk, fire, keep alive and measure what they receive.

@@ -1,12 +1,13 @@
 //! The load generator's engine against a real host on loopback: 20 bots for about 2 s.
 //! No timing-based pass criteria: counts must be positive and consistent.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::net;
 use std::time::Duration;
-use tickwire::client::bots::{self, BotConfig};
 use tickwire::HostConfig;
+use tickwire_tools::bots::{self, BotConfig};
 
 #[test]
 fn twenty_bots_connect_receive_and_report() {

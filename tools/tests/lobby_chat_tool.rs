@@ -1,6 +1,7 @@
 //! The `tickwire-chat` binary against a running lobby: commands go out, notifications
 //! are printed.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::lobby::{TestLobby, PATIENCE};

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use tickwire::lobby::LobbyArgs;
 use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
+use tickwire_tools::lobby_args::LobbyArgs;
 
 /// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
 ///

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tickwire::client::{Client, ClientConfig, Event};
-use tickwire::io::sys::{RecvBatch, SendBatch};
+use tickwire::internal::{RecvBatch, SendBatch};
 use tickwire::wire::{flags, Header, HEADER_LEN, MAX_DATAGRAM};
 
 /// tickwire-rawref: bare recvmmsg/sendmmsg reference measurements.
@@ -328,7 +328,7 @@ fn bcast(
     let parts = parts.clamp(1, 16);
     let size = size.clamp(HEADER_LEN + 14, MAX_DATAGRAM);
     let hz = hz.clamp(1, 10_000);
-    let _ = tickwire::client::bots::raise_fd_limit(clients as u64 + 64);
+    let _ = tickwire_tools::bots::raise_fd_limit(clients as u64 + 64);
     let mut dsts = Vec::with_capacity(clients);
     let mut socks = Vec::with_capacity(clients);
     for _ in 0..clients {

@@ -18,7 +18,7 @@
 //! `WouldBlock` (which would cost one extra system call per wake-up per bot).
 //!
 //! ```no_run
-//! use tickwire::client::bots::{self, BotConfig};
+//! use tickwire_tools::bots::{self, BotConfig};
 //! let cfg = BotConfig {
 //!     servers: vec!["127.0.0.1:7777".parse().unwrap()],
 //!     clients: 20,
@@ -45,9 +45,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::{arena, Client, ClientConfig, DisconnectReason, Event};
-use crate::io::sys::RecvBatch;
-use crate::wire::MAX_DATAGRAM;
+use tickwire::client::{arena, Client, ClientConfig, DisconnectReason, Event};
+use tickwire::internal::RecvBatch;
+use tickwire::wire::MAX_DATAGRAM;
 
 /// Datagrams read per `recvmmsg` call on one bot socket.
 const RECV_BATCH: usize = 8;
@@ -470,7 +470,8 @@ fn bot_socket(
     let (s, reply) = match stun {
         Some(st) => {
             let std_sock = std::net::UdpSocket::bind(unspecified(&server))?;
-            let reply = super::blocking::stun_discover(&std_sock, st, Duration::from_secs(5))?;
+            let reply =
+                tickwire::client::blocking::stun_discover(&std_sock, st, Duration::from_secs(5))?;
             std_sock.set_nonblocking(true)?;
             (UdpSocket::from_std(std_sock), Some(reply))
         }

@@ -1,0 +1,1 @@
+//! A seeded, sans-IO network impairment model (filled in by the netem change).
