@@ -3,23 +3,22 @@
 //! One thread, one `mio` poll. Clients send to `--listen`; for each distinct client source
 //! address the proxy opens its own upstream UDP socket (connected to `--upstream`), so the
 //! server sees one source per client as it would without the proxy. Every datagram, in each
-//! direction independently, may be lost, duplicated, delayed (with jitter) or reordered;
-//! datagrams wait in a binary heap ordered by due time and the poll timeout wakes the loop
-//! for the earliest one (mio rounds that timeout up to the next millisecond).
+//! direction independently, may be lost, duplicated, delayed (with jitter) or reordered,
+//! as the impairment model `tickwire_netem` (shared with the simulated-network tests) draws
+//! it; datagrams wait in that model's queue, one per direction, and the poll timeout wakes
+//! the loop for the earliest one (mio rounds that timeout up to the next millisecond).
 
 use clap::{Parser, ValueEnum};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use slab::Slab;
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use tickwire_netem::{Distribution, Impairment, Netem, Order};
 
 /// tickwire-netem: a UDP impairment proxy (delay, jitter, loss, duplication, reordering),
 /// netem-like, in userspace.
@@ -214,41 +213,31 @@ struct Client {
     last_active: Instant,
 }
 
-/// A datagram waiting for its due time. Ordered by (due, seq) so equal due times keep
-/// arrival order.
+/// A datagram waiting in a direction's queue for its due time.
 struct Pending {
-    due: Instant,
-    seq: u64,
-    dir: Dir,
     client: usize,
     generation: u64,
     data: Vec<u8>,
 }
 
-impl PartialEq for Pending {
-    fn eq(&self, o: &Self) -> bool {
-        (self.due, self.seq) == (o.due, o.seq)
+/// The impairment the flags describe, for one direction (`impaired` false: none).
+fn impairment(cli: &Cli, impaired: bool) -> Impairment {
+    if !impaired {
+        return Impairment::NONE;
     }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
+    Impairment {
+        latency: ms(cli.delay_ms),
+        jitter: ms(cli.jitter_ms),
+        distribution: match cli.jitter_dist {
+            JitterDist::Normal => Distribution::Normal,
+            JitterDist::Uniform => Distribution::Uniform,
+        },
+        // Jitter reorders, as netem's does by default.
+        order: Order::DueTime,
+        loss: cli.loss,
+        duplicate: cli.dup,
+        reorder: cli.reorder,
     }
-}
-impl Ord for Pending {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (self.due, self.seq).cmp(&(o.due, o.seq))
-    }
-}
-
-struct Impairment {
-    delay: f64,
-    jitter: f64,
-    dist: JitterDist,
-    loss: f64,
-    dup: f64,
-    reorder: f64,
 }
 
 struct Proxy {
@@ -259,13 +248,11 @@ struct Proxy {
     by_addr: HashMap<SocketAddr, usize>,
     max_clients: usize,
     next_generation: u64,
-    queue: BinaryHeap<Reverse<Pending>>,
+    /// Client to server, and server to client.
+    up_link: Netem<Pending>,
+    down_link: Netem<Pending>,
     queued_bytes: usize,
     max_queue_bytes: usize,
-    next_seq: u64,
-    imp: Impairment,
-    impair: Impair,
-    rng: SmallRng,
     idle: Duration,
     up: DirStats,
     down: DirStats,
@@ -283,6 +270,13 @@ impl Proxy {
         }
     }
 
+    fn link(&mut self, dir: Dir) -> &mut Netem<Pending> {
+        match dir {
+            Dir::Up => &mut self.up_link,
+            Dir::Down => &mut self.down_link,
+        }
+    }
+
     fn line(&self) -> String {
         format!(
             "up[{}] down[{}] clients[now={} total={} rejected={} expired={} socket_errors={} orphaned={}] queue[datagrams={} bytes={}]",
@@ -294,67 +288,31 @@ impl Proxy {
             self.cs.expired,
             self.cs.socket_errors,
             self.cs.orphaned,
-            self.queue.len(),
+            self.up_link.len() + self.down_link.len(),
             self.queued_bytes
         )
     }
 
-    /// Delay in seconds of one copy that is not reordered.
-    fn sample_delay(&mut self) -> f64 {
-        let j = self.imp.jitter;
-        let offset = if j <= 0.0 {
-            0.0
-        } else {
-            match self.imp.dist {
-                JitterDist::Uniform => self.rng.gen_range(-j..=j),
-                JitterDist::Normal => {
-                    // Box-Muller; u1 in (0, 1] so ln is finite.
-                    let u1: f64 = 1.0 - self.rng.gen::<f64>();
-                    let u2: f64 = self.rng.gen::<f64>();
-                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                    z.clamp(-4.0, 4.0) * j
-                }
-            }
-        };
-        ((self.imp.delay + offset).max(0.0) / 1000.0).min(1e6)
-    }
-
-    fn impaired(&self, dir: Dir) -> bool {
-        match self.impair {
-            Impair::Both => true,
-            Impair::Up => dir == Dir::Up,
-            Impair::Down => dir == Dir::Down,
-        }
-    }
-
-    /// Applies loss, duplication, reordering and delay to one received datagram and queues
-    /// the copies that survive.
+    /// Draws loss, duplication, reordering and delay for one received datagram and queues
+    /// the copies that survive (and fit under --max-queue-bytes).
     fn admit(&mut self, dir: Dir, client: usize, len: usize, now: Instant) {
         let Some(c) = self.clients.get(client) else {
             return;
         };
         let generation = c.generation;
         self.dir_stats(dir).r#in += 1;
-        let impaired = self.impaired(dir);
-        if impaired && self.imp.loss > 0.0 && self.rng.gen::<f64>() < self.imp.loss {
+        let fate = self.link(dir).decide(now);
+        if fate.lost() {
             self.dir_stats(dir).lost += 1;
             return;
         }
-        let copies = if impaired && self.imp.dup > 0.0 && self.rng.gen::<f64>() < self.imp.dup {
+        if fate.duplicated() {
             self.dir_stats(dir).duplicated += 1;
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let due = if !impaired {
-                now
-            } else if self.imp.reorder > 0.0 && self.rng.gen::<f64>() < self.imp.reorder {
+        }
+        for copy in fate.copies() {
+            if copy.reordered {
                 self.dir_stats(dir).reordered += 1;
-                now
-            } else {
-                now + Duration::from_secs_f64(self.sample_delay())
-            };
+            }
             let cost = len + ENTRY_OVERHEAD;
             if self.queued_bytes + cost > self.max_queue_bytes {
                 self.dir_stats(dir).queue_drops += 1;
@@ -363,16 +321,21 @@ impl Proxy {
             let Some(data) = self.buf.get(..len) else {
                 return;
             };
-            self.queued_bytes += cost;
-            self.next_seq += 1;
-            self.queue.push(Reverse(Pending {
-                due,
-                seq: self.next_seq,
-                dir,
+            let p = Pending {
                 client,
                 generation,
                 data: data.to_vec(),
-            }));
+            };
+            self.queued_bytes += cost;
+            self.link(dir).enqueue(copy.due, p);
+        }
+    }
+
+    /// When the earliest queued datagram is due, either direction.
+    fn next_due(&self) -> Option<Instant> {
+        match (self.up_link.poll_timeout(), self.down_link.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -472,13 +435,18 @@ impl Proxy {
         true
     }
 
-    /// Sends every queued datagram that is due.
+    /// Sends every queued datagram that is due, earliest first over both directions.
     fn send_due(&mut self, now: Instant) {
-        while let Some(Reverse(p)) = self.queue.peek() {
-            if p.due > now {
-                break;
-            }
-            let Some(Reverse(p)) = self.queue.pop() else {
+        loop {
+            let up = self.up_link.poll_timeout().filter(|&t| t <= now);
+            let down = self.down_link.poll_timeout().filter(|&t| t <= now);
+            let dir = match (up, down) {
+                (None, None) => break,
+                (Some(u), Some(d)) if d < u => Dir::Down,
+                (Some(_), _) => Dir::Up,
+                (None, Some(_)) => Dir::Down,
+            };
+            let Some(p) = self.link(dir).poll(now) else {
                 break;
             };
             self.queued_bytes = self
@@ -492,11 +460,11 @@ impl Proxy {
                 self.cs.orphaned += 1;
                 continue;
             };
-            let sent = match p.dir {
+            let sent = match dir {
                 Dir::Up => c.sock.send(&p.data),
                 Dir::Down => self.listen.send_to(&p.data, c.addr),
             };
-            let st = self.dir_stats(p.dir);
+            let st = self.dir_stats(dir);
             match sent {
                 Ok(_) => st.forwarded += 1,
                 Err(_) => st.send_errors += 1,
@@ -528,6 +496,10 @@ impl Proxy {
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.clamp(0.0, 1e9))
+}
+
+fn ms(v: f64) -> Duration {
+    secs(v / 1000.0)
 }
 
 fn run(cli: Cli) -> io::Result<()> {
@@ -568,20 +540,14 @@ fn run(cli: Cli) -> io::Result<()> {
         by_addr: HashMap::new(),
         max_clients: cli.max_clients,
         next_generation: 0,
-        queue: BinaryHeap::new(),
+        // Each direction draws from its own stream of the one seed.
+        up_link: Netem::new(impairment(&cli, cli.impair != Impair::Down), seed),
+        down_link: Netem::new(
+            impairment(&cli, cli.impair != Impair::Up),
+            seed ^ 0x9E37_79B9_7F4A_7C15,
+        ),
         queued_bytes: 0,
         max_queue_bytes: cli.max_queue_bytes,
-        next_seq: 0,
-        imp: Impairment {
-            delay: cli.delay_ms,
-            jitter: cli.jitter_ms,
-            dist: cli.jitter_dist,
-            loss: cli.loss,
-            dup: cli.dup,
-            reorder: cli.reorder,
-        },
-        impair: cli.impair,
-        rng: SmallRng::seed_from_u64(seed),
         idle: secs(cli.idle_secs),
         up: DirStats::default(),
         down: DirStats::default(),
@@ -601,8 +567,8 @@ fn run(cli: Cli) -> io::Result<()> {
         if let Some(t) = next_stats {
             wake = wake.min(t);
         }
-        if let Some(Reverse(head)) = p.queue.peek() {
-            wake = wake.min(head.due);
+        if let Some(due) = p.next_due() {
+            wake = wake.min(due);
         }
         let timeout = if p.readable.is_empty() {
             wake.saturating_duration_since(now)
