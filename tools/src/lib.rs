@@ -3,4 +3,5 @@
 //! `src/bin/`.
 
 pub mod bots;
+pub mod common;
 pub mod lobby_args;

@@ -5,11 +5,10 @@ use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 use tickwire::client::ClientConfig;
 use tickwire_tools::bots::{self, BotConfig};
+use tickwire_tools::common::{secs_or_off, stop_on_signals};
 
 /// tickwire-bots: N simulated players (one thread, one socket and one sans-IO client each)
 /// that connect, walk, fire, keep alive and measure what they receive.
@@ -82,18 +81,9 @@ struct Cli {
     seed: u64,
 }
 
-fn secs(s: f64) -> Option<Duration> {
-    (s.is_finite() && s > 0.0).then(|| Duration::from_secs_f64(s.min(1e7)))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-            eprintln!("tickwire-bots: cannot handle signal {sig}: {e}");
-        }
-    }
+    let stop = stop_on_signals("tickwire-bots");
     let seed = if cli.seed != 0 {
         cli.seed
     } else {
@@ -104,12 +94,12 @@ fn main() -> ExitCode {
     let cfg = BotConfig {
         servers: bots::consecutive(&cli.server, cli.matches),
         clients: cli.clients,
-        duration: secs(cli.seconds).unwrap_or(Duration::ZERO),
+        duration: secs_or_off(cli.seconds).unwrap_or(Duration::ZERO),
         input_hz: cli.input_hz,
         fire_hz: cli.fire_hz,
         protocol_id: cli.protocol_id,
         connect_rate: cli.connect_rate,
-        progress: secs(cli.progress),
+        progress: secs_or_off(cli.progress),
         seed,
         client: ClientConfig {
             connect_timeout: Duration::from_millis(cli.connect_timeout_ms),

@@ -15,10 +15,11 @@ use slab::Slab;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tickwire_netem::{Distribution, Impairment, Netem, Order};
+use tickwire_tools::common::{millis, secs, unspecified};
 
 /// tickwire-netem: a UDP impairment proxy (delay, jitter, loss, duplication, reordering),
 /// netem-like, in userspace.
@@ -226,8 +227,8 @@ fn impairment(cli: &Cli, impaired: bool) -> Impairment {
         return Impairment::NONE;
     }
     Impairment {
-        latency: ms(cli.delay_ms),
-        jitter: ms(cli.jitter_ms),
+        latency: millis(cli.delay_ms),
+        jitter: millis(cli.jitter_ms),
         distribution: match cli.jitter_dist {
             JitterDist::Normal => Distribution::Normal,
             JitterDist::Uniform => Distribution::Uniform,
@@ -388,12 +389,7 @@ impl Proxy {
     }
 
     fn open_upstream(&self) -> io::Result<UdpSocket> {
-        let any: SocketAddr = if self.upstream.is_ipv6() {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let sock = UdpSocket::bind(any)?;
+        let sock = UdpSocket::bind(unspecified(&self.upstream))?;
         sock.connect(self.upstream)?;
         Ok(sock)
     }
@@ -492,14 +488,6 @@ impl Proxy {
             self.by_addr.shrink_to_fit();
         }
     }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.clamp(0.0, 1e9))
-}
-
-fn ms(v: f64) -> Duration {
-    secs(v / 1000.0)
 }
 
 fn run(cli: Cli) -> io::Result<()> {

@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 use tickwire::client::{Client, ClientConfig, Event};
 use tickwire::internal::{RecvBatch, SendBatch};
 use tickwire::wire::{flags, Header, HEADER_LEN, MAX_DATAGRAM};
+use tickwire_tools::common::{
+    cpu_time, pin_to_cpu, raise_fd_limit, secs, stop_on_signals, thread_cpu_time, unspecified,
+};
 
 /// tickwire-rawref: bare recvmmsg/sendmmsg reference measurements.
 #[derive(Parser, Debug)]
@@ -99,52 +102,25 @@ enum Mode {
     },
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(if s.is_finite() && s > 0.0 {
-        s.min(1e6)
-    } else {
-        0.0
-    })
-}
-
-fn tv(t: libc::timeval) -> f64 {
-    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
-}
-
 /// CPU seconds (user + sys) of this process or, with `thread`, of the calling thread.
 fn cpu_s(thread: bool) -> f64 {
-    // SAFETY: getrusage writes one rusage we own.
-    let mut u: libc::rusage = unsafe { core::mem::zeroed() };
-    let who = if thread {
-        libc::RUSAGE_THREAD
+    let (u, s) = if thread {
+        thread_cpu_time()
     } else {
-        libc::RUSAGE_SELF
+        cpu_time()
     };
-    unsafe { libc::getrusage(who, &mut u) };
-    tv(u.ru_utime) + tv(u.ru_stime)
+    (u + s).as_secs_f64()
 }
 
 fn pin(cpu: Option<usize>) {
     let Some(cpu) = cpu else { return };
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes within it.
-    unsafe {
-        let mut set: libc::cpu_set_t = core::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            eprintln!(
-                "rawref: cannot pin to cpu {cpu}: {}",
-                io::Error::last_os_error()
-            );
-        }
+    if let Err(e) = pin_to_cpu(cpu) {
+        eprintln!("rawref: cannot pin to cpu {cpu}: {e}");
     }
 }
 
 fn stop_flag() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
-    stop
+    stop_on_signals("rawref")
 }
 
 fn drain(bind: SocketAddr, seconds: f64, buffer: usize) -> io::Result<()> {
@@ -248,12 +224,7 @@ fn flood(
     let batch = batch.clamp(1, 1024);
     let mut socks = Vec::new();
     for _ in 0..sockets.clamp(1, 255) {
-        let local: SocketAddr = if target.is_ipv4() {
-            "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!())
-        } else {
-            "[::]:0".parse().unwrap_or_else(|_| unreachable!())
-        };
-        let s = UdpSocket::bind(local)?;
+        let s = UdpSocket::bind(unspecified(&target))?;
         s.connect(target)?;
         let (qport, seq, ack) = if connect {
             handshake(&s, protocol_id)?
@@ -328,7 +299,7 @@ fn bcast(
     let parts = parts.clamp(1, 16);
     let size = size.clamp(HEADER_LEN + 14, MAX_DATAGRAM);
     let hz = hz.clamp(1, 10_000);
-    let _ = tickwire_tools::bots::raise_fd_limit(clients as u64 + 64);
+    let _ = raise_fd_limit(clients as u64 + 64);
     let mut dsts = Vec::with_capacity(clients);
     let mut socks = Vec::with_capacity(clients);
     for _ in 0..clients {

@@ -1,0 +1,112 @@
+//! The load generator's engine: many simulated arena players in one thread.
+//!
+//! [`run`] drives `clients` bots from one `mio::Poll` loop. Each bot has its own
+//! non-blocking UDP socket (connected to its server, so the kernel filters strangers) and
+//! its own sans-IO [`Client`]. Bots start connecting staggered at
+//! [`BotConfig::connect_rate`] per second, then walk (INPUT at [`BotConfig::input_hz`],
+//! changing direction at random), fire (FIRE at [`BotConfig::fire_hz`], naming the newest
+//! snapshot they received, aimed at random), keep alive, and measure. At the end every
+//! connected bot says BYE and [`run`] returns a [`Summary`].
+//!
+//! Timers live in one binary heap of `(deadline, bot)` with lazy deletion: a bot is pushed
+//! again only when its next deadline moves earlier, and a popped entry that is not the bot's
+//! current deadline is skipped, so the heap holds about one entry per bot.
+//!
+//! Receiving reads each readable socket with `recvmmsg` into one shared batch. A short
+//! batch means the socket was empty at that moment; on Linux every datagram that arrives
+//! later raises a new edge-triggered event, so the bot does not call again just to see
+//! `WouldBlock` (which would cost one extra system call per wake-up per bot).
+//!
+//! ```no_run
+//! use tickwire_tools::bots::{self, BotConfig};
+//! let cfg = BotConfig {
+//!     servers: vec!["127.0.0.1:7777".parse().unwrap()],
+//!     clients: 20,
+//!     ..BotConfig::default()
+//! };
+//! let summary = bots::run(&cfg, |p| eprintln!("{p}")).unwrap();
+//! println!("{summary}");
+//! ```
+mod engine;
+mod summary;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tickwire::client::ClientConfig;
+
+pub use engine::run;
+pub use summary::{CpuUse, Percentiles, Progress, Summary, Traffic};
+
+/// What the bots do and where.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    /// Server game ports; bot `i` goes to `servers[i % servers.len()]`.
+    pub servers: Vec<SocketAddr>,
+    /// How many bots.
+    pub clients: usize,
+    /// How long the whole run lasts, ramp-up included.
+    pub duration: Duration,
+    /// INPUT datagrams per second per bot (0 = none).
+    pub input_hz: f64,
+    /// FIRE datagrams per second per bot (0 = none).
+    pub fire_hz: f64,
+    /// Protocol id sent in HELLO.
+    pub protocol_id: u32,
+    /// Bots that start connecting per second (the ramp lasts `clients / connect_rate`).
+    pub connect_rate: f64,
+    /// How often the progress callback runs (`None` = never).
+    pub progress: Option<Duration>,
+    /// Seed of the bots' random walk and aim.
+    pub seed: u64,
+    /// Settings of every bot's [`Client`] (protocol id is taken from above).
+    pub client: ClientConfig,
+    /// Kernel receive buffer per bot socket, bytes (`None` = the system default).
+    pub socket_buffer: Option<usize>,
+    /// Set it from another thread (or a signal handler) to end the run early, cleanly.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// A STUN server (any RFC 5389 server; a tickwire game port answers STUN): each bot
+    /// asks it for its socket's public address before it starts, and puts that address in
+    /// HELLO's reply field. The request is blocking, at socket creation.
+    pub stun: Option<SocketAddr>,
+}
+
+impl Default for BotConfig {
+    fn default() -> BotConfig {
+        BotConfig {
+            servers: Vec::new(),
+            clients: 1,
+            duration: Duration::from_secs(10),
+            input_hz: 10.0,
+            fire_hz: 1.0,
+            protocol_id: 0,
+            connect_rate: 500.0,
+            progress: None,
+            seed: 1,
+            client: ClientConfig {
+                // Several snapshot parts at most for 255 players; keeps memory per bot small.
+                max_snapshot_parts: 4,
+                ..ClientConfig::default()
+            },
+            socket_buffer: None,
+            stop: None,
+            stun: None,
+        }
+    }
+}
+
+/// Expands `addr` into `matches` consecutive ports (the layout of `tickwire serve
+/// --matches`). Ports past 65535 are left out.
+pub fn consecutive(addrs: &[SocketAddr], matches: u16) -> Vec<SocketAddr> {
+    let mut v = Vec::new();
+    for a in addrs {
+        for k in 0..matches.max(1) {
+            if let Some(p) = a.port().checked_add(k) {
+                v.push(SocketAddr::new(a.ip(), p));
+            }
+        }
+    }
+    v
+}

@@ -1,0 +1,355 @@
+//! What a run reports: the live [`Progress`] samples and the final [`Summary`].
+
+use core::fmt;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::engine::{Engine, Phase};
+use crate::common::{histogram, micros, Quantiles};
+
+/// Largest histogram value, microseconds (60 s).
+const HIST_MAX_US: u64 = 60_000_000;
+
+/// A live progress sample, handed to the callback of [`run`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    /// Seconds since the run started.
+    pub elapsed_s: f64,
+    /// Bots that have started connecting.
+    pub started: usize,
+    /// Bots connected now.
+    pub connected: usize,
+    /// Bots that failed to connect or were dropped so far.
+    pub failed: usize,
+    /// Whole snapshots received per second, all bots, over the last interval.
+    pub snapshots_per_s: f64,
+    /// Snapshot ticks missed over the last interval, as a share of those expected.
+    pub loss: f64,
+    /// Datagrams received per second over the last interval.
+    pub datagrams_in_per_s: f64,
+    /// Datagrams sent per second over the last interval.
+    pub datagrams_out_per_s: f64,
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{:6.1}s] started {} connected {} failed {} | snapshots/s {:.0} ticks missed {:.3}% | in/s {:.0} out/s {:.0}",
+            self.elapsed_s,
+            self.started,
+            self.connected,
+            self.failed,
+            self.snapshots_per_s,
+            self.loss * 100.0,
+            self.datagrams_in_per_s,
+            self.datagrams_out_per_s,
+        )
+    }
+}
+
+/// Percentiles of a distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// How many samples.
+    pub samples: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// The percentiles of a histogram of microseconds.
+    fn of(h: &Histogram<u64>) -> Percentiles {
+        let q = Quantiles::of(h);
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            samples: q.samples,
+            p50: ms(q.p50),
+            p99: ms(q.p99),
+            max: ms(q.max),
+        }
+    }
+}
+
+/// Datagrams and bytes in one direction.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Traffic {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// Bytes (UDP payload).
+    pub bytes: u64,
+}
+
+/// CPU time the load generator itself used (`getrusage(RUSAGE_SELF)` over the run).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct CpuUse {
+    /// User time, seconds.
+    pub user_s: f64,
+    /// System time, seconds.
+    pub sys_s: f64,
+    /// `(user + sys) / wall`: 1.0 means one core was busy the whole run, and the bots may
+    /// have been the bottleneck.
+    pub busy: f64,
+}
+
+/// The outcome of a run; `Display` is the human summary, `Serialize` the JSON one.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// Servers the bots were spread over.
+    pub servers: Vec<String>,
+    /// Bots asked for.
+    pub clients: usize,
+    /// Bots that got ACCEPT.
+    pub connected: usize,
+    /// Bots that did not (rejected, handshake timeout, or still connecting at the end).
+    pub failed: usize,
+    /// Of the failed: REJECTed (server full or bad ticket).
+    pub rejected: usize,
+    /// Connected bots the server dropped or that timed out before the end.
+    pub dropped: usize,
+    /// Wall time of the run, seconds.
+    pub wall_s: f64,
+    /// Server tick rate, from ACCEPT (0 when nobody connected).
+    pub tick_hz: u16,
+    /// Time from first HELLO to ACCEPT.
+    pub handshake_ms: Percentiles,
+    /// Mean of each connected bot's snapshots per second of connected time.
+    pub snapshots_per_s_mean: f64,
+    /// Smallest of them.
+    pub snapshots_per_s_min: f64,
+    /// Whole snapshots received, all bots.
+    pub snapshots_received: u64,
+    /// Snapshots received inside the delivery window (see `delivery`).
+    pub window_received: u64,
+    /// Snapshots expected inside the delivery window: the ticks the server ran from each
+    /// bot's ACCEPT to 50 ms before its end, which at the tick rate is the bot's connected
+    /// time (minus 50 ms) times the tick rate.
+    pub window_expected: u64,
+    /// `window_received / window_expected`.
+    pub delivery: f64,
+    /// Ticks missing between received snapshots, all bots.
+    pub snapshot_ticks_lost: u64,
+    /// Server datagrams never seen (sequence gaps that no late arrival filled), all bots.
+    pub datagrams_lost: u64,
+    /// Server datagrams that arrived after a newer one (reordered: dropped, not lost).
+    pub datagrams_late: u64,
+    /// `datagrams_lost` over the distinct sequence numbers the server sent while the bots
+    /// were connected (accepted + late + lost).
+    pub loss: f64,
+    /// Datagrams the clients dropped (malformed, duplicate, out of order, unexpected).
+    pub datagrams_dropped: u64,
+    /// Round-trip time as the clients measure it (from the server's acks; includes the
+    /// server's wait for its next datagram to the bot, up to one tick).
+    pub rtt_ms: Percentiles,
+    /// Bots to servers.
+    pub sent: Traffic,
+    /// Servers to bots.
+    pub received: Traffic,
+    /// INPUT datagrams queued.
+    pub inputs: u64,
+    /// FIRE datagrams queued.
+    pub fires: u64,
+    /// Datagrams the kernel refused (socket buffer full, ICMP errors).
+    pub send_errors: u64,
+    /// Receive errors other than "nothing to read" (ICMP port unreachable and the like).
+    pub recv_errors: u64,
+    /// CPU used by the load generator.
+    pub cpu: CpuUse,
+}
+
+impl Summary {
+    /// The summary as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = |p: &Percentiles| format!("p50 {:.2} ms  p99 {:.2} ms", p.p50, p.p99);
+        writeln!(f, "tickwire-bots summary")?;
+        writeln!(f, "  servers              {}", self.servers.join(","))?;
+        writeln!(
+            f,
+            "  clients              {} connected, {} failed ({} rejected), {} dropped early, of {}",
+            self.connected, self.failed, self.rejected, self.dropped, self.clients
+        )?;
+        writeln!(f, "  wall time            {:.2} s", self.wall_s)?;
+        writeln!(f, "  handshake            {}", p(&self.handshake_ms))?;
+        writeln!(
+            f,
+            "  snapshots/s/client   mean {:.2}  min {:.2}  (tick rate {} Hz)",
+            self.snapshots_per_s_mean, self.snapshots_per_s_min, self.tick_hz
+        )?;
+        writeln!(
+            f,
+            "  snapshot delivery    {:.4}% ({} of {} ticks expected; {} received in all, {} ticks skipped)",
+            self.delivery * 100.0,
+            self.window_received,
+            self.window_expected,
+            self.snapshots_received,
+            self.snapshot_ticks_lost
+        )?;
+        writeln!(
+            f,
+            "  loss                 {:.4}% ({} datagrams; {} late; {} dropped by clients)",
+            self.loss * 100.0,
+            self.datagrams_lost,
+            self.datagrams_late,
+            self.datagrams_dropped
+        )?;
+        writeln!(
+            f,
+            "  rtt                  {}  max {:.2} ms ({} samples)",
+            p(&self.rtt_ms),
+            self.rtt_ms.max,
+            self.rtt_ms.samples
+        )?;
+        writeln!(
+            f,
+            "  sent                 {} datagrams, {} bytes ({} inputs, {} fires, {} send errors)",
+            self.sent.datagrams, self.sent.bytes, self.inputs, self.fires, self.send_errors
+        )?;
+        writeln!(
+            f,
+            "  received             {} datagrams, {} bytes ({} recv errors)",
+            self.received.datagrams, self.received.bytes, self.recv_errors
+        )?;
+        write!(
+            f,
+            "  load generator cpu   user {:.2} s  sys {:.2} s  = {:.0}% of one core{}",
+            self.cpu.user_s,
+            self.cpu.sys_s,
+            self.cpu.busy * 100.0,
+            if self.cpu.busy > 0.9 {
+                "  (the bots may be the bottleneck)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl Engine<'_> {
+    pub(super) fn summary(&self, wall: Duration, cpu: (Duration, Duration)) -> Summary {
+        let mut handshake = histogram(HIST_MAX_US);
+        let mut rtt = histogram(HIST_MAX_US);
+        let mut s = Summary {
+            servers: {
+                let mut v: Vec<String> = Vec::new();
+                for b in &self.bots {
+                    let a = b.server.to_string();
+                    if !v.contains(&a) {
+                        v.push(a);
+                    }
+                    if v.len() >= 64 {
+                        break;
+                    }
+                }
+                v
+            },
+            clients: self.bots.len(),
+            connected: 0,
+            failed: 0,
+            rejected: 0,
+            dropped: 0,
+            wall_s: wall.as_secs_f64(),
+            tick_hz: 0,
+            handshake_ms: Percentiles::default(),
+            snapshots_per_s_mean: 0.0,
+            snapshots_per_s_min: 0.0,
+            snapshots_received: 0,
+            window_received: 0,
+            window_expected: 0,
+            delivery: 0.0,
+            snapshot_ticks_lost: 0,
+            datagrams_lost: 0,
+            datagrams_late: 0,
+            loss: 0.0,
+            datagrams_dropped: 0,
+            rtt_ms: Percentiles::default(),
+            sent: Traffic::default(),
+            received: Traffic::default(),
+            inputs: self.c.inputs,
+            fires: self.c.fires,
+            send_errors: self.c.send_errors,
+            recv_errors: self.c.recv_errors,
+            cpu: CpuUse::default(),
+        };
+        let mut rate_sum = 0.0;
+        let mut accepted = 0u64;
+        let mut rate_min = f64::INFINITY;
+        for b in &self.bots {
+            match b.phase {
+                Phase::Rejected => s.rejected += 1,
+                Phase::Dropped => s.dropped += 1,
+                _ => {}
+            }
+            let Some(client) = b.client.as_ref() else {
+                continue;
+            };
+            let st = client.stats();
+            s.sent.datagrams += st.datagrams_out;
+            s.sent.bytes += st.bytes_out;
+            s.received.datagrams += st.datagrams_in;
+            s.received.bytes += st.bytes_in;
+            s.datagrams_lost += st.lost;
+            s.datagrams_late += st.late;
+            s.datagrams_dropped += st.dropped_total();
+            accepted += st.datagrams_in - st.dropped_total() - st.unexpected;
+            s.snapshot_ticks_lost += st.snapshot_ticks_lost;
+            s.snapshots_received += b.snapshots;
+            if let Some(h) = st.handshake {
+                let _ = handshake.record(micros(h).clamp(1, HIST_MAX_US));
+            }
+            let _ = rtt.add(client.rtt_histogram());
+            let Some(at) = b.connected_at else {
+                continue;
+            };
+            s.connected += 1;
+            s.tick_hz = s.tick_hz.max(b.tick_hz);
+            let secs = b
+                .ended_at
+                .unwrap_or(at)
+                .saturating_duration_since(at)
+                .as_secs_f64();
+            let (got, want) = b.window();
+            s.window_received += got;
+            s.window_expected += want;
+            let rate = if secs > 0.0 {
+                b.snapshots as f64 / secs
+            } else {
+                0.0
+            };
+            rate_sum += rate;
+            rate_min = rate_min.min(rate);
+        }
+        s.failed = s.clients - s.connected;
+        if s.connected > 0 {
+            s.snapshots_per_s_mean = rate_sum / s.connected as f64;
+            s.snapshots_per_s_min = rate_min;
+        }
+        if s.window_expected > 0 {
+            s.delivery = s.window_received as f64 / s.window_expected as f64;
+        }
+        let seen = accepted + s.datagrams_late + s.datagrams_lost;
+        if seen > 0 {
+            s.loss = s.datagrams_lost as f64 / seen as f64;
+        }
+        s.handshake_ms = Percentiles::of(&handshake);
+        s.rtt_ms = Percentiles::of(&rtt);
+        let secs = wall.as_secs_f64().max(1e-9);
+        s.cpu = CpuUse {
+            user_s: cpu.0.as_secs_f64(),
+            sys_s: cpu.1.as_secs_f64(),
+            busy: (cpu.0 + cpu.1).as_secs_f64() / secs,
+        };
+        s
+    }
+}
