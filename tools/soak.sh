@@ -117,15 +117,21 @@ frac() { python3 -c "import sys; print(float(sys.argv[1]) / 100)" "$1"; }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# wait_listening LINE OUT ERR WHAT: waits up to 10 s for LINE in OUT (a binary's first
+# "... listening" line); without it, says WHAT did not start, shows ERR and fails.
+wait_listening() {
+  for _ in $(seq 100); do
+    grep -q "$1" "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$4 did not start" >&2; cat "$3" >&2; exit 1
+}
+
 ip netns exec "$NS_S" timeout $((SECONDS_RUN + 120)) "$BIN/tickwire" serve \
   --bind "$SRV_IP:$PORT" --lobby off --stats-interval-ms 10000 \
   >"$WORK/server.out" 2>"$WORK/server.err" &
 SRV_PID=$!
-for _ in $(seq 100); do
-  grep -q "tickwire listening" "$WORK/server.out" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q "tickwire listening" "$WORK/server.out" || { echo "server did not start" >&2; cat "$WORK/server.err" >&2; exit 1; }
+wait_listening "tickwire listening" "$WORK/server.out" "$WORK/server.err" server
 
 TARGET="$SRV_IP:$PORT"
 PROXY_ARGS=""
@@ -135,11 +141,7 @@ if [ "$IMPAIR" = userspace ]; then
     --listen "$BOT_IP:$PROXY_PORT" --upstream "$SRV_IP:$PORT" $PROXY_ARGS --stats-secs 10 \
     >"$WORK/proxy.out" 2>"$WORK/proxy.err" &
   PROXY_PID=$!
-  for _ in $(seq 100); do
-    grep -q "tickwire-netem listening" "$WORK/proxy.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  grep -q "tickwire-netem listening" "$WORK/proxy.out" || { echo "tickwire-netem did not start" >&2; cat "$WORK/proxy.err" >&2; exit 1; }
+  wait_listening "tickwire-netem listening" "$WORK/proxy.out" "$WORK/proxy.err" tickwire-netem
   TARGET="$BOT_IP:$PROXY_PORT"
 fi
 

@@ -5,3 +5,4 @@
 pub mod bots;
 pub mod common;
 pub mod lobby_args;
+pub mod lobby_bench;

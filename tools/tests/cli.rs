@@ -3,9 +3,10 @@
 mod common;
 
 use common::net::{NetClient, PATIENCE};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::process::{Command, Stdio};
 use tickwire::wire::Kind;
+use tickwire_tools::common::first_line;
 
 #[test]
 fn help_explains_every_flag() {
@@ -37,10 +38,7 @@ fn lobby_off_keeps_the_plain_listening_line() {
             .spawn()
             .unwrap(),
     );
-    let mut first = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (first, _) = first_line(BufReader::new(child.0.stdout.take().unwrap()), PATIENCE).unwrap();
     let addr = first
         .trim()
         .strip_prefix("tickwire listening udp=")
@@ -91,9 +89,8 @@ fn sigterm_says_bye_prints_stats_and_exits_zero() {
             .spawn()
             .unwrap(),
     );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+    let (first, mut stdout) =
+        first_line(BufReader::new(child.0.stdout.take().unwrap()), PATIENCE).unwrap();
     let rest_line = first
         .trim()
         .strip_prefix("tickwire listening udp=")

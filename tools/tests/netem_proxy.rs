@@ -3,13 +3,14 @@
 //! against the counts in its final statistics line.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tickwire_tools::common::first_line;
 
 /// A UDP echo server on a thread; counts what it echoed.
 struct Echo {
@@ -85,10 +86,8 @@ impl Proxy {
             addr: "0.0.0.0:0".parse().expect("addr"),
             stderr,
         };
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
+        let (line, _) =
+            first_line(BufReader::new(stdout), Duration::from_secs(10)).expect("first line");
         // tickwire-netem listening ADDR upstream ADDR
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(words.len(), 5, "first line: {line:?}");
