@@ -1,6 +1,8 @@
-//! tickwire's binaries and their shared code: the load generator's engine ([`bots`]) and
-//! the lobby flags of the server's command line ([`lobby_args`]). The binaries are in
-//! `src/bin/`.
+//! tickwire's binaries and their shared code: the load generator's engine ([`bots`]), the
+//! lobby benchmark ([`lobby_bench`]), the lobby flags of the server's command line
+//! ([`lobby_args`]) and the helpers every tool uses ([`common`]). The binaries are in
+//! `src/bin/`; the impairment model of the netem proxy is its own crate, `tickwire-netem`
+//! (`tools/netem`).
 
 pub mod bots;
 pub mod common;

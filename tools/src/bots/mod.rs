@@ -2,7 +2,7 @@
 //!
 //! [`run`] drives `clients` bots from one `mio::Poll` loop. Each bot has its own
 //! non-blocking UDP socket (connected to its server, so the kernel filters strangers) and
-//! its own sans-IO [`Client`]. Bots start connecting staggered at
+//! its own sans-IO [`Client`](tickwire::client::Client). Bots start connecting staggered at
 //! [`BotConfig::connect_rate`] per second, then walk (INPUT at [`BotConfig::input_hz`],
 //! changing direction at random), fire (FIRE at [`BotConfig::fire_hz`], naming the newest
 //! snapshot they received, aimed at random), keep alive, and measure. At the end every
@@ -61,7 +61,7 @@ pub struct BotConfig {
     pub progress: Option<Duration>,
     /// Seed of the bots' random walk and aim.
     pub seed: u64,
-    /// Settings of every bot's [`Client`] (protocol id is taken from above).
+    /// Settings of every bot's [`Client`](tickwire::client::Client) (protocol id is taken from above).
     pub client: ClientConfig,
     /// Kernel receive buffer per bot socket, bytes (`None` = the system default).
     pub socket_buffer: Option<usize>,

@@ -12,7 +12,7 @@ use crate::common::{histogram, micros, Quantiles};
 /// Largest histogram value, microseconds (60 s).
 const HIST_MAX_US: u64 = 60_000_000;
 
-/// A live progress sample, handed to the callback of [`run`].
+/// A live progress sample, handed to the callback of [`run`](super::run).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Progress {
     /// Seconds since the run started.
