@@ -1,8 +1,8 @@
 //! Tests of the sans-IO core: reassembly, every request, deadlines with injected time,
 //! slow readers, tickets. No sockets, no clock.
 
-use super::frame::MAX_FRAME;
-use super::msg::{ErrorCode, Message, Request, Status};
+use super::frame::{self, MAX_FRAME};
+use super::msg::{id, ErrorCode, Message, Request, Status};
 use super::ring::Ring;
 use super::{CloseReason, LobbyConfig, LobbyCore, Refusal};
 use crate::tickets::Tickets;
@@ -63,12 +63,10 @@ impl H {
         }
         let mut scratch = [0; MAX_FRAME];
         let mut out = Vec::new();
-        while let Some(f) =
-            super::frame::next(&ring, &mut scratch, super::msg::id::is_message).unwrap()
+        while let Some(m) =
+            frame::pop(&mut ring, &mut scratch, id::is_message, Message::parse).unwrap()
         {
-            out.push(Message::parse(f).unwrap());
-            let n = f.len();
-            ring.consume(n);
+            out.push(m.unwrap());
         }
         assert!(ring.is_empty());
         out
@@ -242,15 +240,10 @@ fn nothing_follows_an_error_even_from_a_room() {
 fn every_request_needs_a_login_but_echo_and_login() {
     let mut h = H::new(LobbyConfig::default());
     let id = h.open();
-    let reqs = [
-        Request::RoomList,
-        Request::RoomCreate { title: "t", max: 2 },
-        Request::RoomEnter { room: 1 },
-        Request::RoomLeave,
-        Request::RoomChat { msg: "m" },
-        Request::Whisper { to: "a", msg: "m" },
-        Request::Invite { to: "a" },
-    ];
+    // Every request of the table, from its one list.
+    let reqs = Request::samples()
+        .into_iter()
+        .filter(|r| !matches!(r, Request::Login { .. }));
     for r in reqs {
         assert_eq!(status(&h.req(id, r)), [Some(Status::NotLoggedIn)], "{r:?}");
     }
