@@ -4,16 +4,26 @@
 //! bytes ([`LobbyCore::recv_space`], [`LobbyCore::received`]), takes bytes out
 //! ([`LobbyCore::send_data`], [`LobbyCore::sent`]) and passes `now` in. Each connection
 //! carries an opaque `T` (the shell's socket; `()` in tests) so that one slab holds it all.
+//!
+//! Drive contract (the shell in `conn.rs` follows it): after every event, write out each
+//! connection [`LobbyCore::pop_dirty`] names, then flush (if the reason says so) and
+//! [`LobbyCore::remove`] each one [`LobbyCore::pop_closing`] names; wake at
+//! [`LobbyCore::next_timeout`] and call [`LobbyCore::handle_timeout`].
+//!
+//! The requests themselves are in `requests.rs` (one method each), room membership and
+//! fan-out in `rooms.rs`, the two deadlines of every connection in `deadlines.rs`.
+
+mod deadlines;
+mod requests;
+mod rooms;
 
 use super::frame::{self, MAX_FRAME};
-use super::msg::{
-    self, id, valid_name, valid_title, ErrorCode, Message, Request, RoomInfo, Status, Text, Title,
-    UserInfo,
-};
+use super::msg::{id, ErrorCode, Full, Message, Request, Title};
 use super::ring::Ring;
 use super::{LobbyConfig, LobbyStats};
-use crate::tickets::{Holder, Name, Tickets};
-use log::{debug, info, warn};
+use crate::tickets::{Name, Tickets};
+use deadlines::Deadlines;
+use log::{info, warn};
 use slab::Slab;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -69,8 +79,6 @@ struct Conn<T> {
     rx: Ring,
     tx: Ring,
     user: Option<User>,
-    last_frame: Instant,
-    frame_start: Option<Instant>,
     closing: Option<CloseReason>,
     dirty: bool,
 }
@@ -95,6 +103,8 @@ pub struct LobbyCore<T> {
     next_room: u32,
     dirty: VecDeque<usize>,
     closing: Vec<usize>,
+    deadlines: Deadlines,
+    /// Scratch list of the connections [`LobbyCore::handle_timeout`] closes.
     expired: Vec<(usize, CloseReason)>,
     scratch: Box<[u8]>,
     out: Box<[u8]>,
@@ -115,6 +125,7 @@ impl<T> LobbyCore<T> {
             next_room: 1,
             dirty: VecDeque::with_capacity(cfg.max_conns),
             closing: Vec::with_capacity(cfg.max_conns),
+            deadlines: Deadlines::new(cfg.max_conns, cfg.idle_timeout, cfg.frame_deadline),
             expired: Vec::with_capacity(cfg.max_conns),
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
@@ -142,17 +153,20 @@ impl<T> LobbyCore<T> {
         }
         self.per_ip.insert(ip, n + 1);
         self.stats.accepted += 1;
-        Ok(self.conns.insert(Conn {
+        let id = self.conns.insert(Conn {
             io,
             ip,
             rx: Ring::with_capacity(self.cfg.recv_buffer_bytes),
             tx: Ring::with_capacity(self.cfg.send_buffer_bytes),
             user: None,
-            last_frame: now,
-            frame_start: None,
             closing: None,
             dirty: false,
-        }))
+        });
+        // Slab keys stay below the most entries ever held at once: below `max_conns`, the
+        // deadline lists' size.
+        debug_assert!(id < self.cfg.max_conns);
+        self.deadlines.active(id, now);
+        Ok(id)
     }
 
     /// Whether connection `id` is open.
@@ -192,35 +206,41 @@ impl<T> LobbyCore<T> {
         };
         c.rx.commit(n);
         self.stats.bytes_in += n as u64;
+        // The ring and the scratch are lent out while the frames are handled, not copied.
         let mut rx = core::mem::take(&mut c.rx);
         let mut scratch = core::mem::take(&mut self.scratch);
         let mut completed = false;
         while self.conns.get(id).is_some_and(|c| c.closing.is_none()) {
-            match frame::next(&rx, &mut scratch, id::is_request) {
-                Ok(None) => break,
-                Ok(Some(f)) => {
-                    let size = f.len();
-                    completed = true;
-                    match Request::parse(f) {
-                        Ok(req) => self.handle(id, req, f),
-                        Err(code) => self.bad_input(id, code),
-                    }
-                    rx.consume(size);
+            let handled = frame::pop(&mut rx, &mut scratch, id::is_request, |f| {
+                completed = true;
+                match Request::parse(f) {
+                    Ok(req) => self.handle(id, req, f),
+                    Err(code) => self.bad_input(id, code),
                 }
+            });
+            match handled {
+                Ok(Some(())) => {}
+                Ok(None) => break,
                 Err(code) => self.bad_input(id, code),
             }
         }
         self.scratch = scratch;
-        if let Some(c) = self.conns.get_mut(id) {
-            if completed {
-                c.last_frame = now;
-            }
-            c.frame_start = match (rx.is_empty(), c.frame_start) {
-                (true, _) => None,
-                (false, Some(t)) if !completed => Some(t),
-                (false, _) => Some(now),
-            };
-            c.rx = rx;
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let held = !rx.is_empty();
+        c.rx = rx;
+        if c.closing.is_some() {
+            return;
+        }
+        if completed {
+            self.deadlines.active(id, now);
+        }
+        // A frame started now unless the one already started is still incomplete.
+        if !held {
+            self.deadlines.frame_done(id);
+        } else if completed || !self.deadlines.in_frame(id) {
+            self.deadlines.frame_started(id, now);
         }
     }
 
@@ -291,6 +311,7 @@ impl<T> LobbyCore<T> {
         }
         c.closing = Some(reason);
         self.closing.push(id);
+        self.deadlines.forget(id);
         match reason {
             CloseReason::SlowReader => self.stats.slow_readers_cut += 1,
             CloseReason::Idle => self.stats.idle_cut += 1,
@@ -306,6 +327,7 @@ impl<T> LobbyCore<T> {
             return None;
         }
         self.leave_room(id);
+        self.deadlines.forget(id);
         let c = self.conns.remove(id);
         if let Some(u) = &c.user {
             self.users.remove(&u.name);
@@ -326,34 +348,22 @@ impl<T> LobbyCore<T> {
         self.conns.iter().map(|(id, _)| id)
     }
 
-    /// The earliest idle or frame deadline of any connection.
+    /// The earliest idle or frame deadline of any connection not closing. O(1): the
+    /// earlier front of two lists ordered by time.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.conns
-            .iter()
-            .filter(|(_, c)| c.closing.is_none())
-            .map(|(_, c)| self.deadline(c).0)
-            .min()
+        self.deadlines.next()
     }
 
-    fn deadline(&self, c: &Conn<T>) -> (Instant, CloseReason) {
-        let idle = c.last_frame + self.cfg.idle_timeout;
-        match c.frame_start {
-            Some(t) if t + self.cfg.frame_deadline < idle => {
-                (t + self.cfg.frame_deadline, CloseReason::FrameDeadline)
-            }
-            _ => (idle, CloseReason::Idle),
-        }
-    }
-
-    /// Marks every connection whose deadline is at or before `now` for closing.
+    /// Marks every connection whose deadline is at or before `now` for closing: `Idle`, or
+    /// `FrameDeadline` when its started frame was due strictly before its idle deadline.
+    /// Connections not expired cost nothing: the lists are walked from their fronts only.
+    /// The expired ones are closed in id order.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut expired = core::mem::take(&mut self.expired);
-        for (id, c) in self.conns.iter().filter(|(_, c)| c.closing.is_none()) {
-            let (at, reason) = self.deadline(c);
-            if at <= now {
-                expired.push((id, reason));
-            }
+        while let Some(e) = self.deadlines.pop_expired(now) {
+            expired.push(e);
         }
+        expired.sort_unstable_by_key(|&(id, _)| id);
         for (id, reason) in expired.drain(..) {
             info!(
                 "lobby: conn {id} from {:?}: {reason:?} deadline passed",
@@ -414,299 +424,22 @@ impl<T> LobbyCore<T> {
         }
     }
 
+    /// Writes `m` and queues it for `to`.
     fn send(&mut self, to: usize, m: &Message) {
-        match m.emit(&mut self.out) {
+        let emitted = m.emit(&mut self.out);
+        self.queue_emitted(to, emitted, m.id());
+    }
+
+    /// Queues what a writer put in `self.out` for `to`. A message that did not fit a frame
+    /// is a bug of ours, never of the peer's: it is logged and not sent.
+    fn queue_emitted(&mut self, to: usize, emitted: Result<usize, Full>, msg_id: u16) {
+        match emitted {
             Ok(n) => self.queue(to, n),
-            Err(_) => warn!("lobby: {m:?} does not fit a frame"),
+            Err(Full) => warn!("lobby: message {msg_id} for conn {to} does not fit a frame"),
         }
     }
 
     fn user(&self, id: usize) -> Option<&User> {
         self.conns.get(id)?.user.as_ref()
-    }
-
-    fn handle(&mut self, id: usize, req: Request, frame: &[u8]) {
-        self.stats.msgs_in += 1;
-        debug!("lobby: conn {id}: {req:?}");
-        if let Request::Echo(_) = req {
-            let n = frame.len();
-            self.out[..n].copy_from_slice(frame);
-            return self.queue(id, n);
-        }
-        if let Request::Login { name } = req {
-            return self.login(id, name);
-        }
-        let Some(me) = self.user(id) else {
-            let r = Status::NotLoggedIn;
-            return self.answer(id, req, r);
-        };
-        let (me_id, me_name, my_room) = (me.id, me.name, me.room);
-        match req {
-            Request::Echo(_) | Request::Login { .. } => {}
-            Request::RoomList => {
-                let rooms = self.rooms.iter().map(|(&room, r)| RoomInfo {
-                    room,
-                    title: r.title,
-                    users: u8::try_from(r.members.len()).unwrap_or(u8::MAX),
-                    max: r.max,
-                });
-                if let Ok(n) = msg::write_room_list(&mut self.out, Status::Ok, rooms) {
-                    self.queue(id, n);
-                }
-            }
-            Request::RoomCreate { title, max } => {
-                let title = Title::from(title).ok().filter(|t| valid_title(t));
-                let r = match title {
-                    _ if my_room.is_some() => Err(Status::AlreadyInRoom),
-                    None => Err(Status::BadRequest),
-                    Some(_) if max == 0 => Err(Status::BadRequest),
-                    Some(_) if self.rooms.len() >= self.cfg.max_rooms => Err(Status::ServerFull),
-                    Some(title) => Ok(title),
-                };
-                let title = match r {
-                    Ok(t) => t,
-                    Err(s) => return self.answer(id, req, s),
-                };
-                let room = self.next_room;
-                self.next_room = self.next_room.wrapping_add(1).max(1);
-                let mut members = Vec::with_capacity(usize::from(max));
-                members.push(id);
-                let max = max.min(self.cfg.max_room_users);
-                self.rooms.insert(
-                    room,
-                    Room {
-                        title,
-                        max,
-                        members,
-                    },
-                );
-                self.set_room(id, Some(room));
-                info!("lobby: {me_name:?} created room {room} {title:?} (max {max})");
-                self.send(
-                    id,
-                    &Message::RoomCreateRes {
-                        result: Status::Ok,
-                        room,
-                    },
-                );
-            }
-            Request::RoomEnter { room } => {
-                let r = match self.rooms.get(&room) {
-                    _ if my_room.is_some() => Status::AlreadyInRoom,
-                    None => Status::NoSuchRoom,
-                    Some(r) if r.members.len() >= usize::from(r.max) => Status::RoomFull,
-                    Some(_) => Status::Ok,
-                };
-                if r != Status::Ok {
-                    return self.answer(id, req, r);
-                }
-                let Some(members) = self.rooms.get_mut(&room).map(|r| {
-                    r.members.push(id);
-                    core::mem::take(&mut r.members)
-                }) else {
-                    return;
-                };
-                self.set_room(id, Some(room));
-                let users = members.iter().filter_map(|&m| {
-                    let u = self.conns.get(m)?.user.as_ref()?;
-                    Some(UserInfo {
-                        user: u.id,
-                        name: u.name,
-                    })
-                });
-                if let Ok(n) = msg::write_room_enter(&mut self.out, Status::Ok, room, users) {
-                    self.queue(id, n);
-                }
-                let ntf = Message::RoomUserEnterNtf {
-                    user: me_id,
-                    name: me_name,
-                };
-                self.broadcast(&members, Some(id), &ntf);
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    r.members = members;
-                }
-            }
-            Request::RoomLeave => {
-                if my_room.is_none() {
-                    return self.answer(id, req, Status::NotInRoom);
-                }
-                self.answer(id, req, Status::Ok);
-                self.leave_room(id);
-            }
-            Request::RoomChat { msg } => {
-                let Some(room) = my_room else {
-                    return self.answer(id, req, Status::NotInRoom);
-                };
-                let Some(msg) = Text::from(msg).ok().filter(|m| !m.is_empty()) else {
-                    return self.answer(id, req, Status::BadRequest);
-                };
-                self.answer(id, req, Status::Ok);
-                let ntf = Message::RoomChatNtf { user: me_id, msg };
-                self.broadcast_room(room, &ntf);
-            }
-            Request::Whisper { to, msg } => {
-                let target = self.users.get(to).copied();
-                let msg = Text::from(msg).ok().filter(|m| !m.is_empty());
-                let (Some(target), Some(msg)) = (target, msg) else {
-                    let r = if msg.is_none() {
-                        Status::BadRequest
-                    } else {
-                        Status::NoSuchUser
-                    };
-                    return self.answer(id, req, r);
-                };
-                self.answer(id, req, Status::Ok);
-                let ntf = Message::WhisperNtf {
-                    user: me_id,
-                    name: me_name,
-                    msg,
-                };
-                self.send(target, &ntf);
-            }
-            Request::Invite { to } => {
-                let target = self.users.get(to).copied();
-                let r = match (my_room, target) {
-                    (None, _) => Status::NotInRoom,
-                    (_, None) => Status::NoSuchUser,
-                    (_, Some(t)) if t == id => Status::BadRequest,
-                    _ => Status::Ok,
-                };
-                self.answer(id, req, r);
-                if let (Status::Ok, Some(room), Some(target)) = (r, my_room, target) {
-                    let ntf = Message::InviteNtf {
-                        room,
-                        name: me_name,
-                    };
-                    self.send(target, &ntf);
-                }
-            }
-        }
-    }
-
-    /// Sends `req`'s RES with `result` and every later field zeroed.
-    fn answer(&mut self, id: usize, req: Request, result: Status) {
-        let m = match req {
-            Request::Echo(_) => return,
-            Request::Login { .. } => Message::LoginRes {
-                result,
-                user: 0,
-                ticket: 0,
-            },
-            Request::RoomList => Message::RoomListRes {
-                result,
-                rooms: Vec::new(),
-            },
-            Request::RoomCreate { .. } => Message::RoomCreateRes { result, room: 0 },
-            Request::RoomEnter { .. } => Message::RoomEnterRes {
-                result,
-                room: 0,
-                users: Vec::new(),
-            },
-            Request::RoomLeave => Message::RoomLeaveRes { result },
-            Request::RoomChat { .. } => Message::RoomChatRes { result },
-            Request::Whisper { .. } => Message::WhisperRes { result },
-            Request::Invite { .. } => Message::InviteRes { result },
-        };
-        if result != Status::Ok {
-            debug!("lobby: conn {id}: {:?} -> {result}", req);
-        }
-        self.send(id, &m);
-    }
-
-    fn login(&mut self, id: usize, name: &str) {
-        let req = Request::Login { name };
-        let valid = Name::from(name).ok().filter(|n| valid_name(n));
-        let r = match valid {
-            _ if self.user(id).is_some() => Err(Status::AlreadyLoggedIn),
-            None => Err(Status::BadName),
-            Some(n) if self.users.contains_key(&n) => Err(Status::NameTaken),
-            Some(_) if self.users.len() >= self.cfg.max_conns => Err(Status::ServerFull),
-            Some(n) => Ok(n),
-        };
-        let name = match r {
-            Ok(n) => n,
-            Err(s) => return self.answer(id, req, s),
-        };
-        let user = self.next_user;
-        let ticket = match self.tickets.issue(Holder { user, name }) {
-            Ok(t) => t,
-            Err(_) => {
-                warn!("lobby: ticket table full, refusing login of {name:?}");
-                return self.answer(id, req, Status::ServerFull);
-            }
-        };
-        self.next_user = self.next_user.wrapping_add(1).max(1);
-        self.users.insert(name, id);
-        if let Some(c) = self.conns.get_mut(id) {
-            info!(
-                "lobby: conn {id} from {} logged in as {user} {name:?}",
-                c.ip
-            );
-            c.user = Some(User {
-                id: user,
-                name,
-                ticket,
-                room: None,
-            });
-        }
-        self.send(
-            id,
-            &Message::LoginRes {
-                result: Status::Ok,
-                user,
-                ticket,
-            },
-        );
-    }
-
-    fn set_room(&mut self, id: usize, room: Option<u32>) {
-        if let Some(u) = self.conns.get_mut(id).and_then(|c| c.user.as_mut()) {
-            u.room = room;
-        }
-    }
-
-    /// Sends `m` to everyone in `room`. The member list is lent out meanwhile, not copied.
-    fn broadcast_room(&mut self, room: u32, m: &Message) {
-        let Some(members) = self
-            .rooms
-            .get_mut(&room)
-            .map(|r| core::mem::take(&mut r.members))
-        else {
-            return;
-        };
-        self.broadcast(&members, None, m);
-        if let Some(r) = self.rooms.get_mut(&room) {
-            r.members = members;
-        }
-    }
-
-    /// Takes `id` out of its room; the others are told; an empty room disappears.
-    fn leave_room(&mut self, id: usize) {
-        let Some(u) = self.conns.get_mut(id).and_then(|c| c.user.as_mut()) else {
-            return;
-        };
-        let (Some(room), user) = (u.room.take(), u.id) else {
-            return;
-        };
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        r.members.retain(|&m| m != id);
-        if r.members.is_empty() {
-            info!("lobby: room {room} {:?} is empty, removed", r.title);
-            self.rooms.remove(&room);
-            return;
-        }
-        self.broadcast_room(room, &Message::RoomUserLeaveNtf { user });
-    }
-
-    /// Sends `m` to every one of `members` but `except`; encoded once.
-    fn broadcast(&mut self, members: &[usize], except: Option<usize>, m: &Message) {
-        let Ok(n) = m.emit(&mut self.out) else {
-            return;
-        };
-        for &to in members.iter().filter(|&&to| Some(to) != except) {
-            self.queue(to, n);
-        }
     }
 }
