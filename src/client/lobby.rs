@@ -210,7 +210,7 @@ impl LobbyClient {
 
     /// Sends `req` and waits for its RES (or ECHO), queuing notifications.
     fn call(&mut self, req: Request) -> Result<Message, Error> {
-        let want = req.id() + u16::from(req.id() != id::ECHO);
+        let want = req.answer_id();
         self.send(&req)?;
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -234,13 +234,16 @@ impl LobbyClient {
     /// Reads until one whole message is held or `deadline` passes.
     fn read_message(&mut self, deadline: Instant) -> Result<Option<Message>, Error> {
         loop {
-            match frame::next(&self.rx, &mut self.scratch, id::is_message) {
-                Ok(Some(f)) => {
-                    let n = f.len();
-                    let m = Message::parse(f)
-                        .map_err(|e| Error::Protocol(format!("bad frame: {}", e.label())));
-                    self.rx.consume(n);
-                    return m.map(Some);
+            match frame::pop(
+                &mut self.rx,
+                &mut self.scratch,
+                id::is_message,
+                Message::parse,
+            ) {
+                Ok(Some(m)) => {
+                    return m
+                        .map(Some)
+                        .map_err(|e| Error::Protocol(format!("bad frame: {}", e.label())))
                 }
                 Ok(None) => {}
                 Err(e) => return Err(Error::Protocol(format!("bad header: {}", e.label()))),

@@ -62,6 +62,11 @@ impl<'a> Reader<'a> {
         ArrayString::from(self.str()?).map_err(|_| ErrorCode::BadBody)
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// The rest of the body, consumed.
     pub fn rest(&mut self) -> &'a [u8] {
         core::mem::take(&mut self.rest)
@@ -101,6 +106,12 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Whether the writer may use a whole [`MAX_FRAME`]: when not, the caller's buffer is
+    /// shorter than a frame, and running out of it is the caller's [`Full`], not the frame's.
+    pub(crate) fn is_frame_sized(&self) -> bool {
+        self.buf.len() == MAX_FRAME
+    }
+
     /// Bytes written so far, header included.
     pub fn pos(&self) -> usize {
         self.pos
@@ -113,7 +124,8 @@ impl<'a> Writer<'a> {
 
     /// Appends raw bytes.
     pub fn bytes(&mut self, b: &[u8]) -> Result<&mut Self, Full> {
-        let dst = self.buf.get_mut(self.pos..self.pos + b.len()).ok_or(Full)?;
+        let end = self.pos.checked_add(b.len()).ok_or(Full)?;
+        let dst = self.buf.get_mut(self.pos..end).ok_or(Full)?;
         dst.copy_from_slice(b);
         self.pos += b.len();
         Ok(self)
@@ -145,26 +157,30 @@ impl<'a> Writer<'a> {
         self.u8(n)?.bytes(s.as_bytes())
     }
 
-    /// Overwrites a `u16` written earlier at `pos`.
-    pub fn patch_u16(&mut self, pos: usize, v: u16) {
-        if let Some(dst) = self.buf.get_mut(pos..pos + 2) {
-            dst.copy_from_slice(&v.to_be_bytes());
-        }
+    /// Overwrites a `u16` written earlier at `pos`; [`Full`] when `pos..pos + 2` was not
+    /// written.
+    pub fn patch_u16(&mut self, pos: usize, v: u16) -> Result<(), Full> {
+        self.patch(pos, &v.to_be_bytes())
     }
 
-    /// Overwrites a `u8` written earlier at `pos`.
-    pub fn patch_u8(&mut self, pos: usize, v: u8) {
-        if let Some(dst) = self.buf.get_mut(pos) {
-            *dst = v;
-        }
+    /// Overwrites a `u8` written earlier at `pos`; [`Full`] when `pos` was not written.
+    pub fn patch_u8(&mut self, pos: usize, v: u8) -> Result<(), Full> {
+        self.patch(pos, &[v])
+    }
+
+    fn patch(&mut self, pos: usize, b: &[u8]) -> Result<(), Full> {
+        let end = pos
+            .checked_add(b.len())
+            .filter(|&e| e <= self.pos)
+            .ok_or(Full)?;
+        self.buf.get_mut(pos..end).ok_or(Full)?.copy_from_slice(b);
+        Ok(())
     }
 
     /// Writes the header and returns the frame's size: the frame is `buf[..size]`.
+    /// [`Full`] when the buffer cannot hold even the header.
     pub fn finish(self) -> Result<usize, Full> {
-        if self.buf.len() < HEADER_LEN {
-            return Err(Full);
-        }
-        Header::write(self.buf, self.pos, self.id);
+        Header::write(self.buf, self.pos, self.id)?;
         Ok(self.pos)
     }
 }

@@ -1,6 +1,8 @@
 //! Lobby framing (PROTOCOL.md section 7): the 5-byte header, checked as soon as it has
-//! arrived, and frame reassembly over a [`Ring`] in place.
+//! arrived, and frame reassembly over a [`Ring`] in place, for both ends: the server's
+//! connections and the client read frames through the same [`pop`].
 
+use super::cursor::Full;
 use super::msg::ErrorCode;
 use super::ring::Ring;
 
@@ -10,10 +12,11 @@ mod field {
     pub const SIZE: Range<usize> = 0..2;
     pub const ID: Range<usize> = 2..4;
     pub const TYPE: usize = 4;
+    pub const BODY: usize = 5;
 }
 
 /// Size of the frame header.
-pub const HEADER_LEN: usize = 5;
+pub const HEADER_LEN: usize = field::BODY;
 /// Largest frame, header included.
 pub const MAX_FRAME: usize = 4096;
 /// Largest body.
@@ -34,27 +37,37 @@ impl Header {
         bytes: &[u8; HEADER_LEN],
         known: impl Fn(u16) -> bool,
     ) -> Result<Header, ErrorCode> {
-        let size = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+        let size = usize::from(read_u16(&bytes[field::SIZE]));
         if !(HEADER_LEN..=MAX_FRAME).contains(&size) {
             return Err(ErrorCode::Size);
         }
         if bytes[field::TYPE] != 0 {
             return Err(ErrorCode::Type);
         }
-        let id = u16::from_be_bytes([bytes[2], bytes[3]]);
+        let id = read_u16(&bytes[field::ID]);
         if !known(id) {
             return Err(ErrorCode::UnknownId);
         }
         Ok(Header { size, id })
     }
 
-    /// Writes a header for a frame of `size` bytes.
-    pub fn write(out: &mut [u8], size: usize, id: u16) {
-        let size = u16::try_from(size).unwrap_or(u16::MAX);
+    /// Writes the header of a frame of `size` bytes at the start of `out`. [`Full`] when
+    /// `out` is shorter than the header or than `size`, or `size` is not a frame size
+    /// (`HEADER_LEN..=MAX_FRAME`).
+    pub fn write(out: &mut [u8], size: usize, id: u16) -> Result<(), Full> {
+        if !(HEADER_LEN..=MAX_FRAME).contains(&size) || out.len() < size {
+            return Err(Full);
+        }
+        let size = u16::try_from(size).map_err(|_| Full)?;
         out[field::SIZE].copy_from_slice(&size.to_be_bytes());
         out[field::ID].copy_from_slice(&id.to_be_bytes());
         out[field::TYPE] = 0;
+        Ok(())
     }
+}
+
+fn read_u16(d: &[u8]) -> u16 {
+    u16::from_be_bytes([d[0], d[1]])
 }
 
 /// The next whole frame held in `ring`, header included, without consuming it.
@@ -82,6 +95,25 @@ pub fn next<'a>(
     let dst = scratch.get_mut(..h.size).ok_or(ErrorCode::Size)?;
     ring.copy_out(0, dst);
     Ok(Some(dst))
+}
+
+/// Takes the next whole frame off `ring`: hands it to `f` (see [`next`]), then consumes it.
+///
+/// `Ok(None)`: more bytes are needed, nothing was consumed. `Err`: the header is bad; the
+/// stream cannot be resynchronised and nothing was consumed.
+pub fn pop<R>(
+    ring: &mut Ring,
+    scratch: &mut [u8],
+    known: impl Fn(u16) -> bool,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>, ErrorCode> {
+    let Some(frame) = next(ring, scratch, known)? else {
+        return Ok(None);
+    };
+    let size = frame.len();
+    let r = f(frame);
+    ring.consume(size);
+    Ok(Some(r))
 }
 
 #[cfg(test)]

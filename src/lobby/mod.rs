@@ -99,7 +99,7 @@ pub struct LobbyStats {
     /// Bytes written.
     pub bytes_out: u64,
     /// ERRORs sent, by code: `errors[code - 1]`.
-    pub errors: [u64; 4],
+    pub errors: [u64; msg::ErrorCode::ALL.len()],
     /// Connections cut because their send buffer would overflow.
     pub slow_readers_cut: u64,
     /// Connections closed for idleness.

@@ -1,14 +1,16 @@
 //! Tests of the sans-IO core: reassembly, every request, deadlines with injected time,
 //! slow readers, tickets. No sockets, no clock.
 
-use super::frame::MAX_FRAME;
-use super::msg::{ErrorCode, Message, Request, Status};
+use super::frame::{self, MAX_FRAME};
+use super::msg::{id, ErrorCode, Message, Request, Status};
 use super::ring::Ring;
 use super::{CloseReason, LobbyConfig, LobbyCore, Refusal};
 use crate::tickets::Tickets;
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod deadlines;
 
 const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -63,12 +65,10 @@ impl H {
         }
         let mut scratch = [0; MAX_FRAME];
         let mut out = Vec::new();
-        while let Some(f) =
-            super::frame::next(&ring, &mut scratch, super::msg::id::is_message).unwrap()
+        while let Some(m) =
+            frame::pop(&mut ring, &mut scratch, id::is_message, Message::parse).unwrap()
         {
-            out.push(Message::parse(f).unwrap());
-            let n = f.len();
-            ring.consume(n);
+            out.push(m.unwrap());
         }
         assert!(ring.is_empty());
         out
@@ -242,15 +242,10 @@ fn nothing_follows_an_error_even_from_a_room() {
 fn every_request_needs_a_login_but_echo_and_login() {
     let mut h = H::new(LobbyConfig::default());
     let id = h.open();
-    let reqs = [
-        Request::RoomList,
-        Request::RoomCreate { title: "t", max: 2 },
-        Request::RoomEnter { room: 1 },
-        Request::RoomLeave,
-        Request::RoomChat { msg: "m" },
-        Request::Whisper { to: "a", msg: "m" },
-        Request::Invite { to: "a" },
-    ];
+    // Every request of the table, from its one list.
+    let reqs = Request::samples()
+        .into_iter()
+        .filter(|r| !matches!(r, Request::Login { .. }));
     for r in reqs {
         assert_eq!(status(&h.req(id, r)), [Some(Status::NotLoggedIn)], "{r:?}");
     }
@@ -550,57 +545,6 @@ fn bad_input_gets_error_and_closes_only_that_connection() {
             [Message::Echo(b"ok".to_vec())]
         );
     }
-}
-
-#[test]
-fn idle_deadline_with_injected_time() {
-    let cfg = LobbyConfig {
-        idle_timeout: Duration::from_secs(30),
-        ..LobbyConfig::default()
-    };
-    let mut h = H::new(cfg);
-    let t0 = h.now;
-    let a = h.open();
-    let b = h.open();
-    assert_eq!(h.core.next_timeout(), Some(t0 + Duration::from_secs(30)));
-    // b stays active: an ECHO at 20 s moves its deadline.
-    h.now = t0 + Duration::from_secs(20);
-    h.req(b, Request::Echo(b""));
-    h.now = t0 + Duration::from_secs(30) - Duration::from_millis(1);
-    h.core.handle_timeout(h.now);
-    h.pump();
-    assert!(h.closed.is_empty());
-    h.now = t0 + Duration::from_secs(30);
-    h.core.handle_timeout(h.now);
-    h.pump();
-    assert_eq!(h.closed, [(a, CloseReason::Idle)]);
-    assert_eq!(h.core.next_timeout(), Some(t0 + Duration::from_secs(50)));
-    assert_eq!(h.core.stats().idle_cut, 1);
-}
-
-#[test]
-fn frame_deadline_cuts_slowloris() {
-    let cfg = LobbyConfig {
-        frame_deadline: Duration::from_secs(5),
-        ..LobbyConfig::default()
-    };
-    let mut h = H::new(cfg);
-    let t0 = h.now;
-    let a = h.open();
-    let b = h.open();
-    h.feed(a, &[0, 9, 0]); // a started a frame
-    h.feed(b, &[0, 6, 0, 1, 0]); // b too...
-    h.now = t0 + Duration::from_secs(3);
-    h.feed(b, b"!"); // ...and finished it in time
-    h.take(b);
-    h.now = t0 + Duration::from_secs(4);
-    h.feed(a, &[10, 0, 3]); // dribbling does not move a's deadline
-    assert_eq!(h.core.next_timeout(), Some(t0 + Duration::from_secs(5)));
-    h.now = t0 + Duration::from_secs(5);
-    h.core.handle_timeout(h.now);
-    h.pump();
-    assert_eq!(h.closed, [(a, CloseReason::FrameDeadline)]);
-    assert_eq!(h.core.stats().frame_deadline_cut, 1);
 }
 
 #[test]

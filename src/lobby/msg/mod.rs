@@ -1,0 +1,237 @@
+//! The lobby message codec, both directions (PROTOCOL.md section 7).
+//!
+//! The server parses [`Request`]s in place and writes answers with [`Writer`]; the client
+//! writes the same [`Request`]s and parses the answers as [`Message`]s. Every parse is a
+//! checked cursor ([`Reader`]): a short body, bad UTF-8 or trailing bytes are
+//! [`ErrorCode::BadBody`], never a panic. Every writer returns [`Full`] on a short buffer;
+//! none panics or cuts silently (a room list is cut to one frame, as the protocol says).
+//!
+//! Every message is written once, in the table below: its id, its name, its fields in wire
+//! order, and for a request the answer it gets. The ids ([`id`]), both enums, their parse and
+//! emit, and the zeroed answer of a refused request are generated from it (`table.rs`).
+
+pub use super::cursor::{Full, Reader, Writer};
+use super::frame::{Header, HEADER_LEN};
+use crate::tickets::Name;
+use arrayvec::ArrayString;
+
+#[macro_use]
+mod table;
+mod codes;
+
+pub use codes::{ErrorCode, Status};
+use table::Field;
+
+messages! {
+    exchanges {
+        /// Log in with a name.
+        LOGIN_REQ = 10 => Login {
+            /// The name to log in with.
+            name: &'a str,
+        }
+        /// Answer to LOGIN_REQ.
+        answer LOGIN_RES = 11 => LoginRes {
+            /// Your user id (0 unless ok).
+            user: u32,
+            /// Your game-port ticket (0 unless ok).
+            ticket: u64,
+        }
+
+        /// List the rooms.
+        ROOM_LIST_REQ = 20 => RoomList
+        /// Answer to ROOM_LIST_REQ.
+        answer ROOM_LIST_RES = 21 => RoomListRes {
+            /// The rooms that fit in one frame.
+            rooms: Vec<RoomInfo>,
+        }
+
+        /// Create a room and enter it.
+        ROOM_CREATE_REQ = 22 => RoomCreate {
+            /// The room's title.
+            title: &'a str,
+            /// Most users (capped at the server's limit, at most 100).
+            max: u8,
+        }
+        /// Answer to ROOM_CREATE_REQ.
+        answer ROOM_CREATE_RES = 23 => RoomCreateRes {
+            /// The new room (0 unless ok).
+            room: u32,
+        }
+
+        /// Enter a room.
+        ROOM_ENTER_REQ = 24 => RoomEnter {
+            /// The room id.
+            room: u32,
+        }
+        /// Answer to ROOM_ENTER_REQ.
+        answer ROOM_ENTER_RES = 25 => RoomEnterRes {
+            /// The room (0 unless ok).
+            room: u32,
+            /// Everyone in it after entering, you included.
+            users: Vec<UserInfo>,
+        }
+
+        /// Leave your room.
+        ROOM_LEAVE_REQ = 27 => RoomLeave
+        /// Answer to ROOM_LEAVE_REQ.
+        answer ROOM_LEAVE_RES = 28 => RoomLeaveRes {}
+
+        /// Say something to your room.
+        ROOM_CHAT_REQ = 30 => RoomChat {
+            /// What to say.
+            msg: &'a str,
+        }
+        /// Answer to ROOM_CHAT_REQ.
+        answer ROOM_CHAT_RES = 31 => RoomChatRes {}
+
+        /// Say something to one user.
+        WHISPER_REQ = 40 => Whisper {
+            /// The target's name.
+            to: &'a str,
+            /// What to say.
+            msg: &'a str,
+        }
+        /// Answer to WHISPER_REQ.
+        answer WHISPER_RES = 41 => WhisperRes {}
+
+        /// Invite a user to your room.
+        INVITE_REQ = 43 => Invite {
+            /// The target's name.
+            to: &'a str,
+        }
+        /// Answer to INVITE_REQ.
+        answer INVITE_RES = 44 => InviteRes {}
+    }
+    unsolicited {
+        /// Someone entered your room.
+        ROOM_USER_ENTER_NTF = 26 => RoomUserEnterNtf {
+            /// Who entered.
+            user: u32,
+            /// Their name.
+            name: Name,
+        }
+        /// Someone left your room.
+        ROOM_USER_LEAVE_NTF = 29 => RoomUserLeaveNtf {
+            /// Who left.
+            user: u32,
+        }
+        /// Someone said something in your room.
+        ROOM_CHAT_NTF = 32 => RoomChatNtf {
+            /// Who said it.
+            user: u32,
+            /// What.
+            msg: Text,
+        }
+        /// Someone whispered to you.
+        WHISPER_NTF = 42 => WhisperNtf {
+            /// Who whispered.
+            user: u32,
+            /// Their name.
+            name: Name,
+            /// What.
+            msg: Text,
+        }
+        /// Someone invited you to their room.
+        INVITE_NTF = 45 => InviteNtf {
+            /// The room you are invited to.
+            room: u32,
+            /// Who invited you.
+            name: Name,
+        }
+        /// Server to client: your input was bad; the connection closes.
+        ERROR = 99 => Error {
+            /// Why.
+            code: ErrorCode,
+        }
+    }
+}
+
+/// Longest room title, in bytes.
+pub const MAX_TITLE: usize = 32;
+/// Longest chat or whisper message, in bytes.
+pub const MAX_TEXT: usize = 255;
+/// Most users a room can hold.
+pub const MAX_ROOM_USERS: u8 = 100;
+
+/// A room title: 1..=32 bytes of UTF-8, stored inline.
+pub type Title = ArrayString<MAX_TITLE>;
+/// A chat or whisper message: 1..=255 bytes of UTF-8, stored inline.
+pub type Text = ArrayString<MAX_TEXT>;
+
+/// Whether `s` is a valid user name: 1..=16 bytes, no control characters, not blank.
+pub fn valid_name(s: &str) -> bool {
+    (1..=crate::tickets::MAX_NAME).contains(&s.len())
+        && !s.chars().any(char::is_control)
+        && !s.trim().is_empty()
+}
+
+/// Whether `s` is a valid room title: 1..=32 bytes, no control characters, not blank.
+pub fn valid_title(s: &str) -> bool {
+    (1..=MAX_TITLE).contains(&s.len()) && !s.chars().any(char::is_control) && !s.trim().is_empty()
+}
+
+/// One entry of ROOM_LIST_RES.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// The room id.
+    pub room: u32,
+    /// Its title.
+    pub title: Title,
+    /// Users in it now.
+    pub users: u8,
+    /// Most users it takes.
+    pub max: u8,
+}
+
+/// One entry of ROOM_ENTER_RES.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user id.
+    pub user: u32,
+    /// The user's name.
+    pub name: Name,
+}
+
+/// Writes ROOM_LIST_RES with as many of `rooms` as fit in one frame; returns the size.
+/// [`Full`] when `buf` is shorter than the frame would be.
+pub fn write_room_list(
+    buf: &mut [u8],
+    result: Status,
+    rooms: impl IntoIterator<Item = RoomInfo>,
+) -> Result<usize, Full> {
+    let mut w = Writer::new(buf, id::ROOM_LIST_RES);
+    result.put(&mut w)?;
+    table::put_rooms(&mut w, rooms)?;
+    w.finish()
+}
+
+/// Writes ROOM_ENTER_RES listing `users`; returns the size. [`Full`] when they do not fit
+/// in `buf` or one frame, or are more than the count holds (255).
+pub fn write_room_enter(
+    buf: &mut [u8],
+    result: Status,
+    room: u32,
+    users: impl IntoIterator<Item = UserInfo>,
+) -> Result<usize, Full> {
+    let mut w = Writer::new(buf, id::ROOM_ENTER_RES);
+    result.put(&mut w)?;
+    room.put(&mut w)?;
+    table::put_users(&mut w, users)?;
+    w.finish()
+}
+
+/// Checks a whole frame's header (`known` ids only) and size; returns its id and a reader
+/// over its body.
+fn body(frame: &[u8], known: impl Fn(u16) -> bool) -> Result<(u16, Reader<'_>), ErrorCode> {
+    let (head, body) = frame
+        .split_first_chunk::<HEADER_LEN>()
+        .ok_or(ErrorCode::Size)?;
+    let h = Header::check(head, known)?;
+    if h.size != frame.len() {
+        return Err(ErrorCode::Size);
+    }
+    Ok((h.id, Reader::new(body)))
+}
+
+#[cfg(test)]
+mod tests;

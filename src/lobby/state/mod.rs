@@ -1,0 +1,445 @@
+//! The sans-IO lobby core: connections, sessions, users and rooms.
+//!
+//! [`LobbyCore`] never touches a socket and never reads the clock: the shell feeds it
+//! bytes ([`LobbyCore::recv_space`], [`LobbyCore::received`]), takes bytes out
+//! ([`LobbyCore::send_data`], [`LobbyCore::sent`]) and passes `now` in. Each connection
+//! carries an opaque `T` (the shell's socket; `()` in tests) so that one slab holds it all.
+//!
+//! Drive contract (the shell in `conn.rs` follows it): after every event, write out each
+//! connection [`LobbyCore::pop_dirty`] names, then flush (if the reason says so) and
+//! [`LobbyCore::remove`] each one [`LobbyCore::pop_closing`] names; wake at
+//! [`LobbyCore::next_timeout`] and call [`LobbyCore::handle_timeout`].
+//!
+//! The requests themselves are in `requests.rs` (one method each), room membership and
+//! fan-out in `rooms.rs`, the two deadlines of every connection in `deadlines.rs`.
+
+mod deadlines;
+mod requests;
+mod rooms;
+
+use super::frame::{self, MAX_FRAME};
+use super::msg::{id, ErrorCode, Full, Message, Request, Title};
+use super::ring::Ring;
+use super::{LobbyConfig, LobbyStats};
+use crate::tickets::{Name, Tickets};
+use deadlines::Deadlines;
+use log::{info, warn};
+use slab::Slab;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Why a connection was refused at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_conns` connections are open.
+    TooManyConns,
+    /// `max_conns_per_ip` connections are open from this address.
+    TooManyFromIp,
+}
+
+/// Why a connection is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed its side.
+    PeerClosed,
+    /// Reading or writing the socket failed.
+    Io,
+    /// The peer sent bad input; ERROR was queued.
+    BadInput(ErrorCode),
+    /// Its send buffer would have overflowed: it reads too slowly.
+    SlowReader,
+    /// No complete frame for `idle_timeout`.
+    Idle,
+    /// A started frame was not completed within `frame_deadline`.
+    FrameDeadline,
+    /// The lobby is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Whether what is queued for the peer is still worth sending.
+    pub fn flush(self) -> bool {
+        !matches!(self, CloseReason::SlowReader | CloseReason::Io)
+    }
+}
+
+#[derive(Debug)]
+struct User {
+    id: u32,
+    name: Name,
+    ticket: u64,
+    room: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Conn<T> {
+    io: T,
+    ip: IpAddr,
+    rx: Ring,
+    tx: Ring,
+    user: Option<User>,
+    closing: Option<CloseReason>,
+    dirty: bool,
+}
+
+#[derive(Debug)]
+struct Room {
+    title: Title,
+    max: u8,
+    members: Vec<usize>,
+}
+
+/// The lobby's state machine. See the module docs.
+#[derive(Debug)]
+pub struct LobbyCore<T> {
+    cfg: LobbyConfig,
+    tickets: Tickets,
+    conns: Slab<Conn<T>>,
+    per_ip: HashMap<IpAddr, usize>,
+    users: HashMap<Name, usize>,
+    rooms: BTreeMap<u32, Room>,
+    next_user: u32,
+    next_room: u32,
+    dirty: VecDeque<usize>,
+    closing: Vec<usize>,
+    deadlines: Deadlines,
+    /// Scratch list of the connections [`LobbyCore::handle_timeout`] closes.
+    expired: Vec<(usize, CloseReason)>,
+    scratch: Box<[u8]>,
+    out: Box<[u8]>,
+    stats: LobbyStats,
+}
+
+impl<T> LobbyCore<T> {
+    /// An empty lobby. Memory for `cfg.max_conns` connections' slab entries is reserved
+    /// now; each connection's buffers are allocated when it opens.
+    pub fn new(cfg: LobbyConfig, tickets: Tickets) -> LobbyCore<T> {
+        let cfg = cfg.sanitized();
+        LobbyCore {
+            conns: Slab::with_capacity(cfg.max_conns),
+            per_ip: HashMap::with_capacity(cfg.max_conns),
+            users: HashMap::with_capacity(cfg.max_conns),
+            rooms: BTreeMap::new(),
+            next_user: 1,
+            next_room: 1,
+            dirty: VecDeque::with_capacity(cfg.max_conns),
+            closing: Vec::with_capacity(cfg.max_conns),
+            deadlines: Deadlines::new(cfg.max_conns, cfg.idle_timeout, cfg.frame_deadline),
+            expired: Vec::with_capacity(cfg.max_conns),
+            scratch: vec![0; MAX_FRAME].into_boxed_slice(),
+            out: vec![0; MAX_FRAME].into_boxed_slice(),
+            stats: LobbyStats::default(),
+            cfg,
+            tickets,
+        }
+    }
+
+    /// The configuration in force (after [`LobbyConfig::sanitized`]).
+    pub fn config(&self) -> &LobbyConfig {
+        &self.cfg
+    }
+
+    /// Admits a new connection from `ip`, or gives `io` back with the reason.
+    pub fn open(&mut self, ip: IpAddr, io: T, now: Instant) -> Result<usize, (T, Refusal)> {
+        if self.conns.len() >= self.cfg.max_conns {
+            self.stats.refused_total += 1;
+            return Err((io, Refusal::TooManyConns));
+        }
+        let n = self.per_ip.get(&ip).copied().unwrap_or(0);
+        if n >= self.cfg.max_conns_per_ip {
+            self.stats.refused_per_ip += 1;
+            return Err((io, Refusal::TooManyFromIp));
+        }
+        self.per_ip.insert(ip, n + 1);
+        self.stats.accepted += 1;
+        let id = self.conns.insert(Conn {
+            io,
+            ip,
+            rx: Ring::with_capacity(self.cfg.recv_buffer_bytes),
+            tx: Ring::with_capacity(self.cfg.send_buffer_bytes),
+            user: None,
+            closing: None,
+            dirty: false,
+        });
+        // Slab keys stay below the most entries ever held at once: below `max_conns`, the
+        // deadline lists' size.
+        debug_assert!(id < self.cfg.max_conns);
+        self.deadlines.active(id, now);
+        Ok(id)
+    }
+
+    /// Whether connection `id` is open.
+    pub fn contains(&self, id: usize) -> bool {
+        self.conns.contains(id)
+    }
+
+    /// The connection's `T`.
+    pub fn io(&mut self, id: usize) -> Option<&mut T> {
+        self.conns.get_mut(id).map(|c| &mut c.io)
+    }
+
+    /// The address a connection came from.
+    pub fn peer_ip(&self, id: usize) -> Option<IpAddr> {
+        self.conns.get(id).map(|c| c.ip)
+    }
+
+    /// Where to read the next bytes from the socket into, with its `T`: `None` when the
+    /// connection is gone or closing (stop reading). The slice is never empty.
+    pub fn recv_space(&mut self, id: usize) -> Option<(&mut T, &mut [u8])> {
+        let c = self.conns.get_mut(id)?;
+        if c.closing.is_some() {
+            return None;
+        }
+        let space = c.rx.write_slice();
+        if space.is_empty() {
+            return None;
+        }
+        Some((&mut c.io, space))
+    }
+
+    /// `n` bytes were read into [`LobbyCore::recv_space`]: parse and handle every whole
+    /// frame now held.
+    pub fn received(&mut self, id: usize, n: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        c.rx.commit(n);
+        self.stats.bytes_in += n as u64;
+        // The ring and the scratch are lent out while the frames are handled, not copied.
+        let mut rx = core::mem::take(&mut c.rx);
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let mut completed = false;
+        while self.conns.get(id).is_some_and(|c| c.closing.is_none()) {
+            let handled = frame::pop(&mut rx, &mut scratch, id::is_request, |f| {
+                completed = true;
+                match Request::parse(f) {
+                    Ok(req) => self.handle(id, req, f),
+                    Err(code) => self.bad_input(id, code),
+                }
+            });
+            match handled {
+                Ok(Some(())) => {}
+                Ok(None) => break,
+                Err(code) => self.bad_input(id, code),
+            }
+        }
+        self.scratch = scratch;
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let held = !rx.is_empty();
+        c.rx = rx;
+        if c.closing.is_some() {
+            return;
+        }
+        if completed {
+            self.deadlines.active(id, now);
+        }
+        // A frame started now unless the one already started is still incomplete.
+        if !held {
+            self.deadlines.frame_done(id);
+        } else if completed || !self.deadlines.in_frame(id) {
+            self.deadlines.frame_started(id, now);
+        }
+    }
+
+    /// The peer closed its side (read returned 0).
+    pub fn peer_closed(&mut self, id: usize) {
+        self.close(id, CloseReason::PeerClosed);
+    }
+
+    /// The socket failed.
+    pub fn io_error(&mut self, id: usize) {
+        self.close(id, CloseReason::Io);
+    }
+
+    /// The first contiguous run of bytes queued for the peer, with its `T`; `None` when
+    /// nothing is queued.
+    pub fn send_data(&mut self, id: usize) -> Option<(&mut T, &[u8])> {
+        let c = self.conns.get_mut(id)?;
+        if c.tx.is_empty() {
+            return None;
+        }
+        Some((&mut c.io, c.tx.read_slice()))
+    }
+
+    /// `n` bytes of [`LobbyCore::send_data`] were written to the socket.
+    pub fn sent(&mut self, id: usize, n: usize) {
+        if let Some(c) = self.conns.get_mut(id) {
+            c.tx.consume(n);
+            self.stats.bytes_out += n as u64;
+        }
+    }
+
+    /// Bytes queued for connection `id`.
+    pub fn queued(&self, id: usize) -> usize {
+        self.conns.get(id).map_or(0, |c| c.tx.len())
+    }
+
+    /// A connection that got new bytes to send since the last call: write them out.
+    pub fn pop_dirty(&mut self) -> Option<usize> {
+        loop {
+            let id = self.dirty.pop_front()?;
+            if let Some(c) = self.conns.get_mut(id) {
+                if c.dirty {
+                    c.dirty = false;
+                    return Some(id);
+                }
+            }
+        }
+    }
+
+    /// A connection marked for closing, and why: flush it if the reason says so, then
+    /// [`LobbyCore::remove`] it.
+    pub fn pop_closing(&mut self) -> Option<(usize, CloseReason)> {
+        loop {
+            let id = self.closing.pop()?;
+            if let Some(reason) = self.conns.get(id).and_then(|c| c.closing) {
+                return Some((id, reason));
+            }
+        }
+    }
+
+    /// Marks a connection for closing (the first reason sticks).
+    pub fn close(&mut self, id: usize, reason: CloseReason) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        if c.closing.is_some() {
+            return;
+        }
+        c.closing = Some(reason);
+        self.closing.push(id);
+        self.deadlines.forget(id);
+        match reason {
+            CloseReason::SlowReader => self.stats.slow_readers_cut += 1,
+            CloseReason::Idle => self.stats.idle_cut += 1,
+            CloseReason::FrameDeadline => self.stats.frame_deadline_cut += 1,
+            _ => {}
+        }
+    }
+
+    /// Removes a connection: its user logs out and leaves its room, the room is told, the
+    /// ticket is revoked. Returns its `T` to close.
+    pub fn remove(&mut self, id: usize) -> Option<T> {
+        if !self.conns.contains(id) {
+            return None;
+        }
+        self.leave_room(id);
+        self.deadlines.forget(id);
+        let c = self.conns.remove(id);
+        if let Some(u) = &c.user {
+            self.users.remove(&u.name);
+            self.tickets.revoke(u.ticket);
+            info!("lobby: user {} {:?} logged out", u.id, u.name.as_str());
+        }
+        if let Some(n) = self.per_ip.get_mut(&c.ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&c.ip);
+            }
+        }
+        Some(c.io)
+    }
+
+    /// Ids of every open connection.
+    pub fn ids(&self) -> impl Iterator<Item = usize> + '_ {
+        self.conns.iter().map(|(id, _)| id)
+    }
+
+    /// The earliest idle or frame deadline of any connection not closing. O(1): the
+    /// earlier front of two lists ordered by time.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.deadlines.next()
+    }
+
+    /// Marks every connection whose deadline is at or before `now` for closing: `Idle`, or
+    /// `FrameDeadline` when its started frame was due strictly before its idle deadline.
+    /// Connections not expired cost nothing: the lists are walked from their fronts only.
+    /// The expired ones are closed in id order.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = core::mem::take(&mut self.expired);
+        while let Some(e) = self.deadlines.pop_expired(now) {
+            expired.push(e);
+        }
+        expired.sort_unstable_by_key(|&(id, _)| id);
+        for (id, reason) in expired.drain(..) {
+            info!(
+                "lobby: conn {id} from {:?}: {reason:?} deadline passed",
+                self.peer_ip(id)
+            );
+            self.close(id, reason);
+        }
+        self.expired = expired;
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> LobbyStats {
+        let mut s = self.stats.clone();
+        s.conns = self.conns.len();
+        s.users = self.users.len();
+        s.rooms = self.rooms.len();
+        s.send_queued = self.conns.iter().map(|(_, c)| c.tx.len()).sum();
+        s.send_buffer_bytes = self.cfg.send_buffer_bytes;
+        s
+    }
+
+    fn bad_input(&mut self, id: usize, code: ErrorCode) {
+        self.stats.errors[code as usize - 1] += 1;
+        warn!(
+            "lobby: conn {id} from {:?}: bad input ({}), sending ERROR {} and closing",
+            self.peer_ip(id),
+            code.label(),
+            code as u8
+        );
+        self.send(id, &Message::Error { code });
+        self.close(id, CloseReason::BadInput(code));
+    }
+
+    /// Queues a frame already written to `self.out[..n]` for `to`; a full send buffer
+    /// cuts `to` as a slow reader.
+    fn queue(&mut self, to: usize, n: usize) {
+        let Some(c) = self.conns.get_mut(to) else {
+            return;
+        };
+        if c.closing.is_some() {
+            // Closing connections hear nothing more: after ERROR, nothing else is sent.
+            return;
+        }
+        if !c.tx.push(&self.out[..n]) {
+            warn!(
+                "lobby: conn {to} from {}: send buffer full ({} bytes), cutting slow reader",
+                c.ip,
+                c.tx.len()
+            );
+            self.close(to, CloseReason::SlowReader);
+            return;
+        }
+        self.stats.msgs_out += 1;
+        self.stats.send_queue_peak = self.stats.send_queue_peak.max(c.tx.len());
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push_back(to);
+        }
+    }
+
+    /// Writes `m` and queues it for `to`.
+    fn send(&mut self, to: usize, m: &Message) {
+        let emitted = m.emit(&mut self.out);
+        self.queue_emitted(to, emitted, m.id());
+    }
+
+    /// Queues what a writer put in `self.out` for `to`. A message that did not fit a frame
+    /// is a bug of ours, never of the peer's: it is logged and not sent.
+    fn queue_emitted(&mut self, to: usize, emitted: Result<usize, Full>, msg_id: u16) {
+        match emitted {
+            Ok(n) => self.queue(to, n),
+            Err(Full) => warn!("lobby: message {msg_id} for conn {to} does not fit a frame"),
+        }
+    }
+
+    fn user(&self, id: usize) -> Option<&User> {
+        self.conns.get(id)?.user.as_ref()
+    }
+}

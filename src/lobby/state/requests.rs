@@ -1,0 +1,155 @@
+//! The requests of PROTOCOL.md section 7, one method each, and the dispatch to them.
+//!
+//! A handler sends its own successful RES (before any NTF it causes: the requester hears
+//! first) and returns `Err(status)` to refuse; the dispatch then sends the request's RES
+//! with that status and every later field zeroed ([`Request::answer`]). The room requests
+//! are in `rooms.rs`.
+
+use super::{LobbyCore, User};
+use crate::lobby::msg::{valid_name, Message, Request, Status, Text};
+use crate::tickets::{Holder, Name};
+use log::{debug, info, warn};
+
+/// What a handler knows of the logged-in user who sent the request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Me {
+    /// The user id.
+    pub(super) user: u32,
+    /// The user's name.
+    pub(super) name: Name,
+    /// The room the user is in.
+    pub(super) room: Option<u32>,
+}
+
+/// A handler's outcome: done (its answers are queued), or refused with a status.
+pub(super) type Handled = Result<(), Status>;
+
+impl<T> LobbyCore<T> {
+    /// Handles one parsed request; `frame` is its whole frame (ECHO sends it back).
+    pub(super) fn handle(&mut self, id: usize, req: Request, frame: &[u8]) {
+        self.stats.msgs_in += 1;
+        debug!("lobby: conn {id}: {req:?}");
+        // ECHO and LOGIN_REQ need no login; every other request does.
+        let handled = match (req, self.me(id)) {
+            (Request::Echo(_), _) => return self.echo(id, frame),
+            (Request::Login { name }, _) => self.login(id, name),
+            (_, None) => Err(Status::NotLoggedIn),
+            (Request::RoomList, Some(_)) => self.room_list(id),
+            (Request::RoomCreate { title, max }, Some(me)) => self.room_create(id, me, title, max),
+            (Request::RoomEnter { room }, Some(me)) => self.room_enter(id, me, room),
+            (Request::RoomLeave, Some(me)) => self.room_leave(id, me),
+            (Request::RoomChat { msg }, Some(me)) => self.room_chat(id, me, msg),
+            (Request::Whisper { to, msg }, Some(me)) => self.whisper(id, me, to, msg),
+            (Request::Invite { to }, Some(me)) => self.invite(id, me, to),
+        };
+        if let Err(result) = handled {
+            self.answer(id, req, result);
+        }
+    }
+
+    /// Sends `req`'s RES with `result` and every later field zeroed.
+    pub(super) fn answer(&mut self, id: usize, req: Request, result: Status) {
+        let Some(m) = req.answer(result) else {
+            return;
+        };
+        if result != Status::Ok {
+            debug!("lobby: conn {id}: {req:?} -> {result}");
+        }
+        self.send(id, &m);
+    }
+
+    fn me(&self, id: usize) -> Option<Me> {
+        self.user(id).map(|u| Me {
+            user: u.id,
+            name: u.name,
+            room: u.room,
+        })
+    }
+
+    /// ECHO: the same frame back.
+    fn echo(&mut self, id: usize, frame: &[u8]) {
+        let n = frame.len();
+        match self.out.get_mut(..n) {
+            Some(out) => out.copy_from_slice(frame),
+            None => return warn!("lobby: conn {id}: an ECHO longer than a frame"),
+        }
+        self.queue(id, n);
+    }
+
+    /// LOGIN_REQ: a valid free name gets a user id and a game-port ticket.
+    fn login(&mut self, id: usize, name: &str) -> Handled {
+        let valid = Name::from(name).ok().filter(|n| valid_name(n));
+        let name = match valid {
+            _ if self.user(id).is_some() => return Err(Status::AlreadyLoggedIn),
+            None => return Err(Status::BadName),
+            Some(n) if self.users.contains_key(&n) => return Err(Status::NameTaken),
+            Some(_) if self.users.len() >= self.cfg.max_conns => return Err(Status::ServerFull),
+            Some(n) => n,
+        };
+        let user = self.next_user;
+        let Ok(ticket) = self.tickets.issue(Holder { user, name }) else {
+            warn!("lobby: ticket table full, refusing login of {name:?}");
+            return Err(Status::ServerFull);
+        };
+        self.next_user = self.next_user.wrapping_add(1).max(1);
+        self.users.insert(name, id);
+        if let Some(c) = self.conns.get_mut(id) {
+            info!(
+                "lobby: conn {id} from {} logged in as {user} {name:?}",
+                c.ip
+            );
+            c.user = Some(User {
+                id: user,
+                name,
+                ticket,
+                room: None,
+            });
+        }
+        let res = Message::LoginRes {
+            result: Status::Ok,
+            user,
+            ticket,
+        };
+        self.send(id, &res);
+        Ok(())
+    }
+
+    /// WHISPER_REQ: a non-empty text to a logged-in user.
+    fn whisper(&mut self, id: usize, me: Me, to: &str, msg: &str) -> Handled {
+        let target = self.users.get(to).copied();
+        let msg = Text::from(msg).ok().filter(|m| !m.is_empty());
+        let (Some(target), Some(msg)) = (target, msg) else {
+            return Err(if msg.is_none() {
+                Status::BadRequest
+            } else {
+                Status::NoSuchUser
+            });
+        };
+        self.send(id, &Message::WhisperRes { result: Status::Ok });
+        let ntf = Message::WhisperNtf {
+            user: me.user,
+            name: me.name,
+            msg,
+        };
+        self.send(target, &ntf);
+        Ok(())
+    }
+
+    /// INVITE_REQ: tells another logged-in user the room you are in.
+    fn invite(&mut self, id: usize, me: Me, to: &str) -> Handled {
+        let target = self.users.get(to).copied();
+        let (room, target) = match (me.room, target) {
+            (None, _) => return Err(Status::NotInRoom),
+            (_, None) => return Err(Status::NoSuchUser),
+            (_, Some(t)) if t == id => return Err(Status::BadRequest),
+            (Some(room), Some(t)) => (room, t),
+        };
+        self.send(id, &Message::InviteRes { result: Status::Ok });
+        let ntf = Message::InviteNtf {
+            room,
+            name: me.name,
+        };
+        self.send(target, &ntf);
+        Ok(())
+    }
+}
