@@ -238,6 +238,7 @@ fn impairment(cli: &Cli, impaired: bool) -> Impairment {
         loss: cli.loss,
         duplicate: cli.dup,
         reorder: cli.reorder,
+        ..Impairment::NONE
     }
 }
 
