@@ -1,5 +1,6 @@
 //! Zero heap allocations per datagram and per tick once warm, counted exactly by a global
-//! allocator that counts the allocations of the threads that ask for it.
+//! allocator that counts the allocations of the threads that ask for it, each thread into
+//! its own count (the two tests run in parallel: neither sees the other's allocations).
 mod common;
 
 #[path = "common/counting.rs"]
@@ -7,7 +8,7 @@ mod counting;
 
 use common::net::{start_with, NetClient, PATIENCE};
 use common::{addr, Sim};
-use counting::{count_this_thread, counted, total};
+use counting::{count_into, counted, Tally};
 use std::time::{Duration, Instant};
 use tickwire::game::arena::{Fire, FIRE};
 use tickwire::wire::Kind;
@@ -15,6 +16,9 @@ use tickwire::HostConfig;
 
 #[global_allocator]
 static A: counting::Counting = counting::Counting;
+
+/// The host thread's allocations, from the moment it starts serving.
+static HOST: Tally = Tally::new();
 
 #[test]
 fn core_allocates_nothing_per_datagram_or_tick() {
@@ -71,7 +75,7 @@ fn host_thread_allocates_nothing_in_steady_state() {
     let host = start_with(
         HostConfig::default(),
         |_| tickwire::Arena::new(1),
-        || count_this_thread(true),
+        || count_into(&HOST),
     );
     let server = host.addrs[0];
     let mut cs: Vec<_> = (0..8).map(|_| NetClient::new(server)).collect();
@@ -98,11 +102,50 @@ fn host_thread_allocates_nothing_in_steady_state() {
         }
     };
     play(&mut cs, 20);
-    let before = total();
+    let before = HOST.get();
     let t = Instant::now();
     play(&mut cs, 60);
-    let after = total();
+    let after = HOST.get();
     assert!(t.elapsed() > Duration::from_millis(100));
     assert_eq!(after - before, 0, "host thread allocated while serving");
     host.stop();
+}
+
+/// The harness itself: a counted window sees exactly this thread's allocations, however
+/// much another counted thread allocates meanwhile (the two tests above run in parallel).
+#[test]
+fn the_count_is_exact_and_only_this_threads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static OTHER: Tally = Tally::new();
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let other = std::thread::spawn(|| {
+        count_into(&OTHER);
+        while !STOP.load(Ordering::Relaxed) {
+            std::hint::black_box(vec![0u8; 64]);
+        }
+    });
+    while OTHER.get() == 0 {
+        std::thread::yield_now();
+    }
+    // Until the other thread has allocated a good deal meanwhile (at most 10 s).
+    let (from, end) = (OTHER.get(), Instant::now() + Duration::from_secs(10));
+    while OTHER.get() - from < 10_000 && Instant::now() < end {
+        let ((), n) = counted(|| {
+            let mut v: Vec<u8> = Vec::with_capacity(1);
+            v.extend_from_slice(&[1; 100]); // a realloc
+            std::hint::black_box(v);
+        });
+        assert_eq!(
+            n, 2,
+            "one alloc and one realloc, nothing from the other thread"
+        );
+        assert_eq!(counted(|| std::hint::black_box(1 + 1)).1, 0);
+    }
+    let during = OTHER.get() - from;
+    STOP.store(true, Ordering::Relaxed);
+    other.join().unwrap();
+    assert!(
+        during >= 10_000,
+        "the other thread allocated meanwhile: {during}"
+    );
 }

@@ -2,7 +2,8 @@
 //! receiving snapshots (one and two parts), game datagrams and junk, sending inputs and
 //! keepalives, and reading stats and snapshot parts never touch the allocator.
 //!
-//! A counting global allocator, counting per thread so parallel tests do not interfere.
+//! A counting global allocator, counting this thread only (each thread has its own count), so
+//! parallel tests do not interfere.
 
 #[path = "common/counting.rs"]
 mod counting;
@@ -57,8 +58,7 @@ fn no_allocation_per_datagram() {
         Some(Event::Connected { .. })
     ));
 
-    counting::count_this_thread(true);
-    let before = counting::total();
+    let window = counting::Window::open();
     let mut seq = s0;
     let mut snap = [0u8; 14 + 1000];
     let mut events = 0;
@@ -95,8 +95,7 @@ fn no_allocation_per_datagram() {
         let _ = arena::players_in(c.snapshot_parts()).count();
         let _ = c.stats();
     }
-    let allocs = counting::total() - before;
-    counting::count_this_thread(false);
+    let allocs = window.close();
     assert_eq!(allocs, 0, "allocations in steady state");
     assert_eq!(events, 1000);
     assert_eq!(c.stats().snapshots, 1000);

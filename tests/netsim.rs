@@ -16,7 +16,7 @@ fn profile_a() -> Link {
         jitter: Duration::from_millis(250),
         loss: 0.05,
         dup: 0.10,
-        reorder: 0.0,
+        hold_back: 0.0,
     }
 }
 
@@ -26,7 +26,7 @@ fn profile_b() -> Link {
         jitter: Duration::ZERO,
         loss: 0.20,
         dup: 0.0,
-        reorder: 0.04,
+        hold_back: 0.04,
     }
 }
 
@@ -85,6 +85,8 @@ fn profile_250ms_jitter_250ms_loss_5_dup_10() {
     );
 }
 
+/// "reorder" in the name is `Link::hold_back` (`Impairment::hold_back`), not netem's
+/// `reorder`.
 #[test]
 fn profile_100ms_loss_20_reorder_4() {
     let ratio = run_profile(profile_b(), 200);

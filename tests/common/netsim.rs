@@ -1,14 +1,13 @@
 //! A deterministic in-process network between the sans-IO server core and sans-IO clients
-//! of the client library: per-direction latency, jitter, loss, duplication and reordering,
+//! of the client library: per-direction latency, jitter, loss, duplication and hold-back,
 //! every run reproducible from its seed. Time is simulated in 1 ms steps.
 //!
 //! Each direction of each client's link is one `tickwire_netem::Netem`, the impairment
-//! model the `tickwire-netem` proxy (and so the soak) uses too: latency, jitter, loss and
-//! duplication mean what that crate says. `Link::reorder` does not (yet): see there.
+//! model the `tickwire-netem` proxy (and so the soak) uses too, and every draw comes from
+//! that link's model: each `Link` field means what the `Impairment` field of that name
+//! says (`dup` is `duplicate`).
 #![allow(dead_code)]
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tickwire::client::{Client, ClientConfig, Event};
@@ -26,19 +25,22 @@ pub struct Link {
     pub jitter: Duration,
     pub loss: f64,
     pub dup: f64,
-    /// Probability that a datagram is held back 1..=3 ticks (17..=50 ms), so later ones
-    /// overtake it.
+    /// Probability that a datagram is held back 1..=3 ticks (`HOLD_BACK`, 17..=50 ms) on
+    /// top of its delay, so later ones overtake it: `tickwire_netem::Impairment::hold_back`.
     ///
-    /// NOT netem's `reorder` (`tickwire_netem::Impairment::reorder`: the datagram skips the
-    /// delay and overtakes the earlier ones). `tests/netsim.rs`'s reorder profile asserts a
-    /// delivery ratio, `(1 - loss) * (1 - reorder)`, that holds only for this hold-back
-    /// meaning (under netem's it measures 0.68 instead of 0.768), so this one impairment
-    /// stays the harness's own until that test is settled.
-    pub reorder: f64,
+    /// Not netem's `reorder` (`Impairment::reorder`: the datagram skips the delay and
+    /// overtakes the earlier ones), which these links never use. `tests/netsim.rs`'s
+    /// hold-back profile asserts a delivery ratio, `(1 - loss) * (1 - hold_back)`, that
+    /// holds for hold-back (a held-back snapshot alone arrives after a newer one); under
+    /// netem's reorder it would measure 0.68 instead of 0.768.
+    pub hold_back: f64,
 }
 
+/// The extra delay of a held-back datagram: 1..=3 ticks at 60 Hz.
+pub const HOLD_BACK: (Duration, Duration) = (Duration::from_millis(17), Duration::from_millis(50));
+
 impl Link {
-    /// The model's impairment for everything but `reorder` (see there).
+    /// The model's impairment for this direction.
     fn impairment(&self) -> Impairment {
         Impairment {
             latency: self.latency,
@@ -48,6 +50,8 @@ impl Link {
             loss: self.loss,
             duplicate: self.dup,
             reorder: 0.0,
+            hold_back: self.hold_back,
+            hold_back_range: HOLD_BACK,
         }
     }
 }
@@ -58,7 +62,7 @@ impl Link {
         jitter: Duration::ZERO,
         loss: 0.0,
         dup: 0.0,
-        reorder: 0.0,
+        hold_back: 0.0,
     };
 }
 
@@ -86,8 +90,6 @@ pub struct SimClient {
 }
 
 pub struct World {
-    /// The hold-back draws of `Link::reorder`; each link's model has its own stream.
-    pub rng: StdRng,
     pub seed: u64,
     pub now: Instant,
     pub server: Server<Arena>,
@@ -104,7 +106,6 @@ impl World {
     pub fn new(seed: u64, cfg: Config) -> World {
         let now = Instant::now();
         World {
-            rng: StdRng::seed_from_u64(seed),
             seed,
             now,
             server: Server::new(
@@ -231,7 +232,7 @@ impl World {
                     self.clients[i].bye_sent_at.get_or_insert(now);
                 }
                 let c = &mut self.clients[i];
-                send(&mut c.down_link, c.down, &mut self.rng, now, &b);
+                send(&mut c.down_link, c.down, now, &b);
             }
         }
         // Clients.
@@ -249,7 +250,7 @@ impl World {
                 }
             }
             while let Some(n) = c.client.poll_transmit(now, &mut self.buf) {
-                send(&mut c.up_link, c.up, &mut self.rng, now, &self.buf[..n]);
+                send(&mut c.up_link, c.up, now, &self.buf[..n]);
             }
         }
     }
@@ -271,17 +272,11 @@ impl World {
     }
 }
 
-/// Puts one datagram on a link: the model draws loss, duplication, latency and jitter;
-/// each copy is then held back with probability `link.reorder` (see `Link::reorder`).
-fn send(q: &mut Netem<Vec<u8>>, link: Link, rng: &mut StdRng, now: Instant, bytes: &[u8]) {
+/// Puts one datagram on a link: the model draws loss, duplication, hold-back, latency and
+/// jitter (`link` as it is now: a test may change it between runs).
+fn send(q: &mut Netem<Vec<u8>>, link: Link, now: Instant, bytes: &[u8]) {
     q.set_impairment(link.impairment());
-    for c in q.decide(now).copies() {
-        let mut due = c.due;
-        if link.reorder > 0.0 && rng.gen::<f64>() < link.reorder {
-            due += Duration::from_millis(rng.gen_range(17..=50));
-        }
-        q.enqueue(due, bytes.to_vec());
-    }
+    q.push_with(now, || bytes.to_vec());
 }
 
 /// The seed of one direction of one client's link, from the world's seed.

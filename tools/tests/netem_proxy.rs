@@ -280,6 +280,35 @@ fn full_duplication_both_ways_each_comes_back_four_times() {
 }
 
 #[test]
+fn full_hold_back_upstream_each_comes_back_once_and_is_counted() {
+    // Every datagram is held back 1..=5 ms on the way up (and not reordered), none on the
+    // way down: nothing is lost or doubled, and the counts say which direction held them.
+    let echo = Echo::start();
+    let proxy = Proxy::start(
+        echo.addr,
+        &[
+            "--hold-back",
+            "1.0",
+            "--hold-back-ms",
+            "1-5",
+            "--impair",
+            "up",
+        ],
+    );
+    let c = client(&proxy);
+    send_all(&c);
+    expect_each(&receive(&c, N, Duration::from_secs(5)), 1);
+    let line = proxy.stop();
+    assert_eq!(stat(&line, "up", "held_back"), N, "{line}");
+    assert_eq!(stat(&line, "up", "reordered"), 0, "{line}");
+    assert_eq!(stat(&line, "up", "forwarded"), N, "{line}");
+    assert_eq!(stat(&line, "down", "in"), N, "{line}");
+    assert_eq!(stat(&line, "down", "held_back"), 0, "{line}");
+    assert_eq!(stat(&line, "down", "forwarded"), N, "{line}");
+    assert_eq!(echo.echoed.load(Ordering::Relaxed), N);
+}
+
+#[test]
 fn delayed_and_jittered_datagrams_all_arrive_and_clients_are_separate() {
     // Delay, jitter and reordering lose nothing; two client sockets get two upstream
     // mappings, and each gets back only its own datagrams.

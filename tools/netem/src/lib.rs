@@ -1,5 +1,6 @@
 //! A seeded, sans-IO network impairment model: one direction of a link that delays,
-//! jitters, loses, duplicates and reorders datagrams, reproducible from its seed.
+//! jitters, loses, duplicates, reorders and holds back datagrams, reproducible from its
+//! seed.
 //!
 //! It is shared by tickwire's simulated-network tests (`tests/common/netsim.rs`, simulated
 //! time) and its userspace netem proxy (`tickwire-netem`, real sockets and the real clock),
@@ -32,24 +33,49 @@
 //! }
 //! ```
 //!
+//! # The impairments
+//!
+//! | [`Impairment`] field | What it does to a datagram (or to one copy of it) | Linux netem |
+//! |---|---|---|
+//! | [`latency`](Impairment::latency) | due that long after it was pushed | `delay TIME` |
+//! | [`jitter`](Impairment::jitter), [`distribution`](Impairment::distribution) | plus a random offset of that shape (never below zero delay) | `delay TIME JITTER`, `distribution normal` |
+//! | [`order`](Impairment::order) | [`Order::DueTime`]: jitter reorders; [`Order::Fifo`]: a delayed copy never leaves before the delayed copy queued before it | the default time-sorted queue; a FIFO in front of netem, or a `rate` |
+//! | [`loss`](Impairment::loss) | dropped | `loss P` (random, no correlation) |
+//! | [`duplicate`](Impairment::duplicate) | queued twice | `duplicate P` |
+//! | [`reorder`](Impairment::reorder) | *skips the delay*: due at once, overtaking every copy still delayed | `reorder P` (with its implicit `gap 1`, no correlation) |
+//! | [`hold_back`](Impairment::hold_back), [`hold_back_range`](Impairment::hold_back_range) | *held back*: due an extra amount drawn from the range after its normal due time, so copies pushed after it overtake it; it does not hold up the FIFO | no such knob: the closest is `delay` with a large jitter and no `rate` (which reorders every datagram a little rather than a few by a lot) |
+//!
+//! `reorder` and `hold_back` are the two ways the model reorders, and they are opposites:
+//! a reordered copy overtakes the ones sent *before* it (it arrives early), a held-back
+//! copy is overtaken by the ones sent *after* it (it arrives late). A receiver that drops
+//! what arrives after something newer (a sequence window) loses the copies sent before a
+//! reordered one that were still in flight, but only the held-back copy itself.
+//!
 //! # What happens to one datagram
 //!
-//! For each datagram pushed at `now`, in this order (each probability is drawn
-//! independently, without netem's correlation; a probability of 0 draws nothing):
+//! For each datagram pushed at `now`, the model draws, in this order (each probability is
+//! drawn independently, without netem's correlation; a probability of 0, below 0 or NaN
+//! draws nothing, so adding an impairment at 0 does not change a seeded run):
 //!
 //! 1. **loss**: with probability [`Impairment::loss`] it is dropped, and nothing else
 //!    happens to it (a duplicate is never lost on its own);
 //! 2. **duplication**: a survivor gets one extra copy with probability
-//!    [`Impairment::duplicate`]; each copy then goes through 3 and 4 independently;
+//!    [`Impairment::duplicate`]; each copy then goes through 3 to 5 independently, the
+//!    first copy's draws before the second's;
 //! 3. **reorder**, with Linux netem's meaning: with probability [`Impairment::reorder`]
 //!    the copy *skips the delay*, due at `now`, so it overtakes every datagram still
 //!    delayed (netem's `reorder P` with the implicit `gap 1`: "P of the packets are sent
-//!    immediately, the others are delayed"). A reordered copy is not part of the FIFO
-//!    order of [`Order::Fifo`]. Like netem's, reordering is visible only with a delay: with
-//!    zero latency and jitter every copy is due at once anyway;
-//! 4. **delay**: otherwise it is due after [`Impairment::latency`] plus a jitter drawn from
+//!    immediately, the others are delayed"); steps 4 and 5 are skipped for it. A reordered
+//!    copy is not part of the FIFO order of [`Order::Fifo`]. Like netem's, reordering is
+//!    visible only with a delay: with zero latency and jitter every copy is due at once
+//!    anyway;
+//! 4. **hold-back**: otherwise, with probability [`Impairment::hold_back`] the copy is held
+//!    back, by an extra amount then drawn uniformly from [`Impairment::hold_back_range`];
+//! 5. **delay**: the copy is due after [`Impairment::latency`] plus a jitter drawn from
 //!    [`Impairment::distribution`] (never below zero), and, with [`Order::Fifo`], no
-//!    earlier than the copy queued before it.
+//!    earlier than the delayed copy queued before it. That is its place in the FIFO, which
+//!    the next delayed copy waits for; a held-back copy then leaves its extra amount later
+//!    than that, without making the next one wait longer.
 //!
 //! Copies come out of [`Netem::poll`] in order of due time, and in push order among equal
 //! due times.
@@ -87,7 +113,8 @@ pub enum Order {
     DueTime,
     /// A delayed copy never leaves before the delayed copy queued before it: jitter alone
     /// does not reorder (netem with a FIFO in front, or with a rate). Reordered copies
-    /// ([`Impairment::reorder`]) still overtake.
+    /// ([`Impairment::reorder`]) still overtake, and held-back ones
+    /// ([`Impairment::hold_back`]) are still overtaken.
     Fifo,
 }
 
@@ -110,6 +137,13 @@ pub struct Impairment {
     /// Probability (0..=1) that a copy skips the delay and is due at once, overtaking the
     /// delayed ones (netem's `reorder`; see the crate docs).
     pub reorder: f64,
+    /// Probability (0..=1) that a copy that was not reordered is held back: due an extra
+    /// amount drawn from [`hold_back_range`](Impairment::hold_back_range) after its normal
+    /// due time, so later copies overtake it (netem has no such knob; see the crate docs).
+    pub hold_back: f64,
+    /// The extra delay of a held-back copy, drawn uniformly from `min..=max`, both ends
+    /// included (a `max` below `min` counts as `min`).
+    pub hold_back_range: (Duration, Duration),
 }
 
 impl Impairment {
@@ -122,6 +156,8 @@ impl Impairment {
         loss: 0.0,
         duplicate: 0.0,
         reorder: 0.0,
+        hold_back: 0.0,
+        hold_back_range: (Duration::ZERO, Duration::ZERO),
     };
 }
 
@@ -138,6 +174,8 @@ pub struct Copy {
     pub due: Instant,
     /// It skipped the delay ([`Impairment::reorder`]).
     pub reordered: bool,
+    /// It was held back ([`Impairment::hold_back`]): `due` includes the extra amount.
+    pub held_back: bool,
 }
 
 /// What the model decided for one datagram: lost, or one or two copies with their due
@@ -163,6 +201,11 @@ impl Fate {
         self.copies().filter(|c| c.reordered).count()
     }
 
+    /// How many copies are held back (0, 1 or 2).
+    pub fn held_back(&self) -> usize {
+        self.copies().filter(|c| c.held_back).count()
+    }
+
     /// The copies (none, one or two).
     pub fn copies(&self) -> impl Iterator<Item = Copy> + '_ {
         self.copies.iter().flatten().copied()
@@ -180,6 +223,8 @@ pub struct Stats {
     pub duplicated: u64,
     /// Copies that skipped the delay.
     pub reordered: u64,
+    /// Copies held back.
+    pub held_back: u64,
     /// Copies handed out by [`Netem::poll`].
     pub delivered: u64,
 }
@@ -347,26 +392,7 @@ impl<T> Netem<T> {
             1
         };
         for slot in fate.copies.iter_mut().take(copies) {
-            let copy = if self.draw(self.imp.reorder) {
-                self.stats.reordered += 1;
-                Copy {
-                    due: now,
-                    reordered: true,
-                }
-            } else {
-                let mut due = later(now, self.delay());
-                if self.imp.order == Order::Fifo {
-                    if let Some(f) = self.fifo {
-                        due = due.max(f);
-                    }
-                    self.fifo = Some(due);
-                }
-                Copy {
-                    due,
-                    reordered: false,
-                }
-            };
-            *slot = Some(copy);
+            *slot = Some(self.copy(now));
         }
         fate
     }
@@ -380,6 +406,49 @@ impl<T> Netem<T> {
             order: self.next,
             datagram,
         }));
+    }
+
+    /// Draws reorder, hold-back and delay for one copy of a datagram pushed at `now`.
+    fn copy(&mut self, now: Instant) -> Copy {
+        if self.draw(self.imp.reorder) {
+            self.stats.reordered += 1;
+            return Copy {
+                due: now,
+                reordered: true,
+                held_back: false,
+            };
+        }
+        let extra = if self.draw(self.imp.hold_back) {
+            self.stats.held_back += 1;
+            Some(self.hold_back_amount())
+        } else {
+            None
+        };
+        let mut due = later(now, self.delay());
+        if self.imp.order == Order::Fifo {
+            if let Some(f) = self.fifo {
+                due = due.max(f);
+            }
+            // Its place in the FIFO, without the hold-back: the next copy does not wait
+            // for the extra amount.
+            self.fifo = Some(due);
+        }
+        Copy {
+            due: extra.map_or(due, |e| later(due, e)),
+            reordered: false,
+            held_back: extra.is_some(),
+        }
+    }
+
+    /// The extra delay of a held-back copy: uniform in the range, at most [`MAX_DELAY`].
+    fn hold_back_amount(&mut self) -> Duration {
+        let (min, max) = self.imp.hold_back_range;
+        let lo = min.min(MAX_DELAY).as_nanos() as u64;
+        let hi = (max.min(MAX_DELAY).as_nanos() as u64).max(lo);
+        if lo == hi {
+            return Duration::from_nanos(lo);
+        }
+        Duration::from_nanos(self.rng.gen_range(lo..=hi))
     }
 
     /// The latest of `now` and every earlier `now`.

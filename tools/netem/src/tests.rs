@@ -358,3 +358,186 @@ fn absurd_latency_does_not_overflow() {
     n.clear();
     assert!(n.is_empty());
 }
+
+fn hold_back(p: f64) -> Impairment {
+    Impairment {
+        latency: 100 * MS,
+        order: Order::Fifo,
+        hold_back: p,
+        hold_back_range: (17 * MS, 50 * MS),
+        ..Impairment::NONE
+    }
+}
+
+#[test]
+fn the_share_of_held_back_copies_is_within_bounds_over_many_seeds() {
+    let t0 = Instant::now();
+    for p in [0.04, 0.3] {
+        let (mut held, mut total) = (0u64, 0u64);
+        for seed in 0..20 {
+            let mut n: Netem<()> = Netem::new(hold_back(p), seed);
+            let mut here = 0;
+            for _ in 0..5_000 {
+                let f = n.decide(t0);
+                for c in f.copies() {
+                    let d = c.due - t0;
+                    if c.held_back {
+                        assert!(d >= 117 * MS && d <= 150 * MS, "held {d:?}");
+                    } else {
+                        assert_eq!(d, 100 * MS);
+                    }
+                }
+                here += f.held_back() as u64;
+            }
+            assert_eq!(n.stats().held_back, here);
+            held += here;
+            total += 5_000;
+        }
+        let rate = held as f64 / total as f64;
+        // 100 000 draws: the standard deviation is at most 0.0015.
+        assert!((rate - p).abs() < 0.01, "hold-back {p}: measured {rate}");
+    }
+}
+
+#[test]
+fn held_back_amounts_cover_the_range_uniformly() {
+    let t0 = Instant::now();
+    let mut n: Netem<()> = Netem::new(hold_back(1.0), 8);
+    let (mut lo, mut hi, mut sum) = (Duration::MAX, Duration::ZERO, 0.0);
+    for _ in 0..10_000 {
+        let c = n.decide(t0).copies().next().unwrap();
+        assert!(c.held_back && !c.reordered);
+        let extra = c.due - t0 - 100 * MS;
+        lo = lo.min(extra);
+        hi = hi.max(extra);
+        sum += extra.as_secs_f64();
+    }
+    assert!(lo >= 17 * MS && lo < 18 * MS, "{lo:?}");
+    assert!(hi <= 50 * MS && hi > 49 * MS, "{hi:?}");
+    let mean = sum / 10_000.0;
+    assert!((mean - 0.0335).abs() < 0.001, "mean {mean}");
+    // A single-value range (or a max below the min) holds back by exactly the min.
+    for range in [(20 * MS, 20 * MS), (20 * MS, 5 * MS)] {
+        let imp = Impairment {
+            hold_back_range: range,
+            ..hold_back(1.0)
+        };
+        let mut n: Netem<()> = Netem::new(imp, 8);
+        assert!((0..100).all(|_| n.decide(t0).copies().all(|c| c.due == t0 + 120 * MS)));
+    }
+}
+
+#[test]
+fn held_back_copies_arrive_after_later_ones_without_holding_up_the_fifo() {
+    // One datagram every 16 ms, 100 ms away; a held-back one leaves 17..=50 ms late, so
+    // at least the next one overtakes it, and the others keep their own due times.
+    for order in [Order::Fifo, Order::DueTime] {
+        let imp = Impairment {
+            order,
+            ..hold_back(0.2)
+        };
+        let out = run(imp, 21, 2000, 16 * MS);
+        assert_eq!(out.len(), 2000, "nothing lost or doubled");
+        let mut pos = vec![0; 2000];
+        let mut delay = vec![Duration::ZERO; 2000];
+        for (k, &(at, d)) in out.iter().enumerate() {
+            pos[d as usize] = k;
+            delay[d as usize] = at - 16 * MS * d;
+        }
+        let mut held = 0;
+        for d in 0..2000 {
+            if delay[d] == 100 * MS {
+                continue;
+            }
+            held += 1;
+            assert!(
+                delay[d] >= 117 * MS && delay[d] <= 150 * MS,
+                "{d}: {:?}",
+                delay[d]
+            );
+            // The next one, unless held back too, overtakes it.
+            if d + 1 < 2000 && delay[d + 1] == 100 * MS {
+                assert!(pos[d + 1] < pos[d], "{d} overtaken");
+            }
+        }
+        assert!((300..500).contains(&held), "{held}");
+        // The ones not held back arrive in order, each exactly 100 ms after it was sent.
+        let on_time: Vec<u32> = out
+            .iter()
+            .filter(|&&(at, d)| at - 16 * MS * d == 100 * MS)
+            .map(|&(_, d)| d)
+            .collect();
+        assert_eq!(on_time.len(), 2000 - held);
+        assert!(on_time.windows(2).all(|w| w[0] < w[1]));
+    }
+}
+
+#[test]
+fn a_held_back_copy_keeps_its_fifo_place_but_not_its_extra_delay() {
+    // With a FIFO and jitter, the copy after a held-back one waits for the held copy's
+    // normal due time (its place in the FIFO), never for the extra amount.
+    let imp = Impairment {
+        latency: 10 * MS,
+        order: Order::Fifo,
+        ..Impairment::NONE
+    };
+    let mut n = Netem::new(imp, 1);
+    let t0 = Instant::now();
+    n.set_impairment(Impairment {
+        latency: 30 * MS,
+        hold_back: 1.0,
+        hold_back_range: (40 * MS, 40 * MS),
+        ..imp
+    });
+    let f = n.push(t0, 1);
+    assert_eq!(f.held_back(), 1);
+    assert_eq!(f.copies().next().unwrap().due, t0 + 70 * MS);
+    n.set_impairment(imp);
+    // Due at 11 ms on its own, but not before the held copy's place (30 ms).
+    let f = n.push(t0 + MS, 2);
+    assert_eq!(f.copies().next().unwrap().due, t0 + 30 * MS);
+    assert_eq!(drain(&mut n, t0 + 30 * MS), [2]);
+    assert_eq!(drain(&mut n, t0 + 70 * MS), [1]);
+    assert_eq!(n.stats().held_back, 1);
+}
+
+#[test]
+fn a_reordered_copy_is_not_held_back() {
+    let imp = Impairment {
+        reorder: 1.0,
+        ..hold_back(1.0)
+    };
+    let mut n: Netem<()> = Netem::new(imp, 3);
+    let t0 = Instant::now();
+    for _ in 0..100 {
+        let f = n.decide(t0);
+        assert_eq!((f.reordered(), f.held_back()), (1, 0));
+    }
+    assert_eq!((n.stats().reordered, n.stats().held_back), (100, 0));
+}
+
+#[test]
+fn hold_back_is_deterministic_and_draws_nothing_at_zero() {
+    let imp = Impairment {
+        jitter: 10 * MS,
+        loss: 0.1,
+        duplicate: 0.1,
+        reorder: 0.05,
+        ..hold_back(0.1)
+    };
+    let a = run(imp, 31, 3000, MS);
+    assert_eq!(a, run(imp, 31, 3000, MS));
+    assert_ne!(a, run(imp, 32, 3000, MS));
+    // A hold-back probability of 0 draws nothing: the run is the one without the field,
+    // whatever the range.
+    let plain = Impairment {
+        hold_back: 0.0,
+        ..imp
+    };
+    let none = Impairment {
+        hold_back_range: (Duration::ZERO, Duration::ZERO),
+        ..plain
+    };
+    assert_eq!(run(plain, 31, 3000, MS), run(none, 31, 3000, MS));
+    assert_ne!(run(plain, 31, 3000, MS), a);
+}

@@ -3,8 +3,8 @@
 //! One thread, one `mio` poll. Clients send to `--listen`; for each distinct client source
 //! address the proxy opens its own upstream UDP socket (connected to `--upstream`), so the
 //! server sees one source per client as it would without the proxy. Every datagram, in each
-//! direction independently, may be lost, duplicated, delayed (with jitter) or reordered,
-//! as the impairment model `tickwire_netem` (shared with the simulated-network tests) draws
+//! direction independently, may be lost, duplicated, delayed (with jitter), reordered or
+//! held back, as the impairment model `tickwire_netem` (shared with the simulated-network tests) draws
 //! it; datagrams wait in that model's queue, one per direction, and the poll timeout wakes
 //! the loop for the earliest one (mio rounds that timeout up to the next millisecond).
 
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use tickwire_netem::{Distribution, Impairment, Netem, Order};
 use tickwire_tools::common::{millis, secs, unspecified};
 
-/// tickwire-netem: a UDP impairment proxy (delay, jitter, loss, duplication, reordering),
-/// netem-like, in userspace.
+/// tickwire-netem: a UDP impairment proxy (delay, jitter, loss, duplication, reordering,
+/// hold-back), netem-like, in userspace.
 ///
 /// The first line on stdout is `tickwire-netem listening ADDR upstream ADDR` with the real
 /// bound address (so `--listen 127.0.0.1:0` works). Statistics go to stderr every
@@ -31,7 +31,10 @@ use tickwire_tools::common::{millis, secs, unspecified};
 /// ends of a link): a datagram is first lost with probability --loss; a survivor gets one
 /// extra copy with probability --dup; each copy then skips the delay with probability
 /// --reorder (sent at once, overtaking the delayed ones, like netem's `reorder`) or waits
-/// --delay-ms plus jitter.
+/// --delay-ms plus jitter, and, with probability --hold-back, an extra time drawn from
+/// --hold-back-ms on top (later datagrams overtake it; netem has no such knob). The
+/// impairment model `tickwire_netem` documents each one; tickwire's simulated-network
+/// tests use the same model.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -72,6 +75,19 @@ struct Cli {
     /// those still delayed (netem's `reorder`, without its correlation).
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     reorder: f64,
+
+    /// Probability (0..=1) that a datagram that was not reordered is held back: sent an
+    /// extra time drawn from --hold-back-ms after its delay, so those sent after it
+    /// overtake it, per direction. Linux netem has no such knob (a large jitter without a
+    /// rate is the closest). tickwire's simulated-network tests call this hold-back.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    hold_back: f64,
+
+    /// The extra delay of a held-back datagram in milliseconds, MIN-MAX (uniform, both
+    /// included) or one value. The default is 1 to 3 ticks at 60 Hz, as in the
+    /// simulated-network tests.
+    #[arg(long, default_value = "17-50", value_parser = ms_range)]
+    hold_back_ms: MsRange,
 
     /// Which direction(s) the impairments apply to: both, up (client to server) or down
     /// (server to client). The other direction is forwarded at once and untouched.
@@ -142,6 +158,34 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A range of milliseconds, `MIN-MAX` (or one value), as --hold-back-ms takes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct MsRange {
+    min: f64,
+    max: f64,
+}
+
+impl fmt::Display for MsRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.min, self.max)
+    }
+}
+
+fn ms_range(s: &str) -> Result<MsRange, String> {
+    let (min, max) = match s.split_once('-') {
+        Some((a, b)) => (non_negative(a.trim())?, non_negative(b.trim())?),
+        None => {
+            let v = non_negative(s.trim())?;
+            (v, v)
+        }
+    };
+    if min <= max {
+        Ok(MsRange { min, max })
+    } else {
+        Err(format!("MIN-MAX with MIN <= MAX (got {min} > {max})"))
+    }
+}
+
 fn probability(s: &str) -> Result<f64, String> {
     let v = parse_f64(s)?;
     if (0.0..=1.0).contains(&v) {
@@ -175,6 +219,7 @@ struct DirStats {
     lost: u64,
     duplicated: u64,
     reordered: u64,
+    held_back: u64,
     queue_drops: u64,
     send_errors: u64,
     recv_errors: u64,
@@ -184,12 +229,13 @@ impl fmt::Display for DirStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "in={} forwarded={} lost={} duplicated={} reordered={} queue_drops={} send_errors={} recv_errors={}",
+            "in={} forwarded={} lost={} duplicated={} reordered={} held_back={} queue_drops={} send_errors={} recv_errors={}",
             self.r#in,
             self.forwarded,
             self.lost,
             self.duplicated,
             self.reordered,
+            self.held_back,
             self.queue_drops,
             self.send_errors,
             self.recv_errors
@@ -238,6 +284,8 @@ fn impairment(cli: &Cli, impaired: bool) -> Impairment {
         loss: cli.loss,
         duplicate: cli.dup,
         reorder: cli.reorder,
+        hold_back: cli.hold_back,
+        hold_back_range: (millis(cli.hold_back_ms.min), millis(cli.hold_back_ms.max)),
     }
 }
 
@@ -294,7 +342,7 @@ impl Proxy {
         )
     }
 
-    /// Draws loss, duplication, reordering and delay for one received datagram and queues
+    /// Draws loss, duplication, reordering, hold-back and delay for one received datagram and queues
     /// the copies that survive (and fit under --max-queue-bytes).
     fn admit(&mut self, dir: Dir, client: usize, len: usize, now: Instant) {
         let Some(c) = self.clients.get(client) else {
@@ -313,6 +361,9 @@ impl Proxy {
         for copy in fate.copies() {
             if copy.reordered {
                 self.dir_stats(dir).reordered += 1;
+            }
+            if copy.held_back {
+                self.dir_stats(dir).held_back += 1;
             }
             let cost = len + ENTRY_OVERHEAD;
             if self.queued_bytes + cost > self.max_queue_bytes {
@@ -517,8 +568,16 @@ fn run(cli: Cli) -> io::Result<()> {
         out.flush()?;
     }
     eprintln!(
-        "tickwire-netem: delay {} ms jitter {} ms ({:?}) loss {} dup {} reorder {} on {:?}, seed {seed}",
-        cli.delay_ms, cli.jitter_ms, cli.jitter_dist, cli.loss, cli.dup, cli.reorder, cli.impair
+        "tickwire-netem: delay {} ms jitter {} ms ({:?}) loss {} dup {} reorder {} hold-back {} ({} ms) on {:?}, seed {seed}",
+        cli.delay_ms,
+        cli.jitter_ms,
+        cli.jitter_dist,
+        cli.loss,
+        cli.dup,
+        cli.reorder,
+        cli.hold_back,
+        cli.hold_back_ms,
+        cli.impair
     );
     let mut p = Proxy {
         poll,
@@ -616,3 +675,7 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tickwire-netem/tests.rs"]
+mod tests;
