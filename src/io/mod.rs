@@ -350,6 +350,8 @@ impl<G: Game> Host<G> {
             for ev in events.iter() {
                 self.dispatch(ev);
             }
+            // A drain asked for before this turn admits nobody in it.
+            self.take_request(Instant::now());
             self.run_timers();
             self.receive();
             if let Some(l) = self.lobby.as_mut() {
@@ -359,7 +361,7 @@ impl<G: Game> Host<G> {
             let now = Instant::now();
             self.run_lobby_timers(now);
             self.run_adapter_timers(now);
-            if self.advance_state(now) {
+            if self.turn_ends_run(now) {
                 self.shutdown();
                 return Ok(());
             }
@@ -447,13 +449,11 @@ impl<G: Game> Host<G> {
         }
     }
 
-    /// Moves the run state on; `true` when the host is to stop now.
-    fn advance_state(&mut self, now: Instant) -> bool {
+    /// Moves the run state on as a [`Stopper`] or a signal asked (one atomic load).
+    fn take_request(&mut self, now: Instant) {
         match (self.state, self.control.request()) {
-            (RunState::Stopped, _) | (_, Request::Stop) => {
-                self.state = RunState::Stopped;
-                return true;
-            }
+            (RunState::Stopped, _) | (_, Request::None) => {}
+            (_, Request::Stop) => self.state = RunState::Stopped,
             (RunState::Running, Request::Drain) => {
                 let within = self.control.drain_within();
                 log::info!(
@@ -464,17 +464,22 @@ impl<G: Game> Host<G> {
                     until: later(now, within),
                 };
             }
-            _ => {}
+            (RunState::Draining { .. }, Request::Drain) => {}
         }
+    }
+
+    /// Takes a request that came during the turn; `true` when the host is to stop now
+    /// (asked to, or done draining).
+    fn turn_ends_run(&mut self, now: Instant) -> bool {
+        self.take_request(now);
         if let RunState::Draining { until } = self.state {
             let clients = self.clients();
             if clients == 0 || now >= until {
                 log::info!("drained: stopping ({clients} clients left)");
                 self.state = RunState::Stopped;
-                return true;
             }
         }
-        false
+        self.state == RunState::Stopped
     }
 
     /// The earliest of every deadline the loop knows: ticks, client and lobby timeouts, the
