@@ -225,6 +225,7 @@ impl SendBatch {
     }
 
     /// Number of queued datagrams.
+    #[cfg_attr(not(feature = "internal"), allow(dead_code))] // for `tickwire::internal`
     pub fn len(&self) -> usize {
         self.len
     }
