@@ -66,7 +66,7 @@ pub struct IoStats {
     pub recv_budget_hits: u64,
     /// Events for a token no source was registered under (logged at debug level).
     pub unknown_events: u64,
-    /// HELLOs dropped unanswered while draining.
+    /// HELLOs dropped unanswered while draining (or in the last turn before a stop).
     pub refused_draining: u64,
     /// Tick start lateness since start, median, in microseconds.
     pub tick_late_p50_us: u64,

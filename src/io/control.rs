@@ -14,8 +14,10 @@
 //! - **Stopped**: every client was sent BYE, the lobby closed its connections, and
 //!   [`Host::run`](super::Host::run) has returned.
 //!
-//! A request is a word in an atomic, read once per turn of the loop (one load, no lock), and
-//! a wake-up of the loop's [`Waker`] so that it is seen at once.
+//! A request is a word in an atomic, read twice per turn of the loop (one load each, no
+//! lock: right after the events, and at the end of the turn), and a wake-up of the loop's
+//! [`Waker`] so that it is seen at once. A drain asked for before a turn begins admits
+//! nobody in that turn.
 
 use mio::Waker;
 use std::sync::atomic::{AtomicU8, Ordering};

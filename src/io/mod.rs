@@ -12,11 +12,14 @@
 //! 1. wait for events (not at all when a socket still has unread datagrams) and dispatch
 //!    each by its token, which one allocator handed out and remembers (`source.rs`); an
 //!    unknown token is logged and counted in [`IoStats::unknown_events`];
-//! 2. start every due tick, sending broadcasts in chunks (`run_timers`);
-//! 3. read the readable sockets (`udp.rs`) and the lobby's pending connections;
-//! 4. ticks again, the lobby's timeouts, the adapters' timeouts;
-//! 5. move the [`RunState`] on (a stop or a drain asked for, a drain finished);
-//! 6. the stats line when due (`report.rs`), and the timer armed at the next deadline.
+//! 2. take a stop or drain request ([`RunState`]: a drain asked for before the turn admits
+//!    nobody in it);
+//! 3. start every due tick, sending broadcasts in chunks (`run_timers`);
+//! 4. read the readable sockets (`udp.rs`) and the lobby's pending connections;
+//! 5. ticks again, the lobby's timeouts, the adapters' timeouts;
+//! 6. take a request that came meanwhile; when stopped (or a drain is over) say BYE to
+//!    everyone and return;
+//! 7. the stats line when due (`report.rs`), and the timer armed at the next deadline.
 //!
 //! Files: `mod.rs` the loop, `udp.rs` the per-match socket driver, `report.rs` the stats
 //! reporter, `bind.rs` socket setup, `source.rs` the token table, `control.rs` the run
@@ -210,8 +213,8 @@ impl<G: Game> Host<G> {
     }
 
     /// Adds an [`Adapter`]: calls its [`register`](Adapter::register) now, then drives it
-    /// from every turn of [`Host::run`].
-    /// Its index is the number of adapters added before it.
+    /// from every turn of [`Host::run`]. Its index (for [`Host::adapter_waker`]) is the
+    /// number of adapters added before it.
     pub fn add_adapter(&mut self, adapter: Box<dyn Adapter<G>>) -> io::Result<()> {
         let index = self.adapters.len();
         let mut slot = adapter::Slot {
@@ -342,7 +345,7 @@ impl<G: Game> Host<G> {
                 }
             }
             Some(Source::Waker) => {
-                // A stop or a drain is read at the end of the turn; adapters now.
+                // A stop or a drain is taken right after the events; adapters now.
                 let view = view!(self);
                 for slot in self.adapters.iter_mut().filter(|s| s.take_woken()) {
                     slot.adapter.woken(&view);
