@@ -8,8 +8,12 @@
 //! Every query needs a challenge first: a source that sends none, or a wrong or stale one,
 //! gets only `S2C_CHALLENGE` (9 bytes, never more than the request), so a spoofed source
 //! cannot turn the server into an amplifier. The challenge is stateless: a keyed hash of the
-//! source address and a 5-second time bucket, valid for 5 to 10 seconds, like the game
-//! handshake's cookie. Answers are limited per source IP.
+//! source address and a 5-second time bucket, valid for 5 to 10 seconds, made by the same
+//! stateless-cookie type as the game handshake's cookie (32 bits of it). Answers are
+//! limited per source IP.
+//!
+//! Replies are written whole or not at all: a reply that does not fit its buffer is dropped
+//! and counted ([`DropReason::OutboxFull`]), never cut.
 //!
 //! A reply larger than [`MAX_SINGLE`] bytes goes out as a Source multi-packet response:
 //! packets of at most [`SPLIT_SIZE`] bytes of payload, each behind a 12-byte header. The

@@ -235,7 +235,8 @@ impl<G: Game> HostView<'_, G> {
         self.lobby
     }
 
-    /// The I/O shell's counters.
+    /// The I/O shell's counters (the lateness percentiles are computed on each call: ask
+    /// for them once per report, not per event).
     pub fn io_stats(&self) -> IoStats {
         let c = self.counters;
         let l = &c.tick_lateness;
