@@ -1,24 +1,84 @@
-//! The stateless handshake cookie (PROTOCOL.md section 2).
+//! Stateless cookies: the game handshake's (PROTOCOL.md section 2) and A2S's challenge
+//! (section 5) are one mechanism, [`Stateless`].
 //!
-//! A cookie is SipHash-2-4, keyed with a secret drawn at start-up, of the source address,
-//! the reply address, the protocol id and a 5-second time bucket. The current and the
-//! previous bucket are accepted, so a cookie is valid for at least 5 and at most 10 seconds.
-//! The server keeps nothing per cookie.
+//! A cookie is SipHash-2-4, keyed with a secret drawn at start-up, of the fields it binds
+//! (a [`Fields`] value: addresses, protocol id, ...) and a time bucket. The current and the
+//! previous bucket are accepted, so a cookie is valid for at least one and at most two
+//! bucket lengths. The server keeps nothing per cookie. [`CookieKey`] is the game port's
+//! use of it: 5-second buckets over the source address, the reply address and the protocol
+//! id.
 
 use core::hash::Hasher;
 use core::net::SocketAddr;
 use siphasher::sip::SipHasher24;
 
-/// Length of one time bucket in microseconds.
+/// Length of one game-port cookie time bucket in microseconds.
 pub(crate) const BUCKET_US: u64 = 5_000_000;
 
-#[derive(Debug, Clone)]
-pub(crate) struct CookieKey {
-    k0: u64,
-    k1: u64,
+/// What a cookie binds: written into the MAC before the time bucket.
+pub(crate) trait Fields {
+    /// Feeds the bound fields to the MAC.
+    fn write(&self, h: &mut SipHasher24);
+
+    /// The cookie value for a MAC: what goes on the wire. It must never be 0, which both
+    /// protocols use for "no cookie yet". The default keeps the 64 bits.
+    fn fold(mac: u64) -> u64 {
+        mac.max(1)
+    }
 }
 
-fn hash_addr(h: &mut SipHasher24, a: &SocketAddr) {
+/// A keyed stateless cookie over time buckets of a fixed length.
+#[derive(Clone)]
+pub(crate) struct Stateless {
+    k0: u64,
+    k1: u64,
+    bucket_us: u64,
+}
+
+impl Stateless {
+    /// A cookie keyed with `(k0, k1)` over buckets of `bucket_us` microseconds (at least 1).
+    pub(crate) fn new(k0: u64, k1: u64, bucket_us: u64) -> Stateless {
+        Stateless {
+            k0,
+            k1,
+            bucket_us: bucket_us.max(1),
+        }
+    }
+
+    fn value<F: Fields>(&self, fields: &F, bucket: u64) -> u64 {
+        let mut h = SipHasher24::new_with_keys(self.k0, self.k1);
+        fields.write(&mut h);
+        h.write_u64(bucket);
+        F::fold(h.finish())
+    }
+
+    /// The cookie for `fields` at time `now_us` (microseconds on the issuer's clock).
+    pub(crate) fn issue<F: Fields>(&self, fields: &F, now_us: u64) -> u64 {
+        self.value(fields, now_us / self.bucket_us)
+    }
+
+    /// Whether `cookie` was issued for `fields` in the bucket of `now_us` or the one before.
+    /// A cookie of 0 never is.
+    pub(crate) fn check<F: Fields>(&self, fields: &F, now_us: u64, cookie: u64) -> bool {
+        if cookie == 0 {
+            return false;
+        }
+        let b = now_us / self.bucket_us;
+        cookie == self.value(fields, b) || (b > 0 && cookie == self.value(fields, b - 1))
+    }
+}
+
+impl core::fmt::Debug for Stateless {
+    /// The bucket length only, never the key.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stateless")
+            .field("bucket_us", &self.bucket_us)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes an address as its family tag, its octets and its port.
+pub(crate) fn write_addr(h: &mut SipHasher24, a: &SocketAddr) {
     match a {
         SocketAddr::V4(v) => {
             h.write_u8(4);
@@ -32,24 +92,39 @@ fn hash_addr(h: &mut SipHasher24, a: &SocketAddr) {
     h.write_u16(a.port());
 }
 
+/// The fields of a HELLO's cookie.
+struct Hello<'a> {
+    src: &'a SocketAddr,
+    reply: &'a SocketAddr,
+    protocol_id: u32,
+}
+
+impl Fields for Hello<'_> {
+    fn write(&self, h: &mut SipHasher24) {
+        write_addr(h, self.src);
+        write_addr(h, self.reply);
+        h.write_u32(self.protocol_id);
+    }
+}
+
+/// The game port's handshake cookie: [`Stateless`] over [`BUCKET_US`] buckets of the source
+/// address, the reply address and the protocol id.
+#[derive(Debug, Clone)]
+pub(crate) struct CookieKey(Stateless);
+
 impl CookieKey {
     pub fn new(k0: u64, k1: u64) -> CookieKey {
-        CookieKey { k0, k1 }
-    }
-
-    fn mac(&self, src: &SocketAddr, reply: &SocketAddr, protocol_id: u32, bucket: u64) -> u64 {
-        let mut h = SipHasher24::new_with_keys(self.k0, self.k1);
-        hash_addr(&mut h, src);
-        hash_addr(&mut h, reply);
-        h.write_u32(protocol_id);
-        h.write_u64(bucket);
-        // 0 means "no cookie" on the wire; never issue it.
-        h.finish().max(1)
+        CookieKey(Stateless::new(k0, k1, BUCKET_US))
     }
 
     /// The cookie for a HELLO received at server time `now_us`.
     pub fn issue(&self, src: &SocketAddr, reply: &SocketAddr, pid: u32, now_us: u64) -> u64 {
-        self.mac(src, reply, pid, now_us / BUCKET_US)
+        let fields = Hello {
+            src,
+            reply,
+            protocol_id: pid,
+        };
+        self.0.issue(&fields, now_us)
     }
 
     /// Whether `cookie` was issued for these addresses in this or the previous bucket.
@@ -61,12 +136,12 @@ impl CookieKey {
         now_us: u64,
         cookie: u64,
     ) -> bool {
-        if cookie == 0 {
-            return false;
-        }
-        let b = now_us / BUCKET_US;
-        cookie == self.mac(src, reply, pid, b)
-            || (b > 0 && cookie == self.mac(src, reply, pid, b - 1))
+        let fields = Hello {
+            src,
+            reply,
+            protocol_id: pid,
+        };
+        self.0.check(&fields, now_us, cookie)
     }
 }
 
@@ -93,5 +168,49 @@ mod tests {
         assert!(!k.check(&s, &r, 1, t0, c));
         assert!(!CookieKey::new(1, 3).check(&s, &r, 0, t0, c));
         assert!(!k.check(&s, &r, 0, t0, 0));
+    }
+
+    /// The game port's cookie values are part of its behaviour: pinned here, computed by
+    /// the SipHash-2-4 of the fields as they were hashed before the generic type existed.
+    #[test]
+    fn game_cookie_values_are_unchanged() {
+        let k = CookieKey::new(0x0706_0504_0302_0100, 0x0F0E_0D0C_0B0A_0908);
+        let s: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let r: SocketAddr = "[2001:db8::1]:7777".parse().unwrap();
+        let mut h = SipHasher24::new_with_keys(0x0706_0504_0302_0100, 0x0F0E_0D0C_0B0A_0908);
+        h.write_u8(4);
+        h.write(&[127, 0, 0, 1]);
+        h.write_u16(5000);
+        h.write_u8(6);
+        h.write(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        h.write_u16(7777);
+        h.write_u32(0x5449_434B);
+        h.write_u64(3);
+        let want = h.finish().max(1);
+        assert_eq!(k.issue(&s, &r, 0x5449_434B, 3 * BUCKET_US + 17), want);
+    }
+
+    #[test]
+    fn bucket_length_is_the_type_s() {
+        struct F(u32);
+        impl Fields for F {
+            fn write(&self, h: &mut SipHasher24) {
+                h.write_u32(self.0);
+            }
+            fn fold(mac: u64) -> u64 {
+                u64::from(mac as u32).max(1)
+            }
+        }
+        let c = Stateless::new(5, 6, 1000);
+        let v = c.issue(&F(1), 1500);
+        assert!(v <= u64::from(u32::MAX) && v != 0);
+        assert!(c.check(&F(1), 1999, v) && c.check(&F(1), 2999, v));
+        assert!(!c.check(&F(1), 3000, v) && !c.check(&F(2), 1500, v));
+        assert!(!Stateless::new(5, 6, 0).check(&F(1), 0, 0));
     }
 }

@@ -13,6 +13,7 @@ pub mod limit;
 pub mod lobby;
 pub mod proto;
 pub mod query;
+mod seed;
 pub mod stun;
 pub mod tickets;
 #[allow(dead_code)] // used by the server, client and lobby timers as they move onto it

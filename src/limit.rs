@@ -1,10 +1,13 @@
 //! Per-source rate limiting for the answers that need no handshake (STUN, A2S).
 //!
 //! [`RateLimiter`] is a fixed table of token buckets. A source address picks its bucket
-//! through a keyed hash (SipHash, key drawn at construction), so an attacker cannot aim many
+//! through a keyed hash (SipHash, key drawn at construction from OS entropy, or from a seed
+//! with [`RateLimiter::with_seed`]), so an attacker cannot aim many
 //! addresses at one bucket on purpose. Addresses that collide share a bucket: the table never
 //! grows, and bounded memory beats exactness. Time always comes in as `now`.
 
+use rand::rngs::StdRng;
+use rand::Rng;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
 use std::net::IpAddr;
@@ -39,8 +42,20 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A table of `buckets` buckets (at least one), each refilling `per_sec` tokens a second
-    /// up to `burst`. Every bucket starts full. The table is allocated here, once.
+    /// up to `burst`. Every bucket starts full. The table is allocated here, once; the
+    /// hash key is drawn from OS entropy.
     pub fn new(buckets: usize, per_sec: u32, burst: u32) -> Self {
+        RateLimiter::from_rng(buckets, per_sec, burst, &mut crate::seed::rng(None))
+    }
+
+    /// Like [`RateLimiter::new`], with the hash key drawn from a generator seeded with
+    /// `seed`: the same seed puts the same addresses in the same buckets.
+    pub fn with_seed(buckets: usize, per_sec: u32, burst: u32, seed: u64) -> Self {
+        RateLimiter::from_rng(buckets, per_sec, burst, &mut crate::seed::rng(Some(seed)))
+    }
+
+    /// A limiter whose hash key is the next two draws of `rng`.
+    pub(crate) fn from_rng(buckets: usize, per_sec: u32, burst: u32, rng: &mut StdRng) -> Self {
         let cap = u64::from(burst) * MILLI;
         RateLimiter {
             buckets: vec![
@@ -51,7 +66,7 @@ impl RateLimiter {
                 buckets.max(1)
             ]
             .into_boxed_slice(),
-            hasher: SipHasher13::new_with_keys(rand::random(), rand::random()),
+            hasher: SipHasher13::new_with_keys(rng.gen(), rng.gen()),
             rate: u64::from(per_sec) * MILLI,
             cap,
             epoch: None,
@@ -213,6 +228,18 @@ mod tests {
             format!("{l:?}"),
             "RateLimiter { buckets: 8, per_sec: 10, burst: 20, .. }"
         );
+    }
+
+    #[test]
+    fn seeded_keys_repeat() {
+        let (a, b) = (
+            RateLimiter::with_seed(4096, 1, 1, 9),
+            RateLimiter::with_seed(4096, 1, 1, 9),
+        );
+        let ips = (0..64u8).map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)));
+        assert!(ips.clone().all(|ip| a.index(ip) == b.index(ip)));
+        let c = RateLimiter::with_seed(4096, 1, 1, 10);
+        assert!(ips.clone().any(|ip| a.index(ip) != c.index(ip)));
     }
 
     #[test]

@@ -40,13 +40,24 @@ fn unspecified(server: SocketAddr) -> SocketAddr {
 
 /// Asks `stun_server` for the address it sees `sock` at (RFC 5389 Binding), resending the
 /// request every 250 ms for at most `timeout`. Other datagrams that arrive meanwhile are
-/// ignored. The socket must not be connected to another address.
+/// ignored. The socket must not be connected to another address. The transaction id is
+/// drawn from OS entropy; [`stun_discover_with`] takes one.
 pub fn stun_discover(
     sock: &UdpSocket,
     stun_server: SocketAddr,
     timeout: Duration,
 ) -> io::Result<SocketAddr> {
-    let txn: [u8; 12] = rand::random();
+    stun_discover_with(sock, stun_server, timeout, rand::random())
+}
+
+/// [`stun_discover`] with the transaction id `txn` (RFC 5389 wants it random: draw it from
+/// a seeded generator for a reproducible run, from entropy otherwise).
+pub fn stun_discover_with(
+    sock: &UdpSocket,
+    stun_server: SocketAddr,
+    timeout: Duration,
+    txn: [u8; 12],
+) -> io::Result<SocketAddr> {
     let mut req = [0u8; crate::stun::BINDING_REQUEST_LEN];
     let n = crate::stun::binding_request(txn, &mut req);
     let deadline = Instant::now() + timeout;

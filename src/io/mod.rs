@@ -1,222 +1,124 @@
 //! The I/O shell: one thread, one `mio::Poll`, the sockets, the clock.
 //!
 //! [`Host`] owns one UDP socket per match (each with its own [`Server`]), a `timerfd`
-//! armed at the next tick deadline (mio's own poll timeout rounds to whole milliseconds),
-//! and optionally the signal handlers. Datagrams are read with `recvmmsg` into buffers
-//! allocated at start-up and answered with `sendmmsg`, snapshot bodies straight from the
-//! ring. Receive work per wake-up is capped so a flood cannot starve the tick.
+//! armed at the next deadline (mio's own poll timeout rounds to whole milliseconds), the
+//! optional lobby and signal handlers, and any [`Adapter`]s. Datagrams are read with
+//! `recvmmsg` into buffers allocated at start-up and answered with `sendmmsg`, snapshot
+//! bodies straight from the ring. Receive work per wake-up is capped so a flood cannot
+//! starve the tick.
+//!
+//! One turn of [`Host::run`]:
+//!
+//! 1. wait for events (not at all when a socket still has unread datagrams) and dispatch
+//!    each by its token, which one allocator handed out and remembers (`source.rs`); an
+//!    unknown token is logged and counted in [`IoStats::unknown_events`];
+//! 2. take a stop or drain request ([`RunState`]: a drain asked for before the turn admits
+//!    nobody in it);
+//! 3. start every due tick, sending broadcasts in chunks (`run_timers`);
+//! 4. read the readable sockets (`udp.rs`) and the lobby's pending connections;
+//! 5. ticks again, the lobby's timeouts, the adapters' timeouts;
+//! 6. take a request that came meanwhile; when stopped (or a drain is over) say BYE to
+//!    everyone and return;
+//! 7. the stats line when due (`report.rs`), and the timer armed at the next deadline.
+//!
+//! Files: `mod.rs` the loop, `udp.rs` the per-match socket driver, `report.rs` the stats
+//! reporter, `bind.rs` socket setup, `source.rs` the token table, `control.rs` the run
+//! state and [`Stopper`], `adapter.rs` the extension points, `config.rs` the settings and
+//! counters, `sys.rs` the syscalls.
 
+mod adapter;
+mod bind;
+mod config;
+mod control;
 mod query_view;
+mod report;
+mod source;
 pub(crate) mod sys;
+mod udp;
 
+pub use adapter::{Adapter, AdapterWaker, HostView, Registrar};
+pub use config::{HostConfig, IoStats};
+pub use control::{RunState, Stopper};
 pub use query_view::ServerInfo;
 
-use crate::lobby::{Lobby, LobbyConfig};
-use crate::proto::{Config, Game, Server, Stats};
-use crate::query::{Query, QueryOut};
+use crate::lobby::Lobby;
+use crate::proto::{Game, Server, Stats};
+use crate::query::Query;
+use crate::seed::{derive, Stream};
 use crate::stun::Stun;
 use crate::tickets::Tickets;
-use crate::wire::{demux, Demux, DropReason};
-use hdrhistogram::Histogram;
-use mio::net::UdpSocket;
+use control::{Control, Request};
+use mio::event::Event;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
-use query_view::QueryView;
-use socket2::{Domain, Protocol, Socket, Type};
+use mio::{Events, Interest, Poll, Waker};
+use report::Reporter;
+use source::{Source, Sources};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use sys::{RecvBatch, SendBatch, TimerFd};
+use sys::TimerFd;
+use udp::{Counters, Match, Turn, Udp};
 
-const TIMER: Token = Token(1_000_000);
-const SIGNALS: Token = Token(1_000_001);
-const WAKER: Token = Token(1_000_002);
-/// The lobby's listener; its connections follow.
-const LOBBY_BASE: usize = 2_000_000;
-
-/// Datagrams read per `recvmmsg` call.
-const RECV_BATCH: usize = 64;
-/// Datagrams queued per `sendmmsg` flush.
-const SEND_BATCH: usize = 1024;
 /// Broadcast datagrams sent between two looks at the tick deadlines (about 50 us of
 /// loopback sends).
 const SEND_CHUNK: usize = 8;
 
-/// Settings of the I/O shell.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    /// Address of the first match's UDP port (`0.0.0.0:7777`).
-    pub bind: SocketAddr,
-    /// Independent matches on consecutive ports (1).
-    pub matches: usize,
-    /// The core's settings, shared by every match.
-    pub server: Config,
-    /// Socket send and receive buffer size asked of the kernel (8 MiB).
-    pub socket_buffer: usize,
-    /// Most datagrams read from one socket per wake-up (1024).
-    pub recv_budget: usize,
-    /// How often to log a stats line (`None` = never; 5 s by default).
-    pub stats_interval: Option<Duration>,
-    /// Stop cleanly on SIGINT and SIGTERM (off for embedders, on in the binary).
-    pub handle_signals: bool,
-    /// Name, map and game shown to A2S server browsers.
-    pub info: ServerInfo,
-    /// STUN answers per second per source IP (20).
-    pub stun_limit: u32,
-    /// A2S answers per second per source IP (20).
-    pub query_limit: u32,
-    /// The TCP lobby's address and settings; `None` runs no lobby. Logins issue tickets
-    /// that every match redeems (`Config::require_ticket` makes them mandatory).
-    pub lobby: Option<(SocketAddr, LobbyConfig)>,
-}
-
-impl Default for HostConfig {
-    fn default() -> HostConfig {
-        HostConfig {
-            bind: SocketAddr::from(([0, 0, 0, 0], 7777)),
-            matches: 1,
-            server: Config::default(),
-            socket_buffer: 8 << 20,
-            recv_budget: 1024,
-            stats_interval: Some(Duration::from_secs(5)),
-            handle_signals: false,
-            info: ServerInfo::default(),
-            stun_limit: crate::stun::DEFAULT_LIMIT_PER_SEC,
-            query_limit: crate::query::DEFAULT_LIMIT_PER_SEC,
-            lobby: None,
-        }
-    }
-}
-
-/// Stops a running [`Host`] from another thread.
-#[derive(Clone)]
-pub struct Stopper {
-    flag: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl Stopper {
-    /// Asks the host to say BYE to everyone and return from [`Host::run`].
-    pub fn stop(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        let _ = self.waker.wake();
-    }
-}
-
-/// Counters of the I/O shell.
-#[derive(Debug, Clone)]
-pub struct IoStats {
-    /// `recvmmsg` errors other than WouldBlock (ICMP port unreachable and the like).
-    pub recv_errors: u64,
-    /// Datagrams the kernel would not take (send buffer full) or refused.
-    pub send_dropped: u64,
-    /// Times a socket's receive budget ran out before it was drained.
-    pub recv_budget_hits: u64,
-    /// Tick start lateness in microseconds, since start.
-    pub tick_lateness: Histogram<u64>,
-}
-
-struct Match<G> {
-    socket: UdpSocket,
-    addr: SocketAddr,
-    server: Server<G>,
-    /// Readable and not yet drained to WouldBlock.
-    pending: bool,
-}
-
 /// One event loop hosting one or more matches.
+///
+/// `Host<G>` is `Send` when `G` is: it may be built on one thread and run on another
+/// (every part of it, adapters included, is `Send`). It is not `Sync`: one thread runs it.
 pub struct Host<G> {
     cfg: HostConfig,
     poll: Poll,
+    sources: Sources,
     matches: Vec<Match<G>>,
     timer: TimerFd,
     signals: Option<signal_hook_mio::v1_0::Signals>,
-    stop: Arc<AtomicBool>,
+    control: Arc<Control>,
     waker: Arc<Waker>,
-    recv: RecvBatch,
-    send: SendBatch,
-    stats: IoStats,
-    window: Window,
-    stun: Stun,
-    query: Query,
-    /// Reply buffers for STUN and A2S, allocated once.
-    stun_out: Box<[u8]>,
-    query_out: QueryOut,
+    udp: Udp,
+    counters: Counters,
+    reporter: Reporter,
     lobby: Option<Lobby>,
+    adapters: Vec<adapter::Slot<G>>,
+    state: RunState,
 }
 
-/// Counters at the start of the current stats window.
-struct Window {
-    at: Instant,
-    datagrams_in: u64,
-    datagrams_out: u64,
-    lateness: Histogram<u64>,
-}
-
-fn lateness_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("static histogram bounds are valid")
-}
-
-fn bind_udp(addr: SocketAddr, buffer: usize) -> io::Result<UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        // Dual-stack where the address allows it; IPv4 peers show up as ::ffff:a.b.c.d
-        // and are mapped back by the receive path.
-        let _ = s.set_only_v6(false);
-    }
-    if let Err(e) = s.set_recv_buffer_size(buffer) {
-        log::warn!("cannot set receive buffer to {buffer}: {e}");
-    }
-    if let Err(e) = s.set_send_buffer_size(buffer) {
-        log::warn!("cannot set send buffer to {buffer}: {e}");
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    Ok(UdpSocket::from_std(s.into()))
-}
-
-/// Binds `n` sockets on consecutive ports from `first`; with port 0, finds a free run.
-fn bind_consecutive(first: SocketAddr, n: usize, buffer: usize) -> io::Result<Vec<UdpSocket>> {
-    if first.port() != 0 || n == 1 {
-        let mut v = Vec::with_capacity(n);
-        for i in 0..n {
-            let port = u16::try_from(usize::from(first.port()) + i).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidInput, "match ports run past 65535")
-            })?;
-            v.push(bind_udp(SocketAddr::new(first.ip(), port), buffer)?);
+/// A [`HostView`] of the host's fields, borrowing only those (so that another field, an
+/// adapter or the reporter, can be borrowed mutably beside it).
+macro_rules! view {
+    ($h:expr) => {
+        HostView {
+            matches: &$h.matches,
+            lobby: $h.lobby.as_ref(),
+            counters: &$h.counters,
+            state: $h.state,
         }
-        return Ok(v);
-    }
-    let mut last_err = None;
-    for _ in 0..32 {
-        let s0 = bind_udp(first, buffer)?;
-        let base = s0.local_addr()?.port();
-        let mut v = vec![s0];
-        for i in 1..n {
-            let port = usize::from(base) + i;
-            let Ok(port) = u16::try_from(port) else { break };
-            match bind_udp(SocketAddr::new(first.ip(), port), buffer) {
-                Ok(s) => v.push(s),
-                Err(e) => {
-                    last_err = Some(e);
-                    break;
-                }
-            }
-        }
-        if v.len() == n {
-            return Ok(v);
-        }
-    }
-    Err(last_err.unwrap_or_else(|| io::Error::other("no free run of consecutive ports")))
+    };
+}
+
+/// When the tick of `server` is due, for its lateness (the core's `poll_timeout` may also
+/// be an earlier client timeout once the core has a deadline table).
+// TODO(merge): next_tick_deadline()
+fn tick_due<G: Game>(server: &Server<G>) -> Instant {
+    server.poll_timeout()
+}
+
+/// `now + d`, or a far-off instant when that does not fit.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 impl<G: Game> Host<G> {
-    /// Binds the sockets and builds one server per match, with `make_game(i)` for match `i`.
+    /// Binds the sockets and builds one server per match, with `make_game(i)` for match `i`,
+    /// on the calling thread. To run the host on another thread, build it there or move
+    /// it there (it is `Send` when `G` is).
     pub fn bind(cfg: HostConfig, mut make_game: impl FnMut(usize) -> G) -> io::Result<Host<G>> {
         let poll = Poll::new()?;
+        let mut sources = Sources::new();
         let n = cfg.matches.max(1);
         if cfg.server.require_ticket && cfg.lobby.is_none() {
             return Err(io::Error::new(
@@ -224,44 +126,54 @@ impl<G: Game> Host<G> {
                 "tickets are required but there is no lobby to issue them",
             ));
         }
+        let seed = cfg.server.seed;
         let mut tickets = None;
         let lobby = match &cfg.lobby {
             Some((addr, lcfg)) => {
                 let lcfg = lcfg.clone().sanitized();
-                let t = Tickets::new(lcfg.max_conns);
+                let t = match seed {
+                    Some(s) => Tickets::with_seed(lcfg.max_conns, derive(s, Stream::Tickets)),
+                    None => Tickets::new(lcfg.max_conns),
+                };
                 tickets = Some(t.clone());
                 let mut l = Lobby::bind(*addr, lcfg, t)
                     .map_err(|e| io::Error::new(e.kind(), format!("lobby {addr}: {e}")))?;
-                l.register(poll.registry(), LOBBY_BASE)?;
+                let base = sources.add_run(Source::Lobby, l.tokens());
+                l.register(poll.registry(), base.0)?;
                 Some(l)
             }
             None => None,
         };
-        let sockets = bind_consecutive(cfg.bind, n, cfg.socket_buffer)?;
+        let sockets = bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer)?;
         let now = Instant::now();
         let mut matches = Vec::with_capacity(n);
         for (i, mut socket) in sockets.into_iter().enumerate() {
+            let token = sources.add(Source::Match(i));
             poll.registry()
-                .register(&mut socket, Token(i), Interest::READABLE)?;
+                .register(&mut socket, token, Interest::READABLE)?;
             let mut scfg = cfg.server.clone();
-            scfg.seed = cfg.server.seed.map(|s| s.wrapping_add(i as u64));
+            scfg.seed = seed.map(|s| s.wrapping_add(i as u64));
             // Stagger the matches' tick clocks evenly over one period, so their broadcasts
             // do not all fall due at the same instant and delay each other's ticks.
             let period_ns = 1_000_000_000 / u64::from(cfg.server.tick_hz.max(1));
             let offset = Duration::from_nanos(period_ns * i as u64 / n as u64);
+            let mut server = Server::new(scfg, make_game(i), now + offset);
+            if let Some(t) = &tickets {
+                server.set_tickets(t.clone());
+            }
             matches.push(Match {
                 addr: socket.local_addr()?,
                 socket,
-                server: Server::new(scfg, make_game(i), now + offset),
+                server,
                 pending: true,
             });
-            if let (Some(t), Some(m)) = (&tickets, matches.last_mut()) {
-                m.server.set_tickets(t.clone());
-            }
         }
         let mut timer = TimerFd::new()?;
-        poll.registry()
-            .register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
+        poll.registry().register(
+            &mut SourceFd(&timer.as_raw_fd()),
+            sources.add(Source::Timer),
+            Interest::READABLE,
+        )?;
         timer.arm(now)?;
         let signals = if cfg.handle_signals {
             let mut s = signal_hook_mio::v1_0::Signals::new([
@@ -269,41 +181,56 @@ impl<G: Game> Host<G> {
                 signal_hook::consts::SIGTERM,
             ])?;
             poll.registry()
-                .register(&mut s, SIGNALS, Interest::READABLE)?;
+                .register(&mut s, sources.add(Source::Signals), Interest::READABLE)?;
             Some(s)
         } else {
             None
         };
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let v6 = cfg.bind.is_ipv6();
+        let waker = Arc::new(Waker::new(poll.registry(), sources.add(Source::Waker))?);
+        let (stun, query) = match seed {
+            Some(s) => (
+                Stun::with_seed(cfg.stun_limit, derive(s, Stream::Stun)),
+                Query::with_seed(cfg.query_limit, derive(s, Stream::Query)),
+            ),
+            None => (Stun::new(cfg.stun_limit), Query::new(cfg.query_limit)),
+        };
         Ok(Host {
             poll,
+            sources,
             matches,
             timer,
             signals,
-            stop: Arc::new(AtomicBool::new(false)),
+            control: Arc::new(Control::new()),
             waker,
-            recv: RecvBatch::new(RECV_BATCH),
-            send: SendBatch::new(SEND_BATCH, v6),
-            stats: IoStats {
-                recv_errors: 0,
-                send_dropped: 0,
-                recv_budget_hits: 0,
-                tick_lateness: lateness_histogram(),
-            },
-            window: Window {
-                at: now,
-                datagrams_in: 0,
-                datagrams_out: 0,
-                lateness: lateness_histogram(),
-            },
-            stun: Stun::new(cfg.stun_limit),
-            query: Query::new(cfg.query_limit),
-            stun_out: vec![0u8; 1200].into_boxed_slice(),
-            query_out: QueryOut::new(),
+            udp: Udp::new(cfg.bind.is_ipv6(), stun, query),
+            counters: Counters::new(),
+            reporter: Reporter::new(cfg.stats_interval, now),
             lobby,
+            adapters: Vec::new(),
+            state: RunState::Running,
             cfg,
         })
+    }
+
+    /// Adds an [`Adapter`]: calls its [`register`](Adapter::register) now, then drives it
+    /// from every turn of [`Host::run`]. Its index (for [`Host::adapter_waker`]) is the
+    /// number of adapters added before it.
+    pub fn add_adapter(&mut self, adapter: Box<dyn Adapter<G>>) -> io::Result<()> {
+        let index = self.adapters.len();
+        let mut slot = adapter::Slot {
+            adapter,
+            woken: Default::default(),
+        };
+        let waker = slot.waker(&self.waker);
+        let mut reg = Registrar::new(self.poll.registry(), &mut self.sources, index, waker);
+        slot.adapter.register(&mut reg)?;
+        self.adapters.push(slot);
+        Ok(())
+    }
+
+    /// A waker for adapter `index` (see [`Adapter::woken`]), to hand to another thread.
+    pub fn adapter_waker(&self, index: usize) -> Option<AdapterWaker> {
+        self.adapters.get(index).map(|s| s.waker(&self.waker))
     }
 
     /// The UDP address of each match.
@@ -311,10 +238,10 @@ impl<G: Game> Host<G> {
         self.matches.iter().map(|m| m.addr).collect()
     }
 
-    /// A handle that stops [`Host::run`] from another thread.
+    /// A handle that stops or drains [`Host::run`] from another thread.
     pub fn stopper(&self) -> Stopper {
         Stopper {
-            flag: self.stop.clone(),
+            control: self.control.clone(),
             waker: self.waker.clone(),
         }
     }
@@ -325,11 +252,22 @@ impl<G: Game> Host<G> {
     }
 
     /// The I/O counters.
-    pub fn io_stats(&self) -> &IoStats {
-        &self.stats
+    pub fn io_stats(&self) -> IoStats {
+        self.view().io_stats()
     }
 
-    /// Runs the loop until stopped (signal or [`Stopper`]); then says BYE to every client.
+    /// A read-only look at the host (what adapters see).
+    pub fn view(&self) -> HostView<'_, G> {
+        view!(self)
+    }
+
+    /// Where the host is in its life.
+    pub fn state(&self) -> RunState {
+        self.state
+    }
+
+    /// Runs the loop until stopped (signal or [`Stopper::stop`]) or drained
+    /// ([`Stopper::drain`]); then says BYE to every client and returns.
     pub fn run(&mut self) -> io::Result<()> {
         // Timer slack (50 us by default) would delay every timerfd wake-up: ask for none.
         // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
@@ -346,45 +284,24 @@ impl<G: Game> Host<G> {
                 return Err(e);
             }
             for ev in events.iter() {
-                match ev.token() {
-                    TIMER => self.timer.clear(),
-                    SIGNALS => {
-                        if let Some(s) = self.signals.as_mut() {
-                            for sig in s.pending() {
-                                log::info!("signal {sig}: shutting down");
-                                self.stop.store(true, Ordering::SeqCst);
-                            }
-                        }
-                    }
-                    WAKER => {}
-                    t if self.lobby.as_ref().is_some_and(|l| l.owns(t)) => {
-                        if let Some(l) = self.lobby.as_mut() {
-                            l.handle_event(self.poll.registry(), ev, Instant::now());
-                        }
-                    }
-                    Token(i) => {
-                        if let Some(m) = self.matches.get_mut(i) {
-                            m.pending = true;
-                        }
-                    }
-                }
+                self.dispatch(ev);
             }
+            // A drain asked for before this turn admits nobody in it.
+            self.take_request(Instant::now());
             self.run_timers();
-            for i in 0..self.matches.len() {
-                if self.matches[i].pending {
-                    self.receive(i);
-                }
-            }
+            self.receive();
             if let Some(l) = self.lobby.as_mut() {
                 l.run_pending(self.poll.registry(), Instant::now());
             }
             self.run_timers();
-            self.run_lobby_timers();
-            if self.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            self.run_lobby_timers(now);
+            self.run_adapter_timers(now);
+            if self.turn_ends_run(now) {
                 self.shutdown();
                 return Ok(());
             }
-            self.maybe_log_stats();
+            self.reporter.maybe_log(now, &view!(self));
             let next = self.next_deadline();
             self.timer.arm(next)?;
         }
@@ -400,15 +317,109 @@ impl<G: Game> Host<G> {
         self.lobby.as_ref()
     }
 
-    fn run_lobby_timers(&mut self) {
+    /// Connected clients over all matches.
+    pub fn clients(&self) -> usize {
+        self.view().clients()
+    }
+
+    /// The core counters of all matches added up.
+    pub fn merged_stats(&self) -> Stats {
+        self.view().merged_stats()
+    }
+
+    /// A one-line summary of everything since start.
+    pub fn summary(&self) -> String {
+        self.reporter.summary(&self.view())
+    }
+
+    /// Hands one event to the source its token was registered for.
+    fn dispatch(&mut self, ev: &Event) {
+        match self.sources.get(ev.token()) {
+            Some(Source::Timer) => self.timer.clear(),
+            Some(Source::Signals) => {
+                if let Some(s) = self.signals.as_mut() {
+                    for sig in s.pending() {
+                        log::info!("signal {sig}: shutting down");
+                        self.control.stop();
+                    }
+                }
+            }
+            Some(Source::Waker) => {
+                // A stop or a drain is taken right after the events; adapters now.
+                let view = view!(self);
+                for slot in self.adapters.iter_mut().filter(|s| s.take_woken()) {
+                    slot.adapter.woken(&view);
+                }
+            }
+            Some(Source::Match(i)) if i < self.matches.len() => self.matches[i].pending = true,
+            Some(Source::Lobby) if self.lobby.is_some() => {
+                if let Some(l) = self.lobby.as_mut() {
+                    l.handle_event(self.poll.registry(), ev, Instant::now());
+                }
+            }
+            Some(Source::Adapter(i)) if i < self.adapters.len() => {
+                let view = view!(self);
+                self.adapters[i].adapter.ready(ev, &view);
+            }
+            _ => {
+                self.counters.unknown_events += 1;
+                log::debug!("event for unknown token {:?}", ev.token());
+            }
+        }
+    }
+
+    fn run_lobby_timers(&mut self, now: Instant) {
         if let Some(l) = self.lobby.as_mut() {
-            let now = Instant::now();
             if l.next_timeout().is_some_and(|t| t <= now) {
                 l.handle_timeout(self.poll.registry(), now);
             }
         }
     }
 
+    fn run_adapter_timers(&mut self, now: Instant) {
+        let view = view!(self);
+        for a in self.adapters.iter_mut().map(|s| &mut s.adapter) {
+            if a.poll_timeout().is_some_and(|t| t <= now) {
+                a.handle_timeout(now, &view);
+            }
+        }
+    }
+
+    /// Moves the run state on as a [`Stopper`] or a signal asked (one atomic load).
+    fn take_request(&mut self, now: Instant) {
+        match (self.state, self.control.request()) {
+            (RunState::Stopped, _) | (_, Request::None) => {}
+            (_, Request::Stop) => self.state = RunState::Stopped,
+            (RunState::Running, Request::Drain) => {
+                let within = self.control.drain_within();
+                log::info!(
+                    "draining: admitting nobody, stopping when empty or in {within:?} ({} clients)",
+                    self.clients()
+                );
+                self.state = RunState::Draining {
+                    until: later(now, within),
+                };
+            }
+            (RunState::Draining { .. }, Request::Drain) => {}
+        }
+    }
+
+    /// Takes a request that came during the turn; `true` when the host is to stop now
+    /// (asked to, or done draining).
+    fn turn_ends_run(&mut self, now: Instant) -> bool {
+        self.take_request(now);
+        if let RunState::Draining { until } = self.state {
+            let clients = self.clients();
+            if clients == 0 || now >= until {
+                log::info!("drained: stopping ({clients} clients left)");
+                self.state = RunState::Stopped;
+            }
+        }
+        self.state == RunState::Stopped
+    }
+
+    /// The earliest of every deadline the loop knows: ticks, client and lobby timeouts, the
+    /// stats line, the adapters', the end of a drain.
     fn next_deadline(&self) -> Instant {
         let mut next = self
             .matches
@@ -416,10 +427,22 @@ impl<G: Game> Host<G> {
             .map(|m| m.server.poll_timeout())
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-        if let Some(iv) = self.cfg.stats_interval {
-            next = next.min(self.window.at + iv);
+        let others = [
+            self.reporter.next_report(),
+            self.lobby.as_ref().and_then(|l| l.next_timeout()),
+            match self.state {
+                RunState::Draining { until } => Some(until),
+                _ => None,
+            },
+        ];
+        for t in others.into_iter().flatten() {
+            next = next.min(t);
         }
-        if let Some(t) = self.lobby.as_ref().and_then(|l| l.next_timeout()) {
+        for t in self
+            .adapters
+            .iter()
+            .filter_map(|s| s.adapter.poll_timeout())
+        {
             next = next.min(t);
         }
         next
@@ -431,15 +454,17 @@ impl<G: Game> Host<G> {
     fn run_timers(&mut self) {
         loop {
             let now = Instant::now();
-            for i in 0..self.matches.len() {
-                let deadline = self.matches[i].server.poll_timeout();
-                if deadline > now {
+            for m in self.matches.iter_mut() {
+                if m.server.poll_timeout() > now {
                     continue;
                 }
-                let late = u64::try_from((now - deadline).as_micros()).unwrap_or(u64::MAX);
-                let _ = self.stats.tick_lateness.record(late.min(60_000_000));
-                let _ = self.window.lateness.record(late.min(60_000_000));
-                self.matches[i].server.handle_timeout(now);
+                let due = tick_due(&m.server);
+                if due <= now {
+                    let late = report::lateness_us(due, now);
+                    self.counters.tick_started(late);
+                    self.reporter.tick_started(late);
+                }
+                m.server.handle_timeout(now);
             }
             let Some(m) = self
                 .matches
@@ -448,80 +473,22 @@ impl<G: Game> Host<G> {
             else {
                 return;
             };
-            flush_some(m, &mut self.send, &mut self.stats, SEND_CHUNK);
+            self.udp.flush_some(m, &mut self.counters, SEND_CHUNK);
         }
     }
 
-    fn receive(&mut self, i: usize) {
-        let budget = self.cfg.recv_budget.max(1);
-        // Stop reading as soon as any match's tick falls due: a tick never waits for more
-        // than one batch.
-        let tick_due = self.matches.iter().map(|m| m.server.poll_timeout()).min();
-        let m = &mut self.matches[i];
-        let fd = m.socket.as_raw_fd();
-        let mut done = 0;
-        while done < budget {
-            match self.recv.recv(fd) {
-                Ok(n) => {
-                    done += n;
-                    let now = Instant::now();
-                    for k in 0..n {
-                        let Some((src, data, _truncated)) = self.recv.get(k) else {
-                            continue;
-                        };
-                        match demux(data) {
-                            Demux::Game => {
-                                let _ = m.server.handle_datagram(now, src, data);
-                            }
-                            Demux::Stun => {
-                                match self.stun.handle(now, src, data, &mut self.stun_out) {
-                                    Ok(len) => {
-                                        reply(m, src, &self.stun_out[..len], &mut self.stats)
-                                    }
-                                    Err(d) => m.server.count_drop(d),
-                                }
-                            }
-                            Demux::Query => {
-                                self.query_out.clear();
-                                let view = QueryView {
-                                    server: &m.server,
-                                    info: &self.cfg.info,
-                                    now,
-                                    port: m.addr.port(),
-                                };
-                                match self
-                                    .query
-                                    .handle(now, src, data, &view, &mut self.query_out)
-                                {
-                                    Ok(()) => {
-                                        for p in self.query_out.packets() {
-                                            reply(m, src, p, &mut self.stats);
-                                        }
-                                    }
-                                    Err(d) => m.server.count_drop(d),
-                                }
-                            }
-                        }
-                    }
-                    // Replies go out with the broadcasts, in chunks, from run_timers.
-                    if tick_due.is_some_and(|t| now >= t) {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    m.pending = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // ECONNREFUSED and friends report an earlier send; they never stop us.
-                    self.stats.recv_errors += 1;
-                    log::debug!("recvmmsg on {}: {e}", m.addr);
-                    done += 1;
-                }
-            }
+    /// Reads every socket that has datagrams waiting, one budget each.
+    fn receive(&mut self) {
+        // Stop reading as soon as any match's deadline falls due.
+        let turn = Turn {
+            budget: self.cfg.recv_budget,
+            tick_due: self.matches.iter().map(|m| m.server.poll_timeout()).min(),
+            info: &self.cfg.info,
+            admitting: self.state == RunState::Running,
+        };
+        for m in self.matches.iter_mut().filter(|m| m.pending) {
+            self.udp.receive(m, &turn, &mut self.counters);
         }
-        self.stats.recv_budget_hits += 1;
     }
 
     fn shutdown(&mut self) {
@@ -531,178 +498,18 @@ impl<G: Game> Host<G> {
         let now = Instant::now();
         for m in &mut self.matches {
             m.server.shutdown(now);
-            flush(m, &mut self.send, &mut self.stats);
+            self.udp.flush(m, &mut self.counters);
         }
-    }
-
-    fn maybe_log_stats(&mut self) {
-        let Some(iv) = self.cfg.stats_interval else {
-            return;
-        };
-        let now = Instant::now();
-        let elapsed = now - self.window.at;
-        if elapsed < iv {
-            return;
-        }
-        let (din, dout) = self.totals();
-        let secs = elapsed.as_secs_f64().max(1e-9);
-        let mut depth = Histogram::<u64>::new_with_bounds(1, 3600, 2).expect("static bounds");
-        for m in &self.matches {
-            let _ = depth.add(m.server.rewind_depth());
-        }
-        let line = stats_line(
-            &self.merged_stats(),
-            &depth,
-            self.clients(),
-            (din - self.window.datagrams_in) as f64 / secs,
-            (dout - self.window.datagrams_out) as f64 / secs,
-            &self.window.lateness,
-        );
-        match &self.lobby {
-            Some(l) => {
-                let ls = l.stats();
-                log::info!(
-                    "{line} lobby conns={} users={} rooms={} msgs_in={} msgs_out={} slow_cut={}",
-                    ls.conns,
-                    ls.users,
-                    ls.rooms,
-                    ls.msgs_in,
-                    ls.msgs_out,
-                    ls.slow_readers_cut
-                );
-            }
-            None => log::info!("{line}"),
-        }
-        self.window.at = now;
-        self.window.datagrams_in = din;
-        self.window.datagrams_out = dout;
-        self.window.lateness.reset();
-    }
-
-    fn totals(&self) -> (u64, u64) {
-        self.matches.iter().fold((0, 0), |(a, b), m| {
-            let s = m.server.stats();
-            (a + s.datagrams_in, b + s.datagrams_out)
-        })
-    }
-
-    /// Connected clients over all matches.
-    pub fn clients(&self) -> usize {
-        self.matches.iter().map(|m| m.server.client_count()).sum()
-    }
-
-    /// The core counters of all matches added up.
-    pub fn merged_stats(&self) -> Stats {
-        let mut t = Stats::default();
-        for m in &self.matches {
-            t.merge(m.server.stats());
-        }
-        t
-    }
-
-    /// A one-line summary of everything since start.
-    pub fn summary(&self) -> String {
-        let s = self.merged_stats();
-        let l = &self.stats.tick_lateness;
-        format!(
-            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
-            self.clients(),
-            s.datagrams_in,
-            s.datagrams_out,
-            s.bytes_in,
-            s.bytes_out,
-            s.accepts,
-            s.timeouts,
-            s.byes,
-            s.lost,
-            s.late,
-            s.ticks,
-            s.ticks_skipped,
-            self.stats.recv_errors,
-            self.stats.send_dropped,
-            drops_list(&s),
-            l.value_at_quantile(0.5),
-            l.value_at_quantile(0.99),
-            l.max(),
-        )
+        self.state = RunState::Stopped;
     }
 }
 
-/// Sends one STUN or A2S reply at once (they are rare and rate-limited; game traffic goes
-/// through the batches).
-fn reply<G>(m: &Match<G>, dst: SocketAddr, bytes: &[u8], stats: &mut IoStats) {
-    let dst = match (dst, m.addr) {
-        (SocketAddr::V4(a), SocketAddr::V6(_)) => {
-            SocketAddr::new(a.ip().to_ipv6_mapped().into(), a.port())
-        }
-        (d, _) => d,
-    };
-    if let Err(e) = m.socket.send_to(bytes, dst) {
-        log::debug!("reply to {dst}: {e}");
-        stats.send_dropped += 1;
+impl<G> core::fmt::Debug for Host<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Host")
+            .field("matches", &self.matches.len())
+            .field("state", &self.state)
+            .field("adapters", &self.adapters.len())
+            .finish_non_exhaustive()
     }
-}
-
-/// Sends everything the match has queued.
-fn flush<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats) {
-    flush_some(m, batch, stats, usize::MAX);
-}
-
-/// Sends up to `max` of the match's queued transmits and reports them sent.
-fn flush_some<G: Game>(m: &mut Match<G>, batch: &mut SendBatch, stats: &mut IoStats, max: usize) {
-    let fd = m.socket.as_raw_fd();
-    let queued = m.server.transmits();
-    let n = queued.len().min(max);
-    for t in &queued[..n] {
-        if batch.is_full() {
-            stats.send_dropped += batch.flush(fd).dropped as u64;
-        }
-        // SAFETY: the transmits and the ring are not touched until the flush below (or
-        // the one above, when the batch fills) has returned.
-        unsafe { batch.push(t.dst, t.head(), m.server.body(t)) };
-    }
-    if !batch.is_empty() {
-        stats.send_dropped += batch.flush(fd).dropped as u64;
-    }
-    m.server.sent(n);
-}
-
-fn drops_list(s: &Stats) -> String {
-    use core::fmt::Write;
-    let mut out = String::new();
-    for d in DropReason::ALL {
-        let n = s.drop_count(*d);
-        if n > 0 {
-            let _ = write!(out, "{}{}={}", if out.is_empty() { "" } else { " " }, d, n);
-        }
-    }
-    out
-}
-
-fn stats_line(
-    s: &Stats,
-    depth: &Histogram<u64>,
-    clients: usize,
-    in_ps: f64,
-    out_ps: f64,
-    l: &Histogram<u64>,
-) -> String {
-    let r = &s.rewinds;
-    let refused: String = crate::proto::RewindError::ALL
-        .iter()
-        .zip(r.refused.iter())
-        .map(|(e, n)| format!(" {}={}", e.label(), n))
-        .collect();
-    format!(
-        "clients={clients} in/s={in_ps:.0} out/s={out_ps:.0} drops[{}] tick_late_us p50={} p99={} max={} shots ok={}{} rewind_ticks p50={} p99={} max={}",
-        drops_list(s),
-        l.value_at_quantile(0.5),
-        l.value_at_quantile(0.99),
-        l.max(),
-        r.ok,
-        refused,
-        depth.value_at_quantile(0.5),
-        depth.value_at_quantile(0.99),
-        depth.max(),
-    )
 }

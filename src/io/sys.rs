@@ -163,6 +163,11 @@ impl RecvBatch {
     }
 }
 
+// SAFETY: the raw pointers in a RecvBatch point only into its own boxed buffers, which move
+// with it (a Box's heap memory does not move when the Box does), and are rewritten before
+// every recvmmsg: a batch on another thread owns everything it points at.
+unsafe impl Send for RecvBatch {}
+
 /// Preallocated headers for `sendmmsg` of up to `n` datagrams, each sent as two pieces
 /// (a head and a shared body) without copying either.
 pub struct SendBatch {
@@ -172,6 +177,12 @@ pub struct SendBatch {
     len: usize,
     v6_socket: bool,
 }
+
+// SAFETY: a SendBatch's pointers are either into its own boxed headers and addresses
+// (which move with it) or into the caller's buffers between `push` and `flush`, whose
+// contract (see `push`) keeps them alive and unwritten until the flush, on whatever thread
+// the flush runs. Outside that window the stale pointers are never read (`len` is 0).
+unsafe impl Send for SendBatch {}
 
 /// Outcome of flushing a send batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -214,6 +225,7 @@ impl SendBatch {
     }
 
     /// Number of queued datagrams.
+    #[cfg_attr(not(feature = "internal"), allow(dead_code))] // for `tickwire::internal`
     pub fn len(&self) -> usize {
         self.len
     }
@@ -228,7 +240,9 @@ impl SendBatch {
     /// # Safety
     ///
     /// The batch keeps raw pointers to `head` and `body`: both must stay alive and
-    /// unchanged until the next [`SendBatch::flush`] returns.
+    /// unchanged (not written, not freed, not moved) until the next [`SendBatch::flush`] (or
+    /// the drop of the batch) returns. This holds across threads too: a batch moved to
+    /// another thread between `push` and `flush` reads the bytes from there.
     pub unsafe fn push(&mut self, dst: SocketAddr, head: &[u8], body: &[u8]) -> bool {
         if self.is_full() {
             return false;

@@ -56,8 +56,14 @@ impl Lobby {
         self.addr
     }
 
+    /// How many consecutive tokens [`Lobby::register`] claims: the listener's and one per
+    /// connection slot (`max_conns + 1`).
+    pub fn tokens(&self) -> usize {
+        self.core.config().max_conns + 1
+    }
+
     /// Registers the listener as `Token(token_base)`; connections get
-    /// `token_base + 1 + slab key`, so the lobby owns tokens
+    /// `token_base + 1 + slab key`, so the lobby owns the [`Lobby::tokens`] tokens
     /// `token_base..=token_base + max_conns`.
     pub fn register(&mut self, registry: &Registry, token_base: usize) -> io::Result<()> {
         self.token_base = token_base;

@@ -1,0 +1,77 @@
+//! The host's settings ([`HostConfig`]) and the I/O shell's counters ([`IoStats`]).
+
+use super::ServerInfo;
+use crate::lobby::LobbyConfig;
+use crate::proto::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Settings of the I/O shell.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Address of the first match's UDP port (`0.0.0.0:7777`).
+    pub bind: SocketAddr,
+    /// Independent matches on consecutive ports (1).
+    pub matches: usize,
+    /// The core's settings, shared by every match. Its [`Config::seed`] seeds the whole
+    /// host: match `i`'s server gets `seed + i` (as always), the lobby tickets, the STUN
+    /// limiter and the A2S responder each a stream derived from it; `None` draws all of
+    /// them from OS entropy.
+    pub server: Config,
+    /// Socket send and receive buffer size asked of the kernel (8 MiB).
+    pub socket_buffer: usize,
+    /// Most datagrams read from one socket per wake-up (1024).
+    pub recv_budget: usize,
+    /// How often to log a stats line (`None` = never; 5 s by default).
+    pub stats_interval: Option<Duration>,
+    /// Stop cleanly on SIGINT and SIGTERM (off for embedders, on in the binary).
+    pub handle_signals: bool,
+    /// Name, map and game shown to A2S server browsers.
+    pub info: ServerInfo,
+    /// STUN answers per second per source IP (20).
+    pub stun_limit: u32,
+    /// A2S answers per second per source IP (20).
+    pub query_limit: u32,
+    /// The TCP lobby's address and settings; `None` runs no lobby. Logins issue tickets
+    /// that every match redeems (`Config::require_ticket` makes them mandatory).
+    pub lobby: Option<(SocketAddr, LobbyConfig)>,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], 7777)),
+            matches: 1,
+            server: Config::default(),
+            socket_buffer: 8 << 20,
+            recv_budget: 1024,
+            stats_interval: Some(Duration::from_secs(5)),
+            handle_signals: false,
+            info: ServerInfo::default(),
+            stun_limit: crate::stun::DEFAULT_LIMIT_PER_SEC,
+            query_limit: crate::query::DEFAULT_LIMIT_PER_SEC,
+            lobby: None,
+        }
+    }
+}
+
+/// Counters of the I/O shell, as of the call that returned them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// `recvmmsg` errors other than WouldBlock (ICMP port unreachable and the like).
+    pub recv_errors: u64,
+    /// Datagrams the kernel would not take (send buffer full) or refused.
+    pub send_dropped: u64,
+    /// Times a socket's receive budget ran out before it was drained.
+    pub recv_budget_hits: u64,
+    /// Events for a token no source was registered under (logged at debug level).
+    pub unknown_events: u64,
+    /// HELLOs dropped unanswered while draining (or in the last turn before a stop).
+    pub refused_draining: u64,
+    /// Tick start lateness since start, median, in microseconds.
+    pub tick_late_p50_us: u64,
+    /// Tick start lateness since start, 99th percentile, in microseconds.
+    pub tick_late_p99_us: u64,
+    /// Tick start lateness since start, worst, in microseconds.
+    pub tick_late_max_us: u64,
+}

@@ -1,0 +1,183 @@
+//! The host's stats reporter: tick lateness histograms, the periodic stats line and the
+//! summary since start. It reads the host through a [`HostView`]; nothing here runs per
+//! datagram, and the stats line (which allocates its text) only every `interval`.
+
+use super::adapter::HostView;
+use crate::proto::{Game, Stats};
+use crate::wire::DropReason;
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
+
+/// Largest tick lateness recorded, in microseconds (larger values count as this).
+const MAX_LATENESS_US: u64 = 60_000_000;
+
+/// An empty lateness histogram (1 us .. 60 s, 3 significant digits).
+pub(super) fn lateness_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENESS_US, 3).expect("static histogram bounds are valid")
+}
+
+/// How late a tick due at `due` started at `now`, in microseconds, capped for recording.
+pub(super) fn lateness_us(due: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(due).as_micros())
+        .unwrap_or(u64::MAX)
+        .min(MAX_LATENESS_US)
+}
+
+/// Records `late_us` (from [`lateness_us`], so in range: recording cannot fail).
+pub(super) fn record(h: &mut Histogram<u64>, late_us: u64) {
+    let _ = h.record(late_us);
+}
+
+/// The stats window: the counters at its start and its tick lateness.
+pub(super) struct Reporter {
+    interval: Option<Duration>,
+    /// Start of the current window.
+    at: Instant,
+    /// Datagrams in and out of all matches at the start of the window.
+    datagrams_in: u64,
+    datagrams_out: u64,
+    /// Tick lateness in this window.
+    window: Histogram<u64>,
+}
+
+impl Reporter {
+    /// A reporter logging every `interval` (`None`: never), its first window from `now`.
+    pub(super) fn new(interval: Option<Duration>, now: Instant) -> Reporter {
+        Reporter {
+            interval,
+            at: now,
+            datagrams_in: 0,
+            datagrams_out: 0,
+            window: lateness_histogram(),
+        }
+    }
+
+    /// Records a tick that started `late_us` late (see [`lateness_us`]).
+    pub(super) fn tick_started(&mut self, late_us: u64) {
+        record(&mut self.window, late_us);
+    }
+
+    /// When the next stats line is due, if ever.
+    pub(super) fn next_report(&self) -> Option<Instant> {
+        self.interval.map(|iv| self.at + iv)
+    }
+
+    /// Logs the stats line and starts a new window if the interval has passed.
+    pub(super) fn maybe_log<G: Game>(&mut self, now: Instant, host: &HostView<'_, G>) {
+        let Some(iv) = self.interval else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(self.at);
+        if elapsed < iv {
+            return;
+        }
+        let (din, dout) = totals(host);
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let line = self.stats_line(
+            host,
+            din.saturating_sub(self.datagrams_in) as f64 / secs,
+            dout.saturating_sub(self.datagrams_out) as f64 / secs,
+        );
+        match host.lobby() {
+            Some(l) => {
+                let ls = l.stats();
+                log::info!(
+                    "{line} lobby conns={} users={} rooms={} msgs_in={} msgs_out={} slow_cut={}",
+                    ls.conns,
+                    ls.users,
+                    ls.rooms,
+                    ls.msgs_in,
+                    ls.msgs_out,
+                    ls.slow_readers_cut
+                );
+            }
+            None => log::info!("{line}"),
+        }
+        self.at = now;
+        self.datagrams_in = din;
+        self.datagrams_out = dout;
+        self.window.reset();
+    }
+
+    fn stats_line<G: Game>(&self, host: &HostView<'_, G>, in_ps: f64, out_ps: f64) -> String {
+        let s = host.merged_stats();
+        let mut depth = Histogram::<u64>::new_with_bounds(1, 3600, 2).expect("static bounds");
+        for i in 0..host.matches() {
+            if let Some(server) = host.server(i) {
+                // A histogram can always take another of the same bounds.
+                let _ = depth.add(server.rewind_depth());
+            }
+        }
+        let r = &s.rewinds;
+        let refused: String = crate::proto::RewindError::ALL
+            .iter()
+            .zip(r.refused.iter())
+            .map(|(e, n)| format!(" {}={}", e.label(), n))
+            .collect();
+        let l = &self.window;
+        format!(
+            "clients={} in/s={in_ps:.0} out/s={out_ps:.0} drops[{}] tick_late_us p50={} p99={} max={} shots ok={}{} rewind_ticks p50={} p99={} max={}",
+            host.clients(),
+            drops_list(&s),
+            l.value_at_quantile(0.5),
+            l.value_at_quantile(0.99),
+            l.max(),
+            r.ok,
+            refused,
+            depth.value_at_quantile(0.5),
+            depth.value_at_quantile(0.99),
+            depth.max(),
+        )
+    }
+
+    /// A one-line summary of everything since start.
+    pub(super) fn summary<G: Game>(&self, host: &HostView<'_, G>) -> String {
+        let s = host.merged_stats();
+        let io = host.io_stats();
+        format!(
+            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
+            host.clients(),
+            s.datagrams_in,
+            s.datagrams_out,
+            s.bytes_in,
+            s.bytes_out,
+            s.accepts,
+            s.timeouts,
+            s.byes,
+            s.lost,
+            s.late,
+            s.ticks,
+            s.ticks_skipped,
+            io.recv_errors,
+            io.send_dropped,
+            drops_list(&s),
+            io.tick_late_p50_us,
+            io.tick_late_p99_us,
+            io.tick_late_max_us,
+        )
+    }
+}
+
+/// Datagrams in and out of all matches.
+fn totals<G: Game>(host: &HostView<'_, G>) -> (u64, u64) {
+    (0..host.matches())
+        .filter_map(|i| host.server(i))
+        .fold((0, 0), |(a, b), server| {
+            let s = server.stats();
+            (a + s.datagrams_in, b + s.datagrams_out)
+        })
+}
+
+/// `reason=count` for every drop reason counted at least once.
+fn drops_list(s: &Stats) -> String {
+    use core::fmt::Write;
+    let mut out = String::new();
+    for d in DropReason::ALL {
+        let n = s.drop_count(*d);
+        if n > 0 {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{}{}={}", if out.is_empty() { "" } else { " " }, d, n);
+        }
+    }
+    out
+}

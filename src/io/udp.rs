@@ -1,0 +1,235 @@
+//! The per-match socket driver: receive with `recvmmsg`, demultiplex to the game core, STUN
+//! and A2S, and flush the core's transmits with `sendmmsg`.
+//!
+//! Hot path: nothing here allocates. The batches and reply buffers are allocated once in
+//! [`Udp::new`] and shared by every match of the loop.
+
+use super::query_view::{QueryView, ServerInfo};
+use super::report::{lateness_histogram, record};
+use super::sys::{RecvBatch, SendBatch};
+use crate::proto::{Game, Server};
+use crate::query::{Query, QueryOut};
+use crate::stun::Stun;
+use crate::wire::{demux, Demux, Kind, Packet, HEADER_LEN};
+use hdrhistogram::Histogram;
+use mio::net::UdpSocket;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+/// Datagrams read per `recvmmsg` call.
+const RECV_BATCH: usize = 64;
+/// Datagrams queued per `sendmmsg` flush.
+const SEND_BATCH: usize = 1024;
+/// Size of the STUN reply buffer (more than [`crate::stun::MAX_RESPONSE_LEN`]).
+const STUN_OUT: usize = 1200;
+
+/// One match: its socket and its core.
+pub(super) struct Match<G> {
+    pub(super) socket: UdpSocket,
+    pub(super) addr: SocketAddr,
+    pub(super) server: Server<G>,
+    /// Readable and not yet drained to WouldBlock.
+    pub(super) pending: bool,
+}
+
+/// The I/O shell's own counters ([`IoStats`](super::IoStats) is their public snapshot).
+pub(super) struct Counters {
+    pub(super) recv_errors: u64,
+    pub(super) send_dropped: u64,
+    pub(super) recv_budget_hits: u64,
+    pub(super) unknown_events: u64,
+    pub(super) refused_draining: u64,
+    /// Tick start lateness in microseconds, since start.
+    pub(super) tick_lateness: Histogram<u64>,
+}
+
+impl Counters {
+    pub(super) fn new() -> Counters {
+        Counters {
+            recv_errors: 0,
+            send_dropped: 0,
+            recv_budget_hits: 0,
+            unknown_events: 0,
+            refused_draining: 0,
+            tick_lateness: lateness_histogram(),
+        }
+    }
+
+    /// Records a tick that started `late_us` late.
+    pub(super) fn tick_started(&mut self, late_us: u64) {
+        record(&mut self.tick_lateness, late_us);
+    }
+}
+
+/// What one receive turn of a match needs to know about the loop.
+pub(super) struct Turn<'a> {
+    /// Most datagrams to read.
+    pub(super) budget: usize,
+    /// Stop after the batch during which this instant passes (the earliest tick due).
+    pub(super) tick_due: Option<Instant>,
+    /// What A2S shows.
+    pub(super) info: &'a ServerInfo,
+    /// Whether HELLOs reach the core (not while draining).
+    pub(super) admitting: bool,
+}
+
+/// The receive and send buffers and the STUN and A2S responders of one loop.
+pub(super) struct Udp {
+    recv: RecvBatch,
+    send: SendBatch,
+    stun: Stun,
+    query: Query,
+    /// Reply buffers for STUN and A2S, allocated once.
+    stun_out: Box<[u8]>,
+    query_out: QueryOut,
+}
+
+impl Udp {
+    /// Buffers for sockets of one family (`v6`: IPv4 destinations are mapped).
+    pub(super) fn new(v6: bool, stun: Stun, query: Query) -> Udp {
+        Udp {
+            recv: RecvBatch::new(RECV_BATCH),
+            send: SendBatch::new(SEND_BATCH, v6),
+            stun,
+            query,
+            stun_out: vec![0u8; STUN_OUT].into_boxed_slice(),
+            query_out: QueryOut::new(),
+        }
+    }
+
+    /// Reads `m`'s socket until WouldBlock, the budget, or the batch in which the earliest
+    /// tick falls due (a tick never waits for more than one batch). Game datagrams go to the
+    /// core; STUN and A2S are answered at once. The core's replies go out with the
+    /// broadcasts, in chunks, from the host's timers.
+    pub(super) fn receive<G: Game>(&mut self, m: &mut Match<G>, turn: &Turn, c: &mut Counters) {
+        let budget = turn.budget.max(1);
+        let fd = m.socket.as_raw_fd();
+        let mut done = 0;
+        while done < budget {
+            match self.recv.recv(fd) {
+                Ok(n) => {
+                    done += n;
+                    let now = Instant::now();
+                    for k in 0..n {
+                        let Some((src, data, _truncated)) = self.recv.get(k) else {
+                            continue;
+                        };
+                        match demux(data) {
+                            Demux::Game if !turn.admitting && is_hello(data) => {
+                                // Draining: admit nobody, answer nothing.
+                                c.refused_draining += 1;
+                            }
+                            Demux::Game => {
+                                // A dropped datagram is counted by the core, by reason.
+                                let _ = m.server.handle_datagram(now, src, data);
+                            }
+                            Demux::Stun => {
+                                match self.stun.handle(now, src, data, &mut self.stun_out) {
+                                    Ok(len) => reply(m, src, &self.stun_out[..len], c),
+                                    Err(d) => m.server.count_drop(d),
+                                }
+                            }
+                            Demux::Query => {
+                                let view = QueryView {
+                                    server: &m.server,
+                                    info: turn.info,
+                                    now,
+                                    port: m.addr.port(),
+                                };
+                                match self
+                                    .query
+                                    .handle(now, src, data, &view, &mut self.query_out)
+                                {
+                                    Ok(()) => {
+                                        for p in self.query_out.packets() {
+                                            reply(m, src, p, c);
+                                        }
+                                    }
+                                    Err(d) => m.server.count_drop(d),
+                                }
+                            }
+                        }
+                    }
+                    if turn.tick_due.is_some_and(|t| now >= t) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    m.pending = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // ECONNREFUSED and friends report an earlier send; they never stop us.
+                    c.recv_errors += 1;
+                    log::debug!("recvmmsg on {}: {e}", m.addr);
+                    done += 1;
+                }
+            }
+        }
+        c.recv_budget_hits += 1;
+    }
+
+    /// Sends everything the match has queued.
+    pub(super) fn flush<G: Game>(&mut self, m: &mut Match<G>, c: &mut Counters) {
+        self.flush_some(m, c, usize::MAX);
+    }
+
+    /// Sends up to `max` of the match's queued transmits and reports them sent.
+    pub(super) fn flush_some<G: Game>(&mut self, m: &mut Match<G>, c: &mut Counters, max: usize) {
+        let batch = &mut self.send;
+        let fd = m.socket.as_raw_fd();
+        let queued = m.server.transmits();
+        let n = queued.len().min(max);
+        for t in &queued[..n] {
+            if batch.is_full() {
+                c.send_dropped += batch.flush(fd).dropped as u64;
+            }
+            // SAFETY: the transmits and the ring are not touched until the flush below (or
+            // the one above, when the batch fills) has returned.
+            unsafe { batch.push(t.dst, t.head(), m.server.body(t)) };
+        }
+        if !batch.is_empty() {
+            c.send_dropped += batch.flush(fd).dropped as u64;
+        }
+        m.server.sent(n);
+    }
+}
+
+/// Whether a game datagram is a HELLO (the kind byte; the core checks the rest).
+fn is_hello(data: &[u8]) -> bool {
+    data.len() >= HEADER_LEN && Packet::new_unchecked(data).kind_raw() == Kind::Hello.to_u8()
+}
+
+/// Sends one STUN or A2S reply at once (they are rare and rate-limited; game traffic goes
+/// through the batches).
+fn reply<G>(m: &Match<G>, dst: SocketAddr, bytes: &[u8], c: &mut Counters) {
+    let dst = match (dst, m.addr) {
+        (SocketAddr::V4(a), SocketAddr::V6(_)) => {
+            SocketAddr::new(a.ip().to_ipv6_mapped().into(), a.port())
+        }
+        (d, _) => d,
+    };
+    if let Err(e) = m.socket.send_to(bytes, dst) {
+        log::debug!("reply to {dst}: {e}");
+        c.send_dropped += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_is_told_by_its_kind_byte() {
+        let mut d = [0u8; HEADER_LEN];
+        d[10] = Kind::Hello.to_u8();
+        assert!(is_hello(&d));
+        assert!(!is_hello(&d[..HEADER_LEN - 1]));
+        d[10] = Kind::Keepalive.to_u8();
+        assert!(!is_hello(&d));
+        assert!(!is_hello(&[]));
+    }
+}
