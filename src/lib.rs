@@ -8,25 +8,38 @@
 pub mod client;
 mod cookie;
 pub mod game;
-pub mod io;
-pub mod limit;
+mod io;
+mod limit;
 pub mod lobby;
 pub mod proto;
-pub mod query;
+mod query;
 mod seed;
-pub mod stun;
-pub mod tickets;
+mod stun;
+mod tickets;
 #[allow(dead_code)] // used by the server, client and lobby timers as they move onto it
 mod timers;
 pub mod wire;
 
 pub use game::Arena;
-pub use io::{Host, HostConfig, ServerInfo, Stopper};
+pub use io::{
+    Adapter, AdapterWaker, Host, HostConfig, HostView, IoStats, Registrar, RunState, ServerInfo,
+    Stopper,
+};
 pub use proto::{Config, Game, Server};
+pub use tickets::{Holder, IssueError, Name, Tickets};
 
 /// Low-level pieces for tickwire's own tools, tests and benches: not a stable API.
 #[cfg(feature = "internal")]
 #[doc(hidden)]
 pub mod internal {
     pub use crate::io::sys::{RecvBatch, SendBatch};
+    pub use crate::query::{Query, QueryOut, QueryState};
+    pub use crate::stun::{binding_request, parse_binding_response, Stun};
+
+    /// The lobby's frame layer and message ids.
+    pub mod lobby {
+        pub use crate::lobby::frame::{next, pop, HEADER_LEN, MAX_FRAME};
+        pub use crate::lobby::msg::id;
+        pub use crate::lobby::ring::Ring;
+    }
 }

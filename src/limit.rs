@@ -101,6 +101,7 @@ impl RateLimiter {
     }
 
     /// How many buckets the table has.
+    #[cfg(test)]
     pub fn buckets(&self) -> usize {
         self.buckets.len()
     }

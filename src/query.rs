@@ -286,11 +286,13 @@ impl QueryOut {
     }
 
     /// How many packets the reply has.
+    #[cfg(any(test, feature = "internal"))]
     pub fn len(&self) -> usize {
         self.count
     }
 
     /// Whether there is no reply.
+    #[cfg(any(test, feature = "internal"))]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use tickwire::query::{Query, QueryOut, QueryState};
+use tickwire::internal::{Query, QueryOut, QueryState};
 
 /// The longest a test may run; the serving thread stops by itself after it.
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -86,7 +86,7 @@ fn host_thread_allocates_nothing_in_steady_state() {
     // STUN and A2S from another socket, answered on the same loop.
     let side = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut stun = [0u8; 28];
-    let n = tickwire::stun::binding_request([7; 12], &mut stun);
+    let n = tickwire::internal::binding_request([7; 12], &mut stun);
     let mut info = b"\xFF\xFF\xFF\xFFTSource Engine Query\0".to_vec();
     info.extend_from_slice(&[0xFF; 4]);
     let play = |cs: &mut Vec<NetClient>, rounds: usize| {

@@ -4,8 +4,8 @@ mod common;
 use common::{addr, config, RawClient, Sim};
 use std::time::Duration;
 use tickwire::proto::Config;
-use tickwire::tickets::{Holder, Name, Tickets};
 use tickwire::wire::{flags, Challenge, DropReason, Kind, Reject, RejectReason};
+use tickwire::{Holder, Name, Tickets};
 
 #[test]
 fn challenge_then_accept() {

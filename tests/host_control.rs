@@ -9,8 +9,8 @@ use mio::{Interest, Token};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tickwire::io::{Adapter, HostView, Registrar, RunState, Stopper};
 use tickwire::wire::Kind;
+use tickwire::{Adapter, HostView, Registrar, RunState, Stopper};
 use tickwire::{Arena, Host, HostConfig};
 
 fn config() -> HostConfig {

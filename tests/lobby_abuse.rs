@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 use tickwire::client::lobby::{Error, LobbyClient, Message};
-use tickwire::lobby::msg::{ErrorCode, Request};
+use tickwire::client::lobby::{ErrorCode, Request};
 use tickwire::lobby::LobbyConfig;
 
 fn frame(r: Request) -> Vec<u8> {

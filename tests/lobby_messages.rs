@@ -5,8 +5,8 @@ mod common;
 
 use common::lobby::{TestLobby, PATIENCE};
 use std::time::Duration;
+use tickwire::client::lobby::Status;
 use tickwire::client::lobby::{Error, LobbyClient, Message};
-use tickwire::lobby::msg::Status;
 use tickwire::lobby::LobbyConfig;
 
 /// The next notification, or a panic after [`PATIENCE`].
@@ -156,7 +156,7 @@ fn failed_results_carry_zeroed_fields() {
         ..LobbyConfig::default()
     });
     let mut a = lobby.client();
-    a.send(&tickwire::lobby::msg::Request::RoomEnter { room: 5 })
+    a.send(&tickwire::client::lobby::Request::RoomEnter { room: 5 })
         .unwrap();
     assert_eq!(
         ntf(&mut a),

@@ -7,11 +7,11 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use tickwire::client::blocking::Connection;
 use tickwire::client::Client;
-use tickwire::io::{AdapterWaker, HostView, RunState, Stopper};
+use tickwire::internal::Stun;
+use tickwire::internal::{Query, QueryOut};
 use tickwire::lobby::{Lobby, LobbyCore};
-use tickwire::query::{Query, QueryOut};
-use tickwire::stun::Stun;
-use tickwire::tickets::Tickets;
+use tickwire::Tickets;
+use tickwire::{AdapterWaker, HostView, RunState, Stopper};
 use tickwire::{Arena, Host, HostConfig, Server};
 
 fn assert_send<T: Send>() {}

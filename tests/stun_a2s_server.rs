@@ -11,9 +11,9 @@ use stun_codec::rfc5389::{methods::BINDING, Attribute};
 use stun_codec::{Message, MessageClass, MessageDecoder, MessageEncoder, TransactionId};
 use tickwire::client::blocking::Connection;
 use tickwire::client::{ClientConfig, Event};
-use tickwire::io::ServerInfo;
 use tickwire::wire::DropReason;
 use tickwire::HostConfig;
+use tickwire::ServerInfo;
 
 #[test]
 fn a_stun_library_learns_its_mapped_address_from_the_game_port() {

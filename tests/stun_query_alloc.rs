@@ -7,8 +7,8 @@ mod counting;
 use counting::counted;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tickwire::query::{Query, QueryOut, QueryState};
-use tickwire::stun::{binding_request, parse_binding_response, Stun};
+use tickwire::internal::{binding_request, parse_binding_response, Stun};
+use tickwire::internal::{Query, QueryOut, QueryState};
 
 #[global_allocator]
 static A: counting::Counting = counting::Counting;

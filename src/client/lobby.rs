@@ -1,7 +1,7 @@
 //! A blocking lobby client over `std::net::TcpStream` (PROTOCOL.md section 7).
 //!
-//! It speaks through the server's own codec ([`crate::lobby::msg`] and
-//! [`crate::lobby::frame`]). Each request method sends one request and waits for its
+//! It speaks through the server's own codec and frame layer, whose message types are
+//! re-exported here ([`Request`], [`Message`], [`Status`], ...). Each request method sends one request and waits for its
 //! RES; notifications that arrive meanwhile are queued and handed out by
 //! [`LobbyClient::recv`].
 //!
@@ -19,7 +19,7 @@
 //! ```
 
 use crate::lobby::frame::{self, MAX_FRAME};
-use crate::lobby::msg::{id, ErrorCode, Request, Status};
+use crate::lobby::msg::id;
 use crate::lobby::ring::Ring;
 use std::collections::VecDeque;
 use std::fmt;
@@ -27,7 +27,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-pub use crate::lobby::msg::{Message, RoomInfo, UserInfo};
+pub use crate::lobby::msg::{ErrorCode, Full, Message, Request, RoomInfo, Status, UserInfo};
 
 /// How long a request method waits for its RES by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

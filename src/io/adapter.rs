@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use std::sync::mpsc;
-//! use tickwire::io::{Adapter, HostView, Registrar};
+//! use tickwire::{Adapter, HostView, Registrar};
 //! use tickwire::{Arena, Game, Host, HostConfig};
 //!
 //! /// Answers "how many players?" asked from another thread.

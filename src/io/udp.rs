@@ -24,6 +24,7 @@ const RECV_BATCH: usize = 64;
 const SEND_BATCH: usize = 1024;
 /// Size of the STUN reply buffer (more than [`crate::stun::MAX_RESPONSE_LEN`]).
 const STUN_OUT: usize = 1200;
+const _: () = assert!(STUN_OUT >= crate::stun::MAX_RESPONSE_LEN);
 
 /// One match: its socket and its core.
 pub(super) struct Match<G> {

@@ -82,7 +82,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The frame did not fit in [`MAX_FRAME`] bytes (or the caller's buffer).
+/// The frame did not fit in the caller's buffer, or in the largest frame (4096 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 

@@ -19,8 +19,6 @@ mod field {
 pub const HEADER_LEN: usize = field::BODY;
 /// Largest frame, header included.
 pub const MAX_FRAME: usize = 4096;
-/// Largest body.
-pub const MAX_BODY: usize = MAX_FRAME - HEADER_LEN;
 
 /// A checked frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 //!
 //! Two layers:
 //!
-//! - a sans-IO core, [`LobbyCore`]: frame reassembly over fixed rings ([`ring`],
-//!   [`frame`]), the message codec ([`msg`], shared with the client), sessions, users and
-//!   rooms. It takes `now` as an argument and never reads the clock;
+//! - a sans-IO core, [`LobbyCore`]: frame reassembly over fixed rings, the message codec
+//!   (shared with the client, whose types are in [`crate::client::lobby`]), sessions,
+//!   users and rooms. It takes `now` as an argument and never reads the clock;
 //! - a thin mio shell, [`Lobby`]: the listener, accept limits, edge-triggered reads and
 //!   writes drained until `WouldBlock`, and closing.
 //!
@@ -15,9 +15,9 @@
 
 mod conn;
 mod cursor;
-pub mod frame;
-pub mod msg;
-pub mod ring;
+pub(crate) mod frame;
+pub(crate) mod msg;
+pub(crate) mod ring;
 mod state;
 
 pub use conn::Lobby;

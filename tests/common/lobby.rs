@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tickwire::client::lobby::LobbyClient;
 use tickwire::lobby::{Lobby, LobbyConfig, LobbyStats};
-use tickwire::tickets::{Holder, Tickets};
+use tickwire::{Holder, Tickets};
 
 /// Generous bound for anything a test waits for.
 pub const PATIENCE: Duration = Duration::from_secs(20);

@@ -281,8 +281,7 @@ macro_rules! messages {
         }
 
         impl<'a> Request<'a> {
-            /// Parses a whole frame (header included, already checked by
-            /// [`Header::check`](super::frame::Header::check)).
+            /// Parses a whole frame (header included, already checked by the frame layer).
             pub fn parse(frame: &'a [u8]) -> Result<Request<'a>, ErrorCode> {
                 let (msg_id, mut r) = body(frame, id::is_request)?;
                 let req = match msg_id {
@@ -323,8 +322,8 @@ macro_rules! messages {
             }
 
             /// Writes the frame into `buf`; returns its size. [`Full`] when a string is longer
-            /// than 255 bytes, or the frame longer than `buf` or
-            /// [`MAX_FRAME`](super::frame::MAX_FRAME).
+            /// than 255 bytes, or the frame longer than `buf` or than a frame may be (4096
+            /// bytes).
             pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Full> {
                 let mut w = Writer::new(buf, self.id());
                 match self {
@@ -402,8 +401,8 @@ macro_rules! messages {
             }
 
             /// Writes the frame into `buf`; returns its size. A room list longer than one
-            /// frame is cut to what fits ([`write_room_list`]); [`Full`] when `buf` is shorter
-            /// than the frame (give it [`MAX_FRAME`](super::frame::MAX_FRAME) bytes).
+            /// frame is cut to what fits; [`Full`] when `buf` is shorter than the frame (give
+            /// it 4096 bytes, the largest frame).
             pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Full> {
                 let mut w = Writer::new(buf, self.id());
                 match self {

@@ -9,7 +9,7 @@ use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::client::lobby::{Error, LobbyClient, Message};
-use tickwire::lobby::msg::{Request, Status};
+use tickwire::client::lobby::{Request, Status};
 
 /// Interactive terminal client for the tickwire lobby (TCP).
 #[derive(Debug, Parser)]

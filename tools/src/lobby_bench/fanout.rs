@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 use tickwire::client::lobby::Message;
-use tickwire::lobby::frame::{self, MAX_FRAME};
-use tickwire::lobby::msg::{id, Request, Status};
-use tickwire::lobby::ring::Ring;
+use tickwire::client::lobby::{Request, Status};
+use tickwire::internal::lobby::id;
+use tickwire::internal::lobby::Ring;
+use tickwire::internal::lobby::{self as frame, MAX_FRAME};
 
 use super::echo::new_hist;
 use super::server::Server;
