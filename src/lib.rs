@@ -10,6 +10,7 @@ mod cookie;
 pub mod game;
 pub mod io;
 pub mod limit;
+mod link;
 pub mod lobby;
 pub mod proto;
 pub mod query;

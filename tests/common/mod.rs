@@ -167,7 +167,8 @@ impl RawClient {
             ticket,
             cookie,
         }
-        .emit(&mut b[13..]);
+        .emit(&mut b[13..])
+        .unwrap();
         b
     }
 
