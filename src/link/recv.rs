@@ -56,9 +56,10 @@ impl RecvWindow {
     /// duplicate, and counted late instead of lost; the window does not move.
     #[inline]
     pub(crate) fn receive(&mut self, seq: u32) -> Result<u32, DropReason> {
-        let r = match self.window.check(seq) {
+        let verdict = self.window.check(seq);
+        let r = match verdict {
             SeqVerdict::Accept { gap } => {
-                self.window.record(seq);
+                self.window.apply(seq, verdict);
                 self.received += 1;
                 Ok(gap)
             }
@@ -66,7 +67,7 @@ impl RecvWindow {
                 self.out_of_window += 1;
                 Err(match verdict {
                     SeqVerdict::Late => {
-                        self.window.record(seq);
+                        self.window.apply(seq, verdict);
                         DropReason::Late
                     }
                     SeqVerdict::Duplicate => DropReason::Duplicate,

@@ -16,8 +16,9 @@ pub(crate) struct SendHistory {
     s0: u32,
     /// The last seq sent (`s0` while nothing was sent on this side since S0).
     last: u32,
-    /// Low 32 bits of the send time (µs) of seq `s`, at `s % SEND_HISTORY`.
-    times: [u32; SEND_HISTORY],
+    /// Low 32 bits of the send time (µs) of seq `s`, at `s % SEND_HISTORY`. Boxed, so the
+    /// state every datagram reads stays in a few cache lines (the server keeps 255 links).
+    times: Box<[u32; SEND_HISTORY]>,
     /// Newest of our seqs the peer acknowledged.
     newest_ack: Option<u32>,
     /// Datagrams sent (sequence numbers taken).
@@ -25,19 +26,21 @@ pub(crate) struct SendHistory {
 }
 
 impl SendHistory {
-    /// The history of a link that starts at `s0`: nothing sent after it.
+    /// The history of a link that starts at `s0`: nothing sent after it. Allocates the
+    /// send-time ring, once.
     pub(crate) fn new(end: End, s0: u32) -> SendHistory {
         SendHistory {
             end,
             s0,
             last: s0,
-            times: [0; SEND_HISTORY],
+            times: Box::new([0; SEND_HISTORY]),
             newest_ack: None,
             sent: 0,
         }
     }
 
-    /// Re-initializes in place for a new link at `s0` (no fresh 1 KiB array on the stack).
+    /// Re-initializes in place for a new link at `s0`, keeping the allocation. The old send
+    /// times need no clearing: an ack is sampled only for seqs sent since.
     pub(crate) fn reset(&mut self, s0: u32) {
         self.s0 = s0;
         self.last = s0;

@@ -329,11 +329,15 @@ impl<G: Game> Server<G> {
         self.rearm_idle();
     }
 
-    /// Marks client `q` heard from at `now_us`.
+    /// Marks client `q` heard from at `now_us`. The idle timer is left where it is: a touch
+    /// only makes the oldest client younger, so the timer can be early, never late (an
+    /// early one finds nothing expired and moves on, see [`Server::expire`]).
     #[inline]
     fn touch_idle(&mut self, q: u8, now_us: u64) {
         self.idle.touch(q as usize, now_us);
-        self.rearm_idle();
+        if self.timers.get(timer::IDLE).is_none() {
+            self.rearm_idle();
+        }
     }
 
     /// Sets the idle timer to the oldest client's timeout: the first instant at which
