@@ -23,7 +23,7 @@ pub(crate) use recv::{count_loss, RecvWindow};
 pub(crate) use rtt::RttEstimator;
 pub(crate) use send::{SendHistory, SEND_HISTORY};
 
-use crate::wire::DropReason;
+use crate::wire::{DropReason, Header, Kind};
 
 /// Which end of the link this is. The ends share every rule but one: whether S0 itself
 /// is a seq this end sent (see [`SendHistory::ack_valid`]).
@@ -105,10 +105,34 @@ impl Link {
         self.recv.receive(seq)
     }
 
-    /// Takes the next seq to send at `now_us`.
-    #[inline]
+    /// Takes the next seq to send at `now_us` (the tests' shortcut for `next_header`).
+    #[cfg(test)]
     pub(crate) fn next_seq(&mut self, now_us: u64) -> u32 {
         self.send.take(now_us)
+    }
+
+    /// The header of the next sequenced datagram of `kind` (KEEPALIVE, SNAPSHOT, BYE, a
+    /// game kind), taking its seq at `now_us`. The ack field is the newest seq received,
+    /// and the ACK flag is set when `ack_flag` (the client: always; the server: once
+    /// anything was received), except on BYE, which carries neither (PROTOCOL.md section 1).
+    #[inline]
+    pub(crate) fn next_header(
+        &mut self,
+        kind: Kind,
+        qport: u8,
+        len: usize,
+        ack_flag: bool,
+        now_us: u64,
+    ) -> Header {
+        let bye = kind == Kind::Bye;
+        Header {
+            flags: kind.send_flags(ack_flag && !bye),
+            seq: self.send.take(now_us),
+            ack: if bye { 0 } else { self.recv.newest() },
+            qport,
+            kind: kind.to_u8(),
+            len: len as u16,
+        }
     }
 
     /// Whether `ack` names a seq this end could have sent (see [`SendHistory::ack_valid`]).

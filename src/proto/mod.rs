@@ -128,8 +128,10 @@ mod timer {
 ///   [`Server::sent`]; what was not reported stays queued for the next round.
 /// - **Timers.** [`Server::poll_timeout`] is the earliest deadline: the next tick or the
 ///   next idle timeout. Calling `handle_timeout` earlier does nothing; calling it late runs
-///   what is due (at most a few ticks, see [`Stats::ticks_skipped`]). Measure tick
-///   lateness against [`Server::next_tick_deadline`], not `poll_timeout`.
+///   what is due (at most a few ticks, see [`Stats::ticks_skipped`]). The idle deadline
+///   may come early (the oldest client spoke since); `handle_timeout` then only moves it
+///   on. Measure tick lateness against [`Server::next_tick_deadline`], not
+///   `poll_timeout`.
 ///
 /// A loop: wait for a datagram until `poll_timeout()`; feed it or call `handle_timeout`;
 /// drain `transmits()` and report `sent(n)`; repeat.
@@ -258,8 +260,9 @@ impl<G: Game> Server<G> {
             .map(move |&q| self.peers[q as usize].info(q, now_us))
     }
 
-    /// The earliest deadline: the next tick or the next client idle timeout. Wake up then
-    /// and call [`Server::handle_timeout`].
+    /// The earliest deadline: the next tick or the next client idle timeout (never later
+    /// than either; the idle one may be early, see the drive contract on [`Server`]). Wake
+    /// up then and call [`Server::handle_timeout`].
     pub fn poll_timeout(&self) -> Instant {
         let ns = self
             .timers
@@ -506,5 +509,75 @@ impl<G: Game> Server<G> {
             .hash(&mut h);
         (self.timers.get(timer::IDLE), self.timers.get(timer::TICK)).hash(&mut h);
         h.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::arena::Arena;
+    use crate::wire::{flags, Challenge, Header, Hello, HEADER_LEN, MAX_DATAGRAM};
+
+    fn hello(cookie: u64) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN + Hello::LEN];
+        let h = Header {
+            flags: flags::CONNECT,
+            seq: 0,
+            ack: 0,
+            qport: 0,
+            kind: Kind::Hello.to_u8(),
+            len: Hello::LEN as u16,
+        };
+        let n = h.emit(&mut b).unwrap();
+        let hello = Hello {
+            protocol_id: 0,
+            reply: None,
+            ticket: 0,
+            cookie,
+        };
+        hello.emit(&mut b[n..]).unwrap();
+        b
+    }
+
+    /// The idle timeout is a deadline of its own: `poll_timeout` is the earlier of it and
+    /// the next tick, `next_tick_deadline` stays the tick's, and `handle_timeout` at the
+    /// idle deadline drops the client (BYE) without running a tick.
+    #[test]
+    fn idle_deadline_before_the_next_tick() {
+        let t0 = Instant::now();
+        let cfg = Config {
+            tick_hz: 1,
+            timeout: Duration::from_millis(100),
+            seed: Some(1),
+            ..Config::default()
+        };
+        let mut s = Server::new(cfg, Arena::new(1), t0);
+        assert_eq!(s.handle_timeout(t0), 1);
+        let src: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        s.handle_datagram(t0, src, &hello(0)).unwrap();
+        let mut out = [0u8; MAX_DATAGRAM];
+        let n = s.write_transmit(&s.transmits()[0], &mut out).unwrap();
+        let cookie = Challenge::parse(&out[HEADER_LEN..n]).unwrap().cookie;
+        assert!(s
+            .write_transmit(&s.transmits()[0], &mut out[..n - 1])
+            .is_err());
+        s.sent(1);
+        s.handle_datagram(t0, src, &hello(cookie)).unwrap();
+        s.sent(usize::MAX);
+        assert_eq!(s.client_count(), 1);
+        let idle = t0 + Duration::from_micros(100_001);
+        assert_eq!(s.poll_timeout(), idle);
+        assert_eq!(s.next_tick_deadline(), t0 + Duration::from_secs(1));
+        assert_eq!(s.handle_timeout(idle - Duration::from_micros(1)), 0);
+        assert_eq!(s.client_count(), 1, "not before the timeout");
+        assert_eq!(s.handle_timeout(idle), 0, "no tick is due");
+        assert_eq!(s.client_count(), 0);
+        assert_eq!(s.stats().timeouts, 1);
+        let bye = s.transmits()[0].head();
+        assert_eq!(
+            (bye[0], bye[10]),
+            (flags::DISCONNECT | flags::SEQ, Kind::Bye.to_u8())
+        );
+        assert_eq!(s.poll_timeout(), s.next_tick_deadline());
     }
 }

@@ -133,23 +133,11 @@ impl Peer {
     }
 
     /// The header of the next sequenced datagram of `kind` (SNAPSHOT, BYE) to this client,
-    /// taking its seq at `now_us`. SNAPSHOT acks the newest client seq once anything was
-    /// received; BYE carries no ack (PROTOCOL.md section 1).
+    /// taking its seq at `now_us`; ACK goes out once anything was received.
     #[inline]
     pub(crate) fn next_header(&mut self, qport: u8, kind: Kind, now_us: u64, len: usize) -> Header {
-        let acked = kind != Kind::Bye && self.received_any;
-        Header {
-            flags: kind.send_flags(acked),
-            seq: self.link.next_seq(now_us),
-            ack: if kind == Kind::Bye {
-                0
-            } else {
-                self.link.newest_received()
-            },
-            qport,
-            kind: kind.to_u8(),
-            len: len as u16,
-        }
+        self.link
+            .next_header(kind, qport, len, self.received_any, now_us)
     }
 
     /// Smoothed RTT (µs) and the rewind budget, for a game input's `Context`.
