@@ -54,6 +54,15 @@ impl TickClock {
         u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Microseconds since the epoch at `now` (0 before it), in u64 arithmetic.
+    #[inline]
+    pub(crate) fn since_us(&self, now: Instant) -> u64 {
+        let d = now.saturating_duration_since(self.epoch);
+        d.as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(d.subsec_micros()))
+    }
+
     /// The instant `ns` nanoseconds after the epoch (saturating far in the future).
     pub(crate) fn at(&self, ns: u64) -> Instant {
         let d = Duration::from_nanos(ns);

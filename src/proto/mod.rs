@@ -146,7 +146,10 @@ pub struct Server<G> {
     timers: TimerTable<u64, { timer::COUNT }>,
     /// Connected qports by last valid datagram, oldest first (µs since the epoch).
     idle: Expiry<u64>,
+    /// `cfg.timeout`, `cfg.max_rewind` and `cfg.rewind_tolerance` in microseconds.
     timeout_us: u64,
+    max_rewind_us: u64,
+    tolerance_us: u64,
     newest_tick: Option<u32>,
     peers: Box<[Peer]>,
     connected: ArrayVec<u8, MAX_CLIENTS>,
@@ -183,6 +186,8 @@ impl<G: Game> Server<G> {
                 require_ticket: cfg.require_ticket,
             },
             timeout_us: secs_to_us(cfg.timeout),
+            max_rewind_us: secs_to_us(cfg.max_rewind),
+            tolerance_us: secs_to_us(cfg.rewind_tolerance),
             cfg,
             game,
             clock,
@@ -239,7 +244,7 @@ impl<G: Game> Server<G> {
     /// Server time at `now`, microseconds since the server started.
     #[inline]
     pub fn time_us(&self, now: Instant) -> u64 {
-        self.clock.since_ns(now) / 1000
+        self.clock.since_us(now)
     }
 
     /// The newest tick serialized into the ring, if any.
@@ -387,10 +392,9 @@ impl<G: Game> Server<G> {
         let game = &self.game;
         let p = Packet::new_checked(data, Direction::ToServer, |k| game.knows_kind(k))?;
         let kind = p.kind().ok_or(DropReason::UnknownKind)?;
-        let now_us = self.time_us(now);
         match kind {
-            Kind::Hello => self.on_hello(now_us, src, &p),
-            _ => self.on_connected(now_us, src, &p, kind),
+            Kind::Hello => self.on_hello(self.time_us(now), src, &p),
+            _ => self.on_connected(now, src, &p, kind),
         }
     }
 
@@ -399,24 +403,34 @@ impl<G: Game> Server<G> {
     #[inline]
     fn on_connected(
         &mut self,
-        now_us: u64,
+        now: Instant,
         src: SocketAddr,
         p: &Packet<&[u8]>,
         kind: Kind,
     ) -> Result<(), DropReason> {
         let q = p.qport();
-        let peer = &mut self.peers[q as usize];
+        let peer = &self.peers[q as usize];
         if q == 0 || !peer.is_connected() {
             return Err(DropReason::UnknownQport);
         }
+        if peer.src() != src {
+            return Err(DropReason::WrongSource);
+        }
+        // Read once the datagram is this client's, early enough to overlap the checks.
+        let now_us = self.time_us(now);
         let game = &self.game;
-        let r = peer.receive(src, p, now_us, || match kind {
+        let r = self.peers[q as usize].receive(p, now_us, || match kind {
             Kind::Keepalive | Kind::Bye => p.is_empty(),
             Kind::Game(k) => game.check_input(k, p.payload()),
             _ => false,
         });
+        if let Err(d) = r {
+            if d == DropReason::Late {
+                count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
+            }
+            return Err(d);
+        }
         count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
-        r?;
         self.touch_idle(q, now_us);
         match kind {
             Kind::Bye => {
@@ -430,8 +444,8 @@ impl<G: Game> Server<G> {
                     now_us,
                     newest_tick: self.newest_tick,
                     ring: &self.ring,
-                    max_rewind_us: secs_to_us(self.cfg.max_rewind),
-                    tolerance_us: secs_to_us(self.cfg.rewind_tolerance),
+                    max_rewind_us: self.max_rewind_us,
+                    tolerance_us: self.tolerance_us,
                     rewinds_per_sec: self.cfg.rewinds_per_sec,
                     srtt_us,
                     budget,

@@ -14,23 +14,27 @@ use core::time::Duration;
 /// Per-client counters: the link counters, the same vocabulary the client keeps.
 pub use crate::link::LinkStats as PeerStats;
 
-/// One client slot.
+/// One client slot. `repr(C)` in the order the two hot paths read it: the slot's flags,
+/// source and reply address (every datagram in, every datagram out), the rewind budget,
+/// then the link (window and seqs, RTT, then its send-time ring); what only the handshake
+/// and reports read comes last.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Peer {
     connected: bool,
+    /// Whether anything was received since ACCEPT (ACK goes out from then on).
+    received_any: bool,
     /// Source address of the accepted HELLO; the only one accepted.
     src: SocketAddr,
     /// Where everything for this client goes.
     reply: SocketAddr,
-    /// Whether anything was received since ACCEPT (ACK goes out from then on).
-    received_any: bool,
+    budget: RewindBudget,
+    link: Link,
     connected_at_us: u64,
     /// The tick and time ACCEPT carries (the same in a resent ACCEPT).
-    accept_tick: u32,
     accept_time_us: u64,
+    accept_tick: u32,
     name: Option<Name>,
-    link: Link,
-    budget: RewindBudget,
 }
 
 impl Peer {
@@ -39,15 +43,15 @@ impl Peer {
         let any: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0));
         Peer {
             connected: false,
+            received_any: false,
             src: any,
             reply: any,
-            received_any: false,
-            connected_at_us: 0,
-            accept_tick: 0,
-            accept_time_us: 0,
-            name: None,
-            link: Link::new(End::Server, 0),
             budget: RewindBudget::default(),
+            link: Link::new(End::Server, 0),
+            connected_at_us: 0,
+            accept_time_us: 0,
+            accept_tick: 0,
+            name: None,
         }
     }
 
@@ -84,7 +88,8 @@ impl Peer {
         self.connected
     }
 
-    /// Where the client's datagrams come from.
+    /// Where the client's datagrams come from: the source of the accepted HELLO, and the
+    /// only one accepted (a datagram from another is dropped as `WrongSource`).
     #[inline]
     pub(crate) fn src(&self) -> SocketAddr {
         self.src
@@ -101,22 +106,18 @@ impl Peer {
         (self.link.s0(), self.accept_tick, self.accept_time_us)
     }
 
-    /// The connected receive path after the qport lookup, in the order drops are counted:
-    /// wrong source, bad payload (`shape_ok` is asked only for the right source), bad ack,
+    /// The connected receive path after the qport lookup and the source pin (see
+    /// [`Peer::src`]), in the order drops are counted: bad payload (`shape_ok`), bad ack,
     /// then the sequence window. `Ok(gap)` when the datagram is accepted: the window moved,
-    /// and its ack (if any) was taken, sampling RTT. A drop changes nothing but counters
-    /// (and a late seq's mark).
+    /// and its ack (if any) was taken at `now_us`, sampling RTT. A drop changes nothing but
+    /// counters (and a late seq's mark).
     #[inline]
     pub(crate) fn receive(
         &mut self,
-        src: SocketAddr,
         p: &Packet<&[u8]>,
         now_us: u64,
         shape_ok: impl FnOnce() -> bool,
     ) -> Result<u32, DropReason> {
-        if self.src != src {
-            return Err(DropReason::WrongSource);
-        }
         if !shape_ok() {
             return Err(DropReason::BadPayload);
         }
@@ -174,5 +175,20 @@ impl Peer {
         (self.received_any, l.newest_ack(), l.rtt()).hash(h);
         let b = &self.budget;
         (b.used, b.window_start_us, l.stats().received).hash(h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the receive and broadcast paths read (all but the send-time ring) sits in the
+    /// first four cache lines of a slot.
+    #[test]
+    fn hot_fields_first() {
+        let p = Peer::empty();
+        let base = &p as *const Peer as usize;
+        let hot_end = &p.link as *const Link as usize - base + Link::HOT_BYTES;
+        assert!(hot_end <= 4 * 64, "{hot_end}");
     }
 }
