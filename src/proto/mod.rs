@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `mod.rs` | [`Config`], [`Server`]: the datagram entry, routing by kind and qport, the timers, teardown |
 //! | `handshake.rs` | HELLO checks, cookie and CHALLENGE, ACCEPT resend, admission (a returned decision) |
-//! | `peer.rs` | one client slot: the connected receive path and its sequence numbers, over the shared link layer |
+//! | `peer.rs` | one client slot: the connected receive path and its sequence numbers, over the link layer (`crate::link`, shared with the client) |
 //! | `clock.rs` | tick deadlines and catch-up |
 //! | `broadcast.rs` | a tick's snapshot, serialized once into the ring and queued for everyone |
 //! | `outbox.rs` | [`Transmit`], the transmit queue and [`Server::write_transmit`] |
@@ -424,13 +424,9 @@ impl<G: Game> Server<G> {
             Kind::Game(k) => game.check_input(k, p.payload()),
             _ => false,
         });
-        if let Err(d) = r {
-            if d == DropReason::Late {
-                count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
-            }
-            return Err(d);
-        }
+        // The server's totals take the same loss bookkeeping as the peer's own counters.
         count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
+        r?;
         self.touch_idle(q, now_us);
         match kind {
             Kind::Bye => {
