@@ -10,13 +10,13 @@ mod cookie;
 pub mod game;
 mod io;
 mod limit;
+mod link;
 pub mod lobby;
 pub mod proto;
 mod query;
 mod seed;
 mod stun;
 mod tickets;
-#[allow(dead_code)] // used by the server, client and lobby timers as they move onto it
 mod timers;
 pub mod wire;
 

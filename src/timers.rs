@@ -99,30 +99,43 @@ impl<T: Copy + Ord + Default> Expiry<T> {
     /// the oldest and a deadline is never early (at worst late by the step back).
     #[inline]
     pub(crate) fn touch(&mut self, slot: usize, at: T) {
-        let at = match self.tail {
-            NONE => at,
-            t => at.max(self.links[t as usize].at),
-        };
-        if self.links[slot].linked {
-            if self.tail == slot as u32 {
-                self.links[slot].at = at;
-                return;
-            }
-            self.unlink(slot);
-        }
         let s = slot as u32;
-        self.links[slot] = Link {
-            prev: self.tail,
+        let tail = self.tail;
+        let links = &mut *self.links;
+        if tail == s {
+            // Already the newest: only the time moves.
+            let l = &mut links[slot];
+            l.at = at.max(l.at);
+            return;
+        }
+        let at = match tail {
+            NONE => at,
+            t => at.max(links[t as usize].at),
+        };
+        let Link {
+            prev, next, linked, ..
+        } = links[slot];
+        if linked {
+            // Not the tail, so `next` is a slot.
+            match prev {
+                NONE => self.head = next,
+                p => links[p as usize].next = next,
+            }
+            links[next as usize].prev = prev;
+        } else {
+            self.len += 1;
+        }
+        links[slot] = Link {
+            prev: tail,
             next: NONE,
             at,
             linked: true,
         };
-        match self.tail {
+        match tail {
             NONE => self.head = s,
-            t => self.links[t as usize].next = s,
+            t => links[t as usize].next = s,
         }
         self.tail = s;
-        self.len += 1;
     }
 
     /// Takes `slot` out of the list; does nothing if it is not in it.
@@ -166,7 +179,7 @@ impl<T: Copy + Ord + Default> Expiry<T> {
     }
 
     /// How many slots are in the list.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -211,6 +224,20 @@ mod tests {
         assert_eq!(e.len(), 0);
         e.touch(7, 50);
         assert_eq!(order(&e), [7]);
+    }
+
+    #[test]
+    fn touching_the_middle_relinks_its_neighbours() {
+        let mut e = Expiry::<u64>::new(4);
+        for (slot, at) in [(0, 1), (1, 2), (2, 3)] {
+            e.touch(slot, at);
+        }
+        e.touch(1, 4);
+        assert_eq!(order(&e), [0, 2, 1]);
+        e.remove(2);
+        e.touch(0, 5);
+        assert_eq!(order(&e), [1, 0]);
+        assert_eq!((e.oldest(), e.len()), (Some((1, 4)), 2));
     }
 
     #[test]

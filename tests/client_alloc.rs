@@ -40,7 +40,7 @@ fn no_allocation_per_datagram() {
     let mut inb = [0u8; MAX_DATAGRAM];
     c.poll_transmit(t0, &mut out).unwrap();
     let mut p = [0u8; 16];
-    Challenge { cookie: 5 }.emit(&mut p);
+    Challenge { cookie: 5 }.emit(&mut p).unwrap();
     let n = dgram(&mut inb, flags::CONNECT, 0, 0, 2, &p[..8]);
     c.handle_datagram(t0, &inb[..n]);
     c.poll_transmit(t0, &mut out).unwrap();
@@ -50,7 +50,8 @@ fn no_allocation_per_datagram() {
         tick: 0,
         time_us: 0,
     }
-    .emit(&mut p);
+    .emit(&mut p)
+    .unwrap();
     let s0 = u32::MAX - 500;
     let n = dgram(&mut inb, 0xB0, s0, 1, 3, &p);
     assert!(matches!(
@@ -73,7 +74,8 @@ fn no_allocation_per_datagram() {
                 part,
                 parts,
             }
-            .emit(&mut snap);
+            .emit(&mut snap)
+            .unwrap();
             seq = seq.wrapping_add(1);
             let n = dgram(&mut inb, 0x30, seq, ack, 6, &snap);
             if c.handle_datagram(now, &inb[..n]).is_some() {

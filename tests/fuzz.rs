@@ -34,17 +34,17 @@ proptest! {
     fn messages_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(h) = Hello::parse(&bytes) {
             let mut b = [0u8; 48];
-            h.emit(&mut b);
+            h.emit(&mut b).unwrap();
             prop_assert_eq!(Hello::parse(&b), Ok(h));
         }
         if let Ok(a) = Accept::parse(&bytes) {
             let mut b = [0u8; 16];
-            a.emit(&mut b);
+            a.emit(&mut b).unwrap();
             prop_assert_eq!(&b[..], &bytes[..]);
         }
         if let Ok(c) = Challenge::parse(&bytes) {
             let mut b = [0u8; 8];
-            c.emit(&mut b);
+            c.emit(&mut b).unwrap();
             prop_assert_eq!(&b[..], &bytes[..]);
         }
         let _ = Reject::parse(&bytes);

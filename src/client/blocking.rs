@@ -371,7 +371,7 @@ mod tests {
             assert_eq!(h.kind, Kind::Hello.to_u8());
             assert_eq!(Hello::parse(&p).unwrap().cookie, 0);
             let mut c = [0u8; 8];
-            Challenge { cookie: 99 }.emit(&mut c);
+            Challenge { cookie: 99 }.emit(&mut c).unwrap();
             let hdr = |flags, seq, ack, kind, len| Header {
                 flags,
                 seq,
@@ -398,7 +398,8 @@ mod tests {
                 tick: 5,
                 time_us: 7,
             }
-            .emit(&mut a);
+            .emit(&mut a)
+            .unwrap();
             send(&srv, from, hdr(0xB0, s0, 1, 3, 16), &a);
             let mut seq = s0;
             for part in 0..2u8 {
@@ -410,7 +411,8 @@ mod tests {
                     part,
                     parts: 2,
                 }
-                .emit(&mut sp);
+                .emit(&mut sp)
+                .unwrap();
                 sp[14..].copy_from_slice(&[1, 3 + part, 0, 1, 0, 2, 100, 0, 0]);
                 send(&srv, from, hdr(flags::SEQ, seq, 0, 6, sp.len() as u16), &sp);
             }

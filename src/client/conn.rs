@@ -1,29 +1,21 @@
-//! The sans-IO client state machine.
-//!
-//! [`Client`] never touches a socket and never reads the clock: every entry point takes
-//! `now`, incoming datagrams go in through [`Client::handle_datagram`], outgoing ones come
-//! out of [`Client::poll_transmit`] into the caller's buffer. The driver loop is:
-//!
-//! 1. send everything [`Client::poll_transmit`] gives;
-//! 2. wait for a datagram until [`Client::poll_timeout`];
-//! 3. feed it to [`Client::handle_datagram`], or call [`Client::handle_timeout`] when the
-//!    deadline passed; handle the event; go to 1.
+//! The sans-IO client state machine (its drive contract is written on [`Client`]).
 
-use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use super::snapshot::{Outcome, Reassembly, SnapshotParts};
 use super::stats::{ClientStats, Meter};
-use crate::wire::msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
+use crate::link::{End, Link};
+use crate::timers::TimerTable;
+use crate::wire::msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix};
 use crate::wire::MAX_PAYLOAD;
-use crate::wire::{
-    flags, seq_newer, Direction, DropReason, Header, Kind, Packet, SeqVerdict, SeqWindow,
-    HEADER_LEN,
-};
+use crate::wire::{flags, Direction, DropReason, Header, Kind, Packet, HEADER_LEN};
 
 pub use crate::wire::SEQ_WINDOW;
+
+mod api;
+pub use api::{ClientConfig, DisconnectReason, Event, SendError, State};
 
 /// How many game payloads [`Client::send_game`] can queue before `poll_transmit` drains
 /// them.
@@ -32,145 +24,19 @@ pub const SEND_QUEUE: usize = 16;
 /// How long [`Client::poll_timeout`] looks ahead when nothing can happen any more.
 const IDLE: Duration = Duration::from_secs(3600);
 
-/// Settings of one client connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientConfig {
-    /// The application's protocol id; must match the server's (tickwire's default is 0).
-    pub protocol_id: u32,
-    /// The reply address sent in HELLO; `None` (family 0) = the datagram's source.
-    pub reply: Option<SocketAddr>,
-    /// Lobby ticket, 0 = none.
-    pub ticket: u64,
-    /// HELLO is resent this often until the server answers.
-    pub hello_interval: Duration,
-    /// The handshake gives up after this long without ACCEPT.
-    pub connect_timeout: Duration,
-    /// With nothing else to send, a KEEPALIVE goes out this long after the last datagram.
-    pub keepalive_interval: Duration,
-    /// The connection is dropped after this long without a valid server datagram.
-    pub timeout: Duration,
-    /// How many parts one snapshot may have; two buffers of this many 1173-byte parts are
-    /// allocated up front. Ticks with more parts are not delivered.
-    pub max_snapshot_parts: u8,
+/// The client's deadlines, as indices into its [`TimerTable`]. HELLO and CONNECT run while
+/// connecting, KEEPALIVE and IDLE once connected; none once the connection ended.
+mod timer {
+    /// The next HELLO (sent by `poll_transmit`).
+    pub const HELLO: usize = 0;
+    /// The handshake gives up.
+    pub const CONNECT: usize = 1;
+    /// A KEEPALIVE is due (sent by `poll_transmit`).
+    pub const KEEPALIVE: usize = 2;
+    /// Nothing valid from the server for `timeout`.
+    pub const IDLE: usize = 3;
+    pub const COUNT: usize = 4;
 }
-
-impl Default for ClientConfig {
-    fn default() -> ClientConfig {
-        ClientConfig {
-            protocol_id: 0,
-            reply: None,
-            ticket: 0,
-            hello_interval: Duration::from_millis(250),
-            connect_timeout: Duration::from_secs(5),
-            keepalive_interval: Duration::from_millis(250),
-            timeout: Duration::from_secs(5),
-            max_snapshot_parts: 16,
-        }
-    }
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisconnectReason {
-    /// The server sent BYE.
-    Bye,
-    /// We closed it with [`Client::disconnect`] (a BYE is sent if we were connected).
-    Closed,
-    /// Nothing valid arrived from the server for [`ClientConfig::timeout`].
-    Timeout,
-    /// No ACCEPT within [`ClientConfig::connect_timeout`].
-    ConnectTimeout,
-}
-
-/// Where the connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Sending HELLO without a cookie.
-    Connecting,
-    /// Got a CHALLENGE; sending HELLO with its cookie.
-    Challenged,
-    /// Accepted.
-    Connected {
-        /// Our slot id on the server.
-        qport: u8,
-        /// The start sequence number from ACCEPT.
-        s0: u32,
-    },
-    /// The server refused us.
-    Rejected(RejectReason),
-    /// The connection ended.
-    Disconnected(DisconnectReason),
-}
-
-impl State {
-    /// Whether the connection is up.
-    pub fn is_connected(&self) -> bool {
-        matches!(self, State::Connected { .. })
-    }
-
-    /// Whether the connection ended (rejected or disconnected) and nothing more will happen.
-    pub fn is_closed(&self) -> bool {
-        matches!(self, State::Rejected(_) | State::Disconnected(_))
-    }
-}
-
-/// Something the application should know about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// ACCEPT arrived.
-    Connected {
-        /// Our slot id.
-        qport: u8,
-        /// The server's tick rate.
-        tick_hz: u16,
-        /// The server's tick when it accepted us.
-        tick: u32,
-        /// The server's time then, microseconds since it started.
-        server_time_us: u64,
-    },
-    /// A whole snapshot arrived; read it with [`Client::snapshot_parts`].
-    Snapshot {
-        /// Its tick.
-        tick: u32,
-        /// The server time of that tick, microseconds since the server started.
-        time_us: u64,
-    },
-    /// A game datagram from the server; read its payload with [`Client::game_payload`].
-    Game {
-        /// Its kind, `0x10..=0xFF`.
-        kind: u8,
-    },
-    /// The server refused us.
-    Rejected(RejectReason),
-    /// The connection ended.
-    Disconnected(DisconnectReason),
-}
-
-/// Why [`Client::send_game`] refused a payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// Not connected (yet, or any more).
-    NotConnected,
-    /// The kind is a protocol kind (below `0x10`).
-    NotGameKind,
-    /// Longer than the server's max payload (from ACCEPT, at most 1187).
-    TooLarge,
-    /// [`SEND_QUEUE`] payloads are already waiting for `poll_transmit`.
-    QueueFull,
-}
-
-impl core::fmt::Display for SendError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            SendError::NotConnected => "not connected",
-            SendError::NotGameKind => "not a game kind",
-            SendError::TooLarge => "payload too large",
-            SendError::QueueFull => "send queue full",
-        })
-    }
-}
-
-impl std::error::Error for SendError {}
 
 struct Queued {
     kind: u8,
@@ -179,26 +45,42 @@ struct Queued {
 }
 
 /// A sans-IO tickwire client connection (PROTOCOL.md sections 1-3).
+///
+/// # Drive contract
+///
+/// The client never touches a socket and never reads the clock; every call takes `now`
+/// from the caller, and `now` must not go backwards.
+///
+/// - **Inputs.** [`Client::handle_datagram`] for every datagram from the server;
+///   [`Client::handle_timeout`] once [`Client::poll_timeout`] has passed; the
+///   application's [`Client::send_game`] and [`Client::disconnect`].
+/// - **Output.** [`Client::poll_transmit`] writes the next datagram due into the caller's
+///   buffer; call it until it returns `None` after every input.
+/// - **Timers.** [`Client::poll_timeout`] is the earliest deadline (next HELLO or
+///   KEEPALIVE, the handshake or idle timeout), or the last `now` when a datagram is
+///   already waiting.
+///
+/// A loop: send everything `poll_transmit` gives; wait for a datagram until
+/// `poll_timeout()`; feed it to `handle_datagram` or call `handle_timeout`; handle the
+/// event; repeat.
+///
+/// Memory: every buffer (send queue, snapshot reassembly, RTT histogram) is allocated in
+/// [`Client::new`]; nothing after it allocates (`tests/client_alloc.rs` counts).
 pub struct Client {
     cfg: ClientConfig,
     state: State,
     /// The latest `now` seen, for `poll_timeout`.
     last_now: Instant,
-    /// The handshake gives up at this instant.
-    connect_deadline: Instant,
+    /// The link's clock starts here (`new`'s `now`).
+    epoch: Instant,
+    timers: TimerTable<Instant, { timer::COUNT }>,
     cookie: u64,
-    next_hello: Instant,
     first_hello: Option<Instant>,
     max_payload: usize,
     /// Our slot id, from ACCEPT; kept after the connection ends for the BYE.
     qport: u8,
-    /// Seq of the next datagram we send.
-    next_seq: u32,
-    /// Newest seq received from the server.
-    /// The server's sequence numbers received (newest starts at S0).
-    window: SeqWindow,
-    last_recv: Instant,
-    keepalive_due: Instant,
+    /// Sequence numbers both ways, acks and RTT: the layer the server's peers use too.
+    link: Link,
     bye_pending: bool,
     queue: Box<[Queued]>,
     q_head: usize,
@@ -220,20 +102,20 @@ impl Client {
                 data: [0; MAX_PAYLOAD],
             })
             .collect();
+        let mut timers = TimerTable::new();
+        timers.set(timer::HELLO, now);
+        timers.set(timer::CONNECT, later(now, cfg.connect_timeout));
         Client {
             cfg,
             state: State::Connecting,
             last_now: now,
-            connect_deadline: later(now, cfg.connect_timeout),
+            epoch: now,
+            timers,
             cookie: 0,
-            next_hello: now,
             first_hello: None,
             max_payload: MAX_PAYLOAD,
             qport: 0,
-            next_seq: 0,
-            window: SeqWindow::new(0),
-            last_recv: now,
-            keepalive_due: now,
+            link: Link::new(End::Client, 0),
             bye_pending: false,
             queue,
             q_head: 0,
@@ -276,7 +158,7 @@ impl Client {
                 };
                 self.cookie = c.cookie;
                 self.state = State::Challenged;
-                self.next_hello = now;
+                self.timers.set(timer::HELLO, now);
                 None
             }
             (Kind::Reject, State::Challenged) => {
@@ -284,7 +166,7 @@ impl Client {
                     Ok(r) => r,
                     Err(d) => return self.dropped(d),
                 };
-                self.state = State::Rejected(r.reason);
+                self.end(State::Rejected(r.reason));
                 Some(Event::Rejected(r.reason))
             }
             (Kind::Accept, State::Challenged) => {
@@ -316,11 +198,12 @@ impl Client {
     fn accepted(&mut self, now: Instant, qport: u8, s0: u32, a: &Accept) -> Event {
         self.state = State::Connected { qport, s0 };
         self.qport = qport;
-        self.next_seq = s0.wrapping_add(1);
-        self.window = SeqWindow::new(s0);
-        self.last_recv = now;
+        self.link.reset(s0);
+        self.timers.stop(timer::HELLO);
+        self.timers.stop(timer::CONNECT);
+        self.timers.set(timer::IDLE, later(now, self.cfg.timeout));
         // First KEEPALIVE at once: it tells the server our ack and opens RTT sampling.
-        self.keepalive_due = now;
+        self.timers.set(timer::KEEPALIVE, now);
         self.max_payload = (a.max_payload as usize).min(MAX_PAYLOAD);
         self.meter.handshake = self.first_hello.map(|t| now.saturating_duration_since(t));
         Event::Connected {
@@ -353,23 +236,10 @@ impl Client {
             },
             _ => {}
         }
-        let seq = p.seq();
-        let ahead = match self.window.check(seq) {
-            SeqVerdict::Accept { gap } => gap + 1,
-            SeqVerdict::Late => {
-                // Counted lost when a newer one opened the gap: it was late, not lost.
-                self.window.record(seq);
-                self.meter.lost = self.meter.lost.saturating_sub(1);
-                self.meter.late += 1;
-                return self.dropped(DropReason::Late);
-            }
-            SeqVerdict::Duplicate => return self.dropped(DropReason::Duplicate),
-            SeqVerdict::Old => return self.dropped(DropReason::Old),
-            SeqVerdict::FarAhead => return self.dropped(DropReason::FarAhead),
-        };
-        self.meter.lost += u64::from(ahead - 1);
-        self.window.record(seq);
-        self.last_recv = now;
+        if let Err(d) = self.link.receive(p.seq()) {
+            return self.dropped(d);
+        }
+        self.timers.set(timer::IDLE, later(now, self.cfg.timeout));
         if p.has(flags::ACK) {
             self.acked(now, p.ack());
         }
@@ -399,18 +269,25 @@ impl Client {
         }
     }
 
-    /// The server acknowledged our datagram `ack`.
+    /// The server acknowledged our datagram `ack`: an RTT sample when it is newer than
+    /// every earlier ack, `bad_acks` when it names nothing we sent.
     fn acked(&mut self, now: Instant, ack: u32) {
-        let State::Connected { s0, .. } = self.state else {
+        if !self.state.is_connected() {
             return;
-        };
-        // Our own seqs run from S0 + 1 to the last one sent.
-        let last_sent = self.next_seq.wrapping_sub(1);
-        if seq_newer(ack, s0) && !seq_newer(ack, last_sent) {
-            self.meter.acked(ack, now);
+        }
+        if self.link.ack_valid(ack) {
+            if let Some(sample_us) = self.link.on_ack(ack, self.link_time(now)) {
+                self.meter.rtt_sample(sample_us);
+            }
         } else {
             self.meter.bad_acks += 1;
         }
+    }
+
+    /// `now` on the link's clock: microseconds since the client was created.
+    #[inline]
+    fn link_time(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
     fn dropped(&mut self, d: DropReason) -> Option<Event> {
@@ -424,9 +301,23 @@ impl Client {
     }
 
     fn close(&mut self, reason: DisconnectReason) {
-        self.state = State::Disconnected(reason);
+        self.end(State::Disconnected(reason));
+    }
+
+    /// Ends the connection in `state`: no timer runs and nothing queued is sent any more.
+    fn end(&mut self, state: State) {
+        self.state = state;
         self.q_head = 0;
         self.q_len = 0;
+        for t in 0..timer::COUNT {
+            self.timers.stop(t);
+        }
+    }
+
+    /// Whether timer `t` is set and due at `now`.
+    #[inline]
+    fn due(&self, t: usize, now: Instant) -> bool {
+        self.timers.get(t).is_some_and(|at| now >= at)
     }
 
     /// Writes the next datagram to send into `out` and returns its length, or `None` when
@@ -447,7 +338,7 @@ impl Client {
             return Some(n);
         }
         match self.state {
-            State::Connecting | State::Challenged if now >= self.next_hello => {
+            State::Connecting | State::Challenged if self.due(timer::HELLO, now) => {
                 let n = HEADER_LEN + Hello::LEN;
                 let buf = out.get_mut(..n)?;
                 Header {
@@ -458,15 +349,18 @@ impl Client {
                     kind: Kind::Hello.to_u8(),
                     len: Hello::LEN as u16,
                 }
-                .emit(buf)?;
+                .emit(buf)
+                .ok()?;
                 Hello {
                     protocol_id: self.cfg.protocol_id,
                     reply: self.cfg.reply,
                     ticket: self.cfg.ticket,
                     cookie: self.cookie,
                 }
-                .emit(&mut buf[HEADER_LEN..]);
-                self.next_hello = later(now, self.cfg.hello_interval);
+                .emit(&mut buf[HEADER_LEN..])
+                .ok()?;
+                self.timers
+                    .set(timer::HELLO, later(now, self.cfg.hello_interval));
                 self.first_hello.get_or_insert(now);
                 Some(n)
             }
@@ -481,7 +375,7 @@ impl Client {
                 self.q_len -= 1;
                 Some(n)
             }
-            State::Connected { .. } if now >= self.keepalive_due => {
+            State::Connected { .. } if self.due(timer::KEEPALIVE, now) => {
                 self.emit_seq(now, Kind::Keepalive, 0, out)
             }
             _ => None,
@@ -493,21 +387,15 @@ impl Client {
     fn emit_seq(&mut self, now: Instant, kind: Kind, len: u16, out: &mut [u8]) -> Option<usize> {
         let n = HEADER_LEN + len as usize;
         let buf = out.get_mut(..n)?;
-        // BYE has no ACK flag (PROTOCOL.md section 1); every other kind has one from S0 on.
-        let acked = kind != Kind::Bye;
-        let seq = self.next_seq;
-        Header {
-            flags: kind.send_flags(acked),
-            seq,
-            ack: if acked { self.window.newest() } else { 0 },
-            qport: self.qport,
-            kind: kind.to_u8(),
-            len,
+        // ACCEPT's S0 counts as received, so every datagram but BYE acks from the first on.
+        let header =
+            self.link
+                .next_header(kind, self.qport, len as usize, true, self.link_time(now));
+        header.emit(buf).ok()?;
+        if self.state.is_connected() {
+            self.timers
+                .set(timer::KEEPALIVE, later(now, self.cfg.keepalive_interval));
         }
-        .emit(buf)?;
-        self.meter.sent(seq, now);
-        self.next_seq = seq.wrapping_add(1);
-        self.keepalive_due = later(now, self.cfg.keepalive_interval);
         Some(n)
     }
 
@@ -516,31 +404,24 @@ impl Client {
     /// datagram is already waiting. Once the connection ended with nothing left to send,
     /// an hour after the last `now`.
     pub fn poll_timeout(&self) -> Instant {
-        if self.bye_pending {
+        if self.bye_pending || (self.state.is_connected() && self.q_len > 0) {
             return self.last_now;
         }
-        match self.state {
-            State::Connecting | State::Challenged => self.next_hello.min(self.connect_deadline),
-            State::Connected { .. } if self.q_len > 0 => self.last_now,
-            State::Connected { .. } => self
-                .keepalive_due
-                .min(later(self.last_recv, self.cfg.timeout)),
-            State::Rejected(_) | State::Disconnected(_) => later(self.last_now, IDLE),
-        }
+        self.timers
+            .next()
+            .unwrap_or_else(|| later(self.last_now, IDLE))
     }
 
     /// Runs the timers due at `now`: the handshake timeout and the idle timeout. HELLO
     /// resends and KEEPALIVEs come out of the next [`Client::poll_transmit`].
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Event> {
         self.last_now = now;
-        let reason = match self.state {
-            State::Connecting | State::Challenged if now >= self.connect_deadline => {
-                DisconnectReason::ConnectTimeout
-            }
-            State::Connected { .. } if now >= later(self.last_recv, self.cfg.timeout) => {
-                DisconnectReason::Timeout
-            }
-            _ => return None,
+        let reason = if self.due(timer::CONNECT, now) {
+            DisconnectReason::ConnectTimeout
+        } else if self.due(timer::IDLE, now) {
+            DisconnectReason::Timeout
+        } else {
+            return None;
         };
         self.close(reason);
         Some(Event::Disconnected(reason))
@@ -605,12 +486,15 @@ impl Client {
 
     /// The newest seq received from the server (`S0` right after ACCEPT).
     pub fn server_seq(&self) -> u32 {
-        self.window.newest()
+        self.link.newest_received()
     }
 
-    /// The seq the next connected datagram will carry.
+    /// The seq the next connected datagram will carry (`S0 + 1` first; 0 before ACCEPT).
     pub fn next_seq(&self) -> u32 {
-        self.next_seq
+        match self.qport {
+            0 => 0,
+            _ => self.link.last_sent().wrapping_add(1),
+        }
     }
 
     /// A copy of the counters and measurements.
@@ -623,8 +507,8 @@ impl Client {
             bytes_out: m.bytes_out,
             drops: m.drops,
             unexpected: m.unexpected,
-            lost: m.lost,
-            late: m.late,
+            lost: self.link.stats().lost,
+            late: self.link.stats().late,
             duplicate_accepts: m.duplicate_accepts,
             bad_acks: m.bad_acks,
             snapshots: m.snapshots,
@@ -634,7 +518,7 @@ impl Client {
             snapshot_parts_rejected: self.snap.rejected,
             snapshots_per_sec: m.snapshots_per_sec(),
             handshake: m.handshake,
-            rtt: m.rtt(),
+            rtt: m.rtt(self.link.rtt()),
         }
     }
 
@@ -648,8 +532,8 @@ impl core::fmt::Debug for Client {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
             .field("state", &self.state)
-            .field("next_seq", &self.next_seq)
-            .field("server_seq", &self.window.newest())
+            .field("next_seq", &self.next_seq())
+            .field("server_seq", &self.server_seq())
             .field("queued", &self.q_len)
             .field("bye_pending", &self.bye_pending)
             .field("last_snapshot", &self.snap.last())

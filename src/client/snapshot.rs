@@ -6,10 +6,11 @@
 //! snapshot stays readable (see [`Client::snapshot_parts`](super::Client::snapshot_parts))
 //! until the next one is complete, and nothing is allocated or copied twice.
 
-use crate::wire::{msg::SnapshotPrefix, seq_newer, MAX_PAYLOAD};
+use crate::wire::{msg::SnapshotPrefix, seq_newer};
 
-/// Largest body part one SNAPSHOT datagram can carry.
-pub const PART_MAX: usize = MAX_PAYLOAD - SnapshotPrefix::LEN;
+/// Largest body part one SNAPSHOT datagram can carry: the one constant
+/// [`wire::MAX_PART_BODY`](crate::wire::MAX_PART_BODY) (the server's `MAX_PART_BODY`).
+pub use crate::wire::MAX_PART_BODY as PART_MAX;
 
 const MISSING: u16 = u16::MAX;
 

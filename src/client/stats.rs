@@ -1,17 +1,20 @@
 //! What the client measures: traffic, drops, loss, round-trip time, snapshot rate.
 //!
-//! Everything is preallocated when the [`Client`](super::Client) is created: the send-time
-//! ring is a fixed array and the RTT histogram has fixed bounds, so recording a sample
-//! never allocates.
+//! Loss, late arrivals, acks and RTT smoothing are the link layer's (`crate::link`, the
+//! same code as the server's); this module adds what only the client reports: the RTT
+//! histogram, the snapshot rate and the handshake time. Everything is preallocated when
+//! the [`Client`](super::Client) is created: the histogram has fixed bounds, so recording
+//! a sample never allocates.
 
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::wire::{seq_newer, DropReason};
+use crate::link::{RttEstimator, SEND_HISTORY};
+use crate::wire::{DropCounts, DropReason};
 
 /// How many recent send times are kept for RTT sampling (one per seq, indexed `seq % 256`).
-pub const SENT_RING: usize = 256;
+pub const SENT_RING: usize = SEND_HISTORY;
 
 /// Largest RTT the histogram records, in microseconds (60 s); larger samples saturate.
 pub const RTT_HIST_MAX_US: u64 = 60_000_000;
@@ -50,8 +53,8 @@ pub struct ClientStats {
     pub datagrams_out: u64,
     /// Their bytes.
     pub bytes_out: u64,
-    /// Dropped datagrams, indexed by `DropReason as usize` (see [`ClientStats::dropped`]).
-    pub drops: [u64; DropReason::COUNT],
+    /// Dropped datagrams by reason: `drops.get(reason)`, `drops.total()`.
+    pub drops: DropCounts,
     /// Well-formed datagrams that make no sense in the current state (a SNAPSHOT before
     /// ACCEPT, a CHALLENGE after it, anything after the connection ended); dropped.
     pub unexpected: u64,
@@ -85,21 +88,16 @@ pub struct ClientStats {
 }
 
 impl ClientStats {
-    /// How many datagrams were dropped for `reason`.
+    /// How many datagrams were dropped for `reason`: `drops.get(reason)`.
     pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.drops[reason as usize]
+        self.drops.get(reason)
     }
 
-    /// How many datagrams were dropped for any reason, `unexpected` included.
+    /// How many datagrams were dropped for any reason, `unexpected` included:
+    /// `drops.total() + unexpected`.
     pub fn dropped_total(&self) -> u64 {
-        self.drops.iter().sum::<u64>() + self.unexpected
+        self.drops.total() + self.unexpected
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct SentSlot {
-    seq: u32,
-    at: Option<Instant>,
 }
 
 /// The client's live counters (crate-private; [`ClientStats`] is the public copy).
@@ -109,20 +107,13 @@ pub(crate) struct Meter {
     pub(crate) bytes_in: u64,
     pub(crate) datagrams_out: u64,
     pub(crate) bytes_out: u64,
-    pub(crate) drops: [u64; DropReason::COUNT],
+    pub(crate) drops: DropCounts,
     pub(crate) unexpected: u64,
-    pub(crate) lost: u64,
-    pub(crate) late: u64,
     pub(crate) duplicate_accepts: u64,
     pub(crate) bad_acks: u64,
     pub(crate) snapshots: u64,
     pub(crate) snapshot_ticks_lost: u64,
     pub(crate) handshake: Option<Duration>,
-    sent: [SentSlot; SENT_RING],
-    newest_ack: Option<u32>,
-    rtt: RttStats,
-    srtt_ns: u128,
-    rttvar_ns: u128,
     hist: Histogram<u64>,
     rate_start: Option<Instant>,
     rate_count: u64,
@@ -136,20 +127,13 @@ impl Meter {
             bytes_in: 0,
             datagrams_out: 0,
             bytes_out: 0,
-            drops: [0; DropReason::COUNT],
+            drops: DropCounts::new(),
             unexpected: 0,
-            lost: 0,
-            late: 0,
             duplicate_accepts: 0,
             bad_acks: 0,
             snapshots: 0,
             snapshot_ticks_lost: 0,
             handshake: None,
-            sent: [SentSlot { seq: 0, at: None }; SENT_RING],
-            newest_ack: None,
-            rtt: RttStats::default(),
-            srtt_ns: 0,
-            rttvar_ns: 0,
             // Constant, valid bounds: cannot fail.
             hist: Histogram::new_with_bounds(1, RTT_HIST_MAX_US, 2)
                 .expect("constant histogram bounds are valid"),
@@ -160,52 +144,11 @@ impl Meter {
     }
 
     pub(crate) fn drop(&mut self, reason: DropReason) {
-        self.drops[reason as usize] += 1;
+        self.drops.add(reason);
     }
 
-    /// Remembers when `seq` was sent.
-    pub(crate) fn sent(&mut self, seq: u32, now: Instant) {
-        self.sent[seq as usize % SENT_RING] = SentSlot { seq, at: Some(now) };
-    }
-
-    /// The server acknowledged `ack`; samples RTT when it is newer than any ack before and
-    /// its send time is still in the ring.
-    pub(crate) fn acked(&mut self, ack: u32, now: Instant) {
-        if let Some(n) = self.newest_ack {
-            if !seq_newer(ack, n) {
-                return;
-            }
-        }
-        self.newest_ack = Some(ack);
-        let slot = self.sent[ack as usize % SENT_RING];
-        if slot.seq != ack {
-            return;
-        }
-        if let Some(at) = slot.at {
-            self.sample(now.saturating_duration_since(at));
-        }
-    }
-
-    fn sample(&mut self, rtt: Duration) {
-        let ns = rtt.as_nanos();
-        let r = &mut self.rtt;
-        if r.samples == 0 {
-            self.srtt_ns = ns;
-            self.rttvar_ns = ns / 2;
-            r.min = rtt;
-            r.max = rtt;
-        } else {
-            let diff = self.srtt_ns.abs_diff(ns);
-            self.rttvar_ns = (3 * self.rttvar_ns + diff) / 4;
-            self.srtt_ns = (7 * self.srtt_ns + ns) / 8;
-            r.min = r.min.min(rtt);
-            r.max = r.max.max(rtt);
-        }
-        r.samples += 1;
-        r.latest = rtt;
-        r.smoothed = nanos(self.srtt_ns);
-        r.var = nanos(self.rttvar_ns);
-        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+    /// Records an RTT sample (the link layer took it and smoothed it) in the histogram.
+    pub(crate) fn rtt_sample(&mut self, us: u64) {
         self.hist.saturating_record(us.clamp(1, RTT_HIST_MAX_US));
     }
 
@@ -231,8 +174,17 @@ impl Meter {
         &self.hist
     }
 
-    pub(crate) fn rtt(&self) -> RttStats {
-        let mut r = self.rtt;
+    /// The RTT figures: the link's estimate plus the histogram's percentiles.
+    pub(crate) fn rtt(&self, e: &RttEstimator) -> RttStats {
+        let mut r = RttStats {
+            samples: e.samples(),
+            latest: e.latest(),
+            smoothed: e.smoothed().unwrap_or_default(),
+            var: e.var(),
+            min: e.min(),
+            max: e.max(),
+            ..RttStats::default()
+        };
         if r.samples > 0 {
             let q = |q| Duration::from_micros(self.hist.value_at_quantile(q));
             r.p50 = q(0.5);
@@ -244,39 +196,5 @@ impl Meter {
 
     pub(crate) fn snapshots_per_sec(&self) -> f64 {
         self.rate
-    }
-}
-
-fn nanos(ns: u128) -> Duration {
-    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rtt_samples_only_newer_acks_in_the_ring() {
-        let t0 = Instant::now();
-        let mut m = Meter::new();
-        m.sent(10, t0);
-        m.sent(11, t0 + Duration::from_millis(10));
-        m.acked(10, t0 + Duration::from_millis(40));
-        assert_eq!(m.rtt().samples, 1);
-        assert_eq!(m.rtt().latest, Duration::from_millis(40));
-        m.acked(10, t0 + Duration::from_millis(90)); // same ack again: no sample
-        m.acked(9, t0 + Duration::from_millis(90)); // older: no sample
-        assert_eq!(m.rtt().samples, 1);
-        m.acked(11, t0 + Duration::from_millis(30));
-        let r = m.rtt();
-        assert_eq!(r.samples, 2);
-        assert_eq!(r.min, Duration::from_millis(20));
-        assert_eq!(r.max, Duration::from_millis(40));
-        assert_eq!(r.smoothed, Duration::from_micros(37_500));
-        // seq 11 + 256 overwrote nothing yet; an ack of a seq whose slot was reused is
-        // not sampled
-        m.sent(12 + 256, t0);
-        m.acked(12, t0 + Duration::from_millis(50));
-        assert_eq!(m.rtt().samples, 2);
     }
 }

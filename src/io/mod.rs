@@ -99,11 +99,10 @@ macro_rules! view {
     };
 }
 
-/// When the tick of `server` is due, for its lateness (the core's `poll_timeout` may also
-/// be an earlier client timeout once the core has a deadline table).
-// TODO(merge): next_tick_deadline()
+/// When the tick of `server` is due, for its lateness (the core's `poll_timeout` may be an
+/// earlier client idle timeout).
 fn tick_due<G: Game>(server: &Server<G>) -> Instant {
-    server.poll_timeout()
+    server.next_tick_deadline()
 }
 
 /// `now + d`, or a far-off instant when that does not fit.

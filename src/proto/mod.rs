@@ -1,31 +1,47 @@
 //! The sans-IO server core.
 //!
 //! [`Server`] never touches a socket and never reads the clock: every entry point takes
-//! `now`, and every datagram it wants sent is queued as a [`Transmit`] that the caller
-//! drains with [`Server::transmits`] and [`Server::sent`] (the drive contract is written on
-//! [`Server`]). All memory (client
-//! slots, the snapshot ring, the transmit queue) is allocated in [`Server::new`]; handling
-//! a datagram or running a tick allocates nothing.
+//! `now`, and every datagram it wants sent is queued as a [`Transmit`]. The drive contract
+//! is written on [`Server`]. The core is split along quinn's endpoint/connection lines:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | [`Config`], [`Server`]: the datagram entry, routing by kind and qport, the timers, teardown |
+//! | `handshake.rs` | HELLO checks, cookie and CHALLENGE, ACCEPT resend, admission (a returned decision) |
+//! | `peer.rs` | one client slot: the connected receive path and its sequence numbers, over the link layer (`crate::link`, shared with the client) |
+//! | `clock.rs` | tick deadlines and catch-up |
+//! | `broadcast.rs` | a tick's snapshot, serialized once into the ring and queued for everyone |
+//! | `outbox.rs` | [`Transmit`], the transmit queue and [`Server::write_transmit`] |
+//! | `stats.rs` | [`Stats`], [`PlayerInfo`] |
+//! | `ring.rs`, `game.rs` | the snapshot ring; the [`Game`] trait, [`Context`] and rewinds |
 
+mod broadcast;
+mod clock;
 mod game;
+mod handshake;
+mod outbox;
 mod peer;
 mod ring;
+mod stats;
 
 pub use crate::wire::SEQ_WINDOW;
 pub use game::{is_game_kind, Context, Game, Past, PlayerId, RewindError, RewindStats};
+pub use outbox::Transmit;
 pub use peer::PeerStats;
 pub use ring::{SnapshotFull, SnapshotWriter, MAX_PARTS, MAX_PART_BODY};
+pub use stats::{PlayerInfo, Stats};
 
 use crate::cookie::CookieKey;
-use crate::tickets::{Name, Tickets};
-use crate::wire::{
-    flags, Accept, Challenge, Direction, DropReason, Header, Hello, Kind, Packet, Reject,
-    RejectReason, SnapshotPrefix, HEADER_LEN, MAX_PAYLOAD,
-};
-use crate::wire::{SeqVerdict, SeqWindow};
+use crate::link::count_loss;
+use crate::tickets::Tickets;
+use crate::timers::{Expiry, TimerTable};
+use crate::wire::{Direction, DropReason, Kind, Packet};
 use arrayvec::ArrayVec;
+use clock::TickClock;
 use core::net::SocketAddr;
 use core::time::Duration;
+use handshake::Admission;
+use outbox::Outbox;
 use peer::Peer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,9 +56,6 @@ pub const MAX_CLIENTS: usize = 255;
 
 /// Longest head of a queued datagram (header plus ACCEPT, or header plus snapshot prefix).
 pub const MAX_HEAD: usize = 32;
-
-/// Most ticks stepped in one call when the caller fell behind; beyond, ticks are skipped.
-const MAX_CATCH_UP: u64 = 6;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -87,143 +100,61 @@ impl Default for Config {
     }
 }
 
-/// A datagram the server wants sent: a head in place, and maybe a snapshot part body that
-/// stays in the ring (see [`Server::body`]), so that body is never copied per client.
-#[derive(Debug, Clone, Copy)]
-pub struct Transmit {
-    /// Destination.
-    pub dst: SocketAddr,
-    head: [u8; MAX_HEAD],
-    head_len: u8,
-    body: Option<(u8, u8)>,
-}
-
-impl Transmit {
-    /// The bytes before the body: header, then the message or the snapshot prefix.
-    pub fn head(&self) -> &[u8] {
-        &self.head[..self.head_len as usize]
-    }
-}
-
-/// Counters of one server.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    /// Game datagrams received (valid or not).
-    pub datagrams_in: u64,
-    /// Their bytes.
-    pub bytes_in: u64,
-    /// Datagrams queued for sending.
-    pub datagrams_out: u64,
-    /// Their bytes.
-    pub bytes_out: u64,
-    /// Drops by [`DropReason`] reason, indexed by `DropReason as usize`.
-    pub drops: [u64; DropReason::COUNT],
-    /// CHALLENGEs sent.
-    pub challenges: u64,
-    /// Clients accepted.
-    pub accepts: u64,
-    /// ACCEPTs sent again to a client whose first one was lost.
-    pub accept_resends: u64,
-    /// REJECTs for a full server.
-    pub rejects_full: u64,
-    /// REJECTs for a bad or used ticket.
-    pub rejects_ticket: u64,
-    /// Clients dropped for silence.
-    pub timeouts: u64,
-    /// Clients that said BYE.
-    pub byes: u64,
-    /// Sequence numbers skipped by clients and never seen since (loss).
-    pub lost: u64,
-    /// Client datagrams that arrived after a newer one (reordered: dropped, not lost).
-    pub late: u64,
-    /// Ticks run.
-    pub ticks: u64,
-    /// Ticks skipped because the caller fell far behind.
-    pub ticks_skipped: u64,
-    /// Ticks whose snapshot did not fit its ring slot.
-    pub snapshot_overflows: u64,
-    /// Rewind outcomes.
-    pub rewinds: RewindStats,
-}
-
-impl Stats {
-    /// Adds another server's counters to these (for totals over several matches).
-    pub fn merge(&mut self, o: &Stats) {
-        self.datagrams_in += o.datagrams_in;
-        self.bytes_in += o.bytes_in;
-        self.datagrams_out += o.datagrams_out;
-        self.bytes_out += o.bytes_out;
-        for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
-            *a += b;
-        }
-        self.challenges += o.challenges;
-        self.accepts += o.accepts;
-        self.accept_resends += o.accept_resends;
-        self.rejects_full += o.rejects_full;
-        self.rejects_ticket += o.rejects_ticket;
-        self.timeouts += o.timeouts;
-        self.byes += o.byes;
-        self.lost += o.lost;
-        self.late += o.late;
-        self.ticks += o.ticks;
-        self.ticks_skipped += o.ticks_skipped;
-        self.snapshot_overflows += o.snapshot_overflows;
-        self.rewinds.ok += o.rewinds.ok;
-        for (a, b) in self
-            .rewinds
-            .refused
-            .iter_mut()
-            .zip(o.rewinds.refused.iter())
-        {
-            *a += b;
-        }
-    }
-
-    /// Total drops over all reasons.
-    pub fn dropped(&self) -> u64 {
-        self.drops.iter().sum()
-    }
-    /// Drops for one reason.
-    pub fn drop_count(&self, d: DropReason) -> u64 {
-        self.drops[d as usize]
-    }
-}
-
-/// A connected player, as reported by [`Server::players`].
-#[derive(Debug, Clone, Copy)]
-pub struct PlayerInfo {
-    /// Its id (qport).
-    pub id: PlayerId,
-    /// The lobby name, if it came with a ticket.
-    pub name: Option<Name>,
-    /// Where its datagrams come from.
-    pub addr: SocketAddr,
-    /// How long it has been connected.
-    pub connected_for: Duration,
-    /// Smoothed round-trip time, once measured.
-    pub rtt: Option<Duration>,
-    /// Newest sequence number received from it (its start sequence until it sends).
-    pub newest_seq: u32,
-    /// Its counters.
-    pub stats: PeerStats,
+/// The server's deadlines, in [`TimerTable`] index order (the order `handle_timeout` runs
+/// them): idle clients are dropped before a tick, so they get no snapshot of it.
+mod timer {
+    /// The oldest client's idle timeout.
+    pub const IDLE: usize = 0;
+    /// The next tick.
+    pub const TICK: usize = 1;
+    pub const COUNT: usize = 2;
 }
 
 /// The game server core: slots, handshake, sequence windows, the tick clock and the
 /// snapshot ring around a [`Game`].
+///
+/// # Drive contract
+///
+/// A `Server` is a state machine with two inputs and one output, all taking `now` from
+/// the caller (it never reads the clock; `now` must not go backwards):
+///
+/// - **Inputs.** [`Server::handle_datagram`] for every datagram of the game protocol that
+///   arrives on its port; [`Server::handle_timeout`] when [`Server::poll_timeout`] has
+///   passed. Teardown by the application goes through [`Server::kick`] and
+///   [`Server::shutdown`].
+/// - **Output.** Every datagram the server wants sent is queued: after any input, send
+///   each of [`Server::transmits`] (its `head()` then [`Server::body`], or assembled by
+///   [`Server::write_transmit`]) to its `dst`, then report how many went out with
+///   [`Server::sent`]; what was not reported stays queued for the next round.
+/// - **Timers.** [`Server::poll_timeout`] is the earliest deadline: the next tick or the
+///   next idle timeout. Calling `handle_timeout` earlier does nothing; calling it late runs
+///   what is due (at most a few ticks, see [`Stats::ticks_skipped`]). The idle deadline
+///   may come early (the oldest client spoke since); `handle_timeout` then only moves it
+///   on. Measure tick lateness against [`Server::next_tick_deadline`], not
+///   `poll_timeout`.
+///
+/// A loop: wait for a datagram until `poll_timeout()`; feed it or call `handle_timeout`;
+/// drain `transmits()` and report `sent(n)`; repeat.
+///
+/// Memory: everything (client slots, the snapshot ring, the transmit queue) is allocated
+/// in [`Server::new`]; handling a datagram or running a tick allocates nothing.
 pub struct Server<G> {
     cfg: Config,
-    tickets: Option<Tickets>,
+    admission: Admission,
     game: G,
-    epoch: Instant,
-    /// Number of the next tick to run; tick `n` is due at `epoch + n * period`.
-    next_tick: u64,
+    clock: TickClock,
+    timers: TimerTable<u64, { timer::COUNT }>,
+    /// Connected qports by last valid datagram, oldest first (µs since the epoch).
+    idle: Expiry<u64>,
+    /// `cfg.timeout`, `cfg.max_rewind` and `cfg.rewind_tolerance` in microseconds.
+    timeout_us: u64,
+    max_rewind_us: u64,
+    tolerance_us: u64,
     newest_tick: Option<u32>,
     peers: Box<[Peer]>,
     connected: ArrayVec<u8, MAX_CLIENTS>,
     ring: Ring,
-    outbox: Vec<Transmit>,
-    /// How many transmits at the front of `outbox` the caller has sent already.
-    outbox_sent: usize,
+    outbox: Outbox,
     key: CookieKey,
     rng: StdRng,
     stats: Stats,
@@ -245,29 +176,27 @@ impl<G: Game> Server<G> {
             None => StdRng::from_entropy(),
         };
         let key = CookieKey::new(rng.gen(), rng.gen());
-        let outbox_cap = MAX_CLIENTS * (MAX_PARTS + 2) + 256;
-        // Touch every page of the transmit queue now, not on the first busy ticks.
-        let mut outbox = Vec::with_capacity(outbox_cap);
-        let blank = Transmit {
-            dst: SocketAddr::from(([0, 0, 0, 0], 0)),
-            head: [0; MAX_HEAD],
-            head_len: 0,
-            body: None,
-        };
-        outbox.resize(outbox_cap, blank);
-        outbox.clear();
+        let clock = TickClock::new(now, cfg.tick_hz);
+        let mut timers = TimerTable::new();
+        timers.set(timer::TICK, clock.next_deadline_ns());
         Server {
             ring: Ring::new(RING_LEN, cfg.snapshot_capacity),
+            admission: Admission {
+                tickets: None,
+                require_ticket: cfg.require_ticket,
+            },
+            timeout_us: secs_to_us(cfg.timeout),
+            max_rewind_us: secs_to_us(cfg.max_rewind),
+            tolerance_us: secs_to_us(cfg.rewind_tolerance),
             cfg,
-            tickets: None,
             game,
-            epoch: now,
-            next_tick: 0,
+            clock,
+            timers,
+            idle: Expiry::new(MAX_CLIENTS + 1),
             newest_tick: None,
             peers: (0..=MAX_CLIENTS).map(|_| Peer::empty()).collect(),
             connected: ArrayVec::new(),
-            outbox,
-            outbox_sent: 0,
+            outbox: Outbox::new(MAX_CLIENTS * (MAX_PARTS + 2) + 256),
             key,
             rng,
             stats: Stats::default(),
@@ -279,7 +208,7 @@ impl<G: Game> Server<G> {
 
     /// Connects the lobby's ticket table: HELLO tickets are redeemed from it.
     pub fn set_tickets(&mut self, tickets: Tickets) {
-        self.tickets = Some(tickets);
+        self.admission.tickets = Some(tickets);
     }
 
     /// The settings.
@@ -309,12 +238,13 @@ impl<G: Game> Server<G> {
 
     /// When the server started.
     pub fn epoch(&self) -> Instant {
-        self.epoch
+        self.clock.epoch()
     }
 
     /// Server time at `now`, microseconds since the server started.
+    #[inline]
     pub fn time_us(&self, now: Instant) -> u64 {
-        secs_to_us(now.saturating_duration_since(self.epoch))
+        self.clock.since_us(now)
     }
 
     /// The newest tick serialized into the ring, if any.
@@ -330,127 +260,104 @@ impl<G: Game> Server<G> {
     /// The connected players.
     pub fn players(&self, now: Instant) -> impl Iterator<Item = PlayerInfo> + '_ {
         let now_us = self.time_us(now);
-        self.connected.iter().map(move |&q| {
-            let p = &self.peers[q as usize];
-            PlayerInfo {
-                id: q,
-                name: p.name,
-                addr: p.src,
-                connected_for: Duration::from_micros(now_us.saturating_sub(p.connected_at_us)),
-                rtt: p.srtt_us.map(Duration::from_micros),
-                newest_seq: p.window.newest(),
-                stats: p.stats,
-            }
-        })
+        self.connected
+            .iter()
+            .map(move |&q| self.peers[q as usize].info(q, now_us))
     }
 
-    fn deadline_ns(&self, tick: u64) -> u64 {
-        // u128 keeps `n * 1e9 / hz` exact however long the server runs.
-        let ns = u128::from(tick) * 1_000_000_000 / u128::from(self.cfg.tick_hz);
-        u64::try_from(ns).unwrap_or(u64::MAX)
-    }
-
-    /// When the next tick is due: wake up then and call [`Server::handle_timeout`].
+    /// The earliest deadline: the next tick or the next client idle timeout (never later
+    /// than either; the idle one may be early, see the drive contract on [`Server`]). Wake
+    /// up then and call [`Server::handle_timeout`].
     pub fn poll_timeout(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.deadline_ns(self.next_tick))
+        let ns = self
+            .timers
+            .next()
+            .unwrap_or_else(|| self.clock.next_deadline_ns());
+        self.clock.at(ns)
+    }
+
+    /// When the next tick is due. A tick runs late by `now - next_tick_deadline()` when
+    /// `handle_timeout(now)` runs it: the host measures tick lateness against this, since
+    /// [`Server::poll_timeout`] may be an idle timeout instead.
+    pub fn next_tick_deadline(&self) -> Instant {
+        self.clock.at(self.clock.next_deadline_ns())
     }
 
     /// When tick `n` is (or was) due.
     pub fn tick_deadline(&self, n: u64) -> Instant {
-        self.epoch + Duration::from_nanos(self.deadline_ns(n))
+        self.clock.at(self.clock.deadline_ns(n))
     }
 
-    /// Runs what is due at `now`: client timeouts, then the tick (stepping the game once per
-    /// due tick, up to a few when behind), serializing the newest tick into the ring and
-    /// queueing it for every client. Returns how many ticks were stepped.
+    /// Runs what is due at `now`: client idle timeouts (BYE, slot freed), then the tick
+    /// (stepping the game once per due tick, up to a few when behind), serializing the
+    /// newest tick into the ring and queueing it for every client. Returns how many ticks
+    /// were stepped.
     pub fn handle_timeout(&mut self, now: Instant) -> u32 {
-        let now_ns =
-            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        if self.deadline_ns(self.next_tick) > now_ns {
-            return 0;
-        }
-        let now_us = now_ns / 1000;
-        self.expire(now_us);
-        // The newest due tick: the largest n with floor(n * 1e9 / hz) <= now.
-        let hz = u128::from(self.cfg.tick_hz);
-        let due = u64::try_from(((u128::from(now_ns) + 1) * hz - 1) / 1_000_000_000)
-            .unwrap_or(u64::MAX)
-            .max(self.next_tick);
-        let first = if due - self.next_tick >= MAX_CATCH_UP {
-            self.stats.ticks_skipped += due - self.next_tick + 1 - MAX_CATCH_UP;
-            due + 1 - MAX_CATCH_UP
-        } else {
-            self.next_tick
-        };
+        let now_ns = self.clock.since_ns(now);
         let mut stepped = 0;
-        for n in first..=due {
+        while let Some(t) = self.timers.pop_expired(now_ns) {
+            match t {
+                timer::IDLE => self.expire(now_ns / 1000),
+                _ => stepped += self.run_ticks(now_ns),
+            }
+        }
+        stepped
+    }
+
+    fn run_ticks(&mut self, now_ns: u64) -> u32 {
+        let Some(due) = self.clock.take_due(now_ns) else {
+            self.timers.set(timer::TICK, self.clock.next_deadline_ns());
+            return 0;
+        };
+        self.stats.ticks_skipped += due.skipped;
+        let mut stepped = 0;
+        for n in due.first..=due.last {
             self.game.step(n as u32);
             stepped += 1;
         }
         self.stats.ticks += stepped;
-        self.next_tick = due + 1;
-        self.broadcast(due as u32, self.deadline_ns(due) / 1000);
+        self.timers.set(timer::TICK, self.clock.next_deadline_ns());
+        self.broadcast(due.last as u32, self.clock.deadline_ns(due.last) / 1000);
         stepped as u32
     }
 
+    /// Drops every client silent for longer than the timeout at `now_us`: the oldest
+    /// touch is at the front of `idle`, so this stops at the first one still in time.
     fn expire(&mut self, now_us: u64) {
-        let timeout = secs_to_us(self.cfg.timeout);
-        let mut i = 0;
-        while i < self.connected.len() {
-            let q = self.connected[i];
-            if now_us.saturating_sub(self.peers[q as usize].last_recv_us) > timeout {
-                log::info!("client {} ({}) timed out", q, self.peers[q as usize].src);
-                self.stats.timeouts += 1;
-                self.queue_bye(q, now_us);
-                self.free(q);
-            } else {
-                i += 1;
+        while let Some((q, last)) = self.idle.oldest() {
+            if now_us.saturating_sub(last) <= self.timeout_us {
+                break;
             }
+            let q = q as u8;
+            log::info!("client {} ({}) timed out", q, self.peers[q as usize].src());
+            self.stats.timeouts += 1;
+            self.queue_bye(q, now_us);
+            self.free(q);
+        }
+        self.rearm_idle();
+    }
+
+    /// Marks client `q` heard from at `now_us`. The idle timer is left where it is: a touch
+    /// only makes the oldest client younger, so the timer can be early, never late (an
+    /// early one finds nothing expired and moves on, see [`Server::expire`]).
+    #[inline]
+    fn touch_idle(&mut self, q: u8, now_us: u64) {
+        self.idle.touch(q as usize, now_us);
+        if self.timers.get(timer::IDLE).is_none() {
+            self.rearm_idle();
         }
     }
 
-    fn broadcast(&mut self, tick: u32, time_us: u64) {
-        let mut w = self.ring.writer(tick, time_us);
-        self.game.snapshot(&mut w);
-        let (parts, overflow) = w.finish();
-        if overflow {
-            self.stats.snapshot_overflows += 1;
-        }
-        self.newest_tick = Some(tick);
-        let slot_index = self.ring.index(tick);
-        let slot = self.ring.slot(tick);
-        let body_lens: ArrayVec<usize, MAX_PARTS> =
-            (0..parts).map(|i| slot.part(i).len()).collect();
-        for i in 0..self.connected.len() {
-            let q = self.connected[i];
-            for (part, &body_len) in body_lens.iter().enumerate() {
-                let peer = &mut self.peers[q as usize];
-                let seq = peer.next_seq(time_us);
-                let mut head = [0u8; MAX_HEAD];
-                let _ = Header {
-                    flags: Kind::Snapshot.send_flags(peer.received_any),
-                    seq,
-                    ack: peer.window.newest(),
-                    qport: q,
-                    kind: Kind::Snapshot.to_u8(),
-                    len: (SnapshotPrefix::LEN + body_len) as u16,
-                }
-                .emit(&mut head);
-                SnapshotPrefix {
-                    tick,
-                    time_us,
-                    part: part as u8,
-                    parts: parts as u8,
-                }
-                .emit(&mut head[HEADER_LEN..]);
-                let t = Transmit {
-                    dst: peer.reply,
-                    head,
-                    head_len: (HEADER_LEN + SnapshotPrefix::LEN) as u8,
-                    body: Some((slot_index as u8, part as u8)),
-                };
-                self.push(t, body_len);
+    /// Sets the idle timer to the oldest client's timeout: the first instant at which
+    /// `now - last > timeout`.
+    #[inline]
+    fn rearm_idle(&mut self) {
+        match self.idle.oldest() {
+            Some((_, last)) => {
+                let us = last.saturating_add(self.timeout_us).saturating_add(1);
+                self.timers.set(timer::IDLE, us.saturating_mul(1000));
             }
+            None => self.timers.stop(timer::IDLE),
         }
     }
 
@@ -467,7 +374,7 @@ impl<G: Game> Server<G> {
         self.stats.bytes_in += data.len() as u64;
         let r = self.dispatch(now, src, data);
         if let Err(d) = r {
-            self.stats.drops[d as usize] += 1;
+            self.stats.drops.add(d);
             log::trace!("drop {} from {}: {}", data.len(), src, d);
         }
         r
@@ -477,177 +384,50 @@ impl<G: Game> Server<G> {
     /// shares this server's port), so one table holds every reason.
     pub fn count_drop(&mut self, d: DropReason) {
         self.stats.datagrams_in += 1;
-        self.stats.drops[d as usize] += 1;
+        self.stats.drops.add(d);
     }
 
+    #[inline]
     fn dispatch(&mut self, now: Instant, src: SocketAddr, data: &[u8]) -> Result<(), DropReason> {
         let game = &self.game;
         let p = Packet::new_checked(data, Direction::ToServer, |k| game.knows_kind(k))?;
         let kind = p.kind().ok_or(DropReason::UnknownKind)?;
-        let now_us = self.time_us(now);
         match kind {
-            Kind::Hello => self.on_hello(now_us, src, &p),
-            _ => self.on_connected(now_us, src, &p, kind),
+            Kind::Hello => self.on_hello(self.time_us(now), src, &p),
+            _ => self.on_connected(now, src, &p, kind),
         }
     }
 
-    fn on_hello(
-        &mut self,
-        now_us: u64,
-        src: SocketAddr,
-        p: &Packet<&[u8]>,
-    ) -> Result<(), DropReason> {
-        // HELLO carries neither SEQ nor ACK, so those fields mean nothing and are ignored.
-        if p.qport() != 0 {
-            return Err(DropReason::BadQport);
-        }
-        let hello = Hello::parse(p.payload())?;
-        if hello.protocol_id != self.cfg.protocol_id {
-            return Err(DropReason::ProtocolId);
-        }
-        let reply = hello.reply.unwrap_or(src);
-        if reply.is_ipv4() != src.is_ipv4() {
-            // The socket that received this cannot send to the other family.
-            return Err(DropReason::BadReplyAddr);
-        }
-        let pid = self.cfg.protocol_id;
-        if !self.key.check(&src, &reply, pid, now_us, hello.cookie) {
-            let cookie = self.key.issue(&src, &reply, pid, now_us);
-            let mut head = [0u8; MAX_HEAD];
-            Challenge { cookie }.emit(&mut head[HEADER_LEN..]);
-            self.queue_control(reply, &mut head, Kind::Challenge, 0, 0, 0, Challenge::LEN)?;
-            self.stats.challenges += 1;
-            return Ok(());
-        }
-        // A connected client whose ACCEPT was lost gets the same ACCEPT again.
-        if let Some(&q) = self
-            .connected
-            .iter()
-            .find(|&&q| self.peers[q as usize].src == src)
-        {
-            self.queue_accept(q)?;
-            self.stats.accept_resends += 1;
-            return Ok(());
-        }
-        if self.connected.len() >= self.cfg.max_clients as usize {
-            self.queue_reject(reply, RejectReason::Full)?;
-            self.stats.rejects_full += 1;
-            return Ok(());
-        }
-        let holder = match &self.tickets {
-            Some(t) if hello.ticket != 0 => t.redeem(hello.ticket),
-            _ => None,
-        };
-        if self.cfg.require_ticket && holder.is_none() {
-            self.queue_reject(reply, RejectReason::BadTicket)?;
-            self.stats.rejects_ticket += 1;
-            return Ok(());
-        }
-        let q = self.free_qport();
-        let s0: u32 = self.forced_s0.take().unwrap_or_else(|| self.rng.gen());
-        let tick = self.newest_tick.unwrap_or(0);
-        let peer = &mut self.peers[q as usize];
-        *peer = Peer::empty();
-        peer.connected = true;
-        peer.src = src;
-        peer.reply = reply;
-        peer.s0 = s0;
-        peer.send_seq = s0;
-        peer.window = SeqWindow::new(s0);
-        peer.last_recv_us = now_us;
-        peer.connected_at_us = now_us;
-        peer.accept_tick = tick;
-        peer.accept_time_us = now_us;
-        peer.name = holder.map(|h| h.name);
-        self.connected.push(q);
-        self.stats.accepts += 1;
-        log::debug!(
-            "client {} connected from {} (reply {}){}",
-            q,
-            src,
-            reply,
-            holder
-                .map(|h| format!(" as {}", h.name))
-                .unwrap_or_default()
-        );
-        self.game
-            .connect(q, holder.as_ref().map(|h| h.name.as_str()));
-        self.queue_accept(q)
-    }
-
-    fn free_qport(&mut self) -> u8 {
-        let start: u8 = self.rng.gen_range(1..=255);
-        let mut q = start;
-        loop {
-            if !self.peers[q as usize].connected {
-                return q;
-            }
-            q = if q == 255 { 1 } else { q + 1 };
-            if q == start {
-                // Unreachable while connected.len() < max_clients <= 255.
-                return q;
-            }
-        }
-    }
-
+    /// A datagram for a connected client: its peer's receive path, then what the kind
+    /// means (BYE frees the slot, a game kind goes to the game).
+    #[inline]
     fn on_connected(
         &mut self,
-        now_us: u64,
+        now: Instant,
         src: SocketAddr,
         p: &Packet<&[u8]>,
         kind: Kind,
     ) -> Result<(), DropReason> {
         let q = p.qport();
         let peer = &self.peers[q as usize];
-        if q == 0 || !peer.connected {
+        if q == 0 || !peer.is_connected() {
             return Err(DropReason::UnknownQport);
         }
-        if peer.src != src {
+        if peer.src() != src {
             return Err(DropReason::WrongSource);
         }
-        let shape_ok = match kind {
+        // Read once the datagram is this client's, early enough to overlap the checks.
+        let now_us = self.time_us(now);
+        let game = &self.game;
+        let r = self.peers[q as usize].receive(p, now_us, || match kind {
             Kind::Keepalive | Kind::Bye => p.is_empty(),
-            Kind::Game(k) => self.game.check_input(k, p.payload()),
+            Kind::Game(k) => game.check_input(k, p.payload()),
             _ => false,
-        };
-        if !shape_ok {
-            return Err(DropReason::BadPayload);
-        }
-        if p.has(flags::ACK) && !peer.ack_valid(p.ack()) {
-            return Err(DropReason::BadAck);
-        }
-        let gap = match peer.window.check(p.seq()) {
-            SeqVerdict::Accept { gap } => gap,
-            verdict => {
-                let peer = &mut self.peers[q as usize];
-                peer.stats.out_of_window += 1;
-                if verdict == SeqVerdict::Late {
-                    // Counted lost when a newer one opened the gap: it was late, not lost.
-                    // Only counters and the late mark change; the window stays where it is.
-                    peer.window.record(p.seq());
-                    peer.stats.lost = peer.stats.lost.saturating_sub(1);
-                    peer.stats.late += 1;
-                    self.stats.lost = self.stats.lost.saturating_sub(1);
-                    self.stats.late += 1;
-                }
-                return Err(match verdict {
-                    SeqVerdict::Duplicate => DropReason::Duplicate,
-                    SeqVerdict::Late => DropReason::Late,
-                    SeqVerdict::Old => DropReason::Old,
-                    _ => DropReason::FarAhead,
-                });
-            }
-        };
-        let peer = &mut self.peers[q as usize];
-        peer.window.record(p.seq());
-        peer.received_any = true;
-        peer.last_recv_us = now_us;
-        peer.stats.received += 1;
-        peer.stats.lost += u64::from(gap);
-        self.stats.lost += u64::from(gap);
-        if p.has(flags::ACK) {
-            peer.on_ack(p.ack(), now_us);
-        }
+        });
+        // The server's totals take the same loss bookkeeping as the peer's own counters.
+        count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
+        r?;
+        self.touch_idle(q, now_us);
         match kind {
             Kind::Bye => {
                 log::debug!("client {} ({}) said BYE", q, src);
@@ -655,16 +435,16 @@ impl<G: Game> Server<G> {
                 self.free(q);
             }
             Kind::Game(k) => {
-                let peer = &mut self.peers[q as usize];
+                let (srtt_us, budget) = self.peers[q as usize].rewind_parts();
                 let mut cx = Context {
                     now_us,
                     newest_tick: self.newest_tick,
                     ring: &self.ring,
-                    max_rewind_us: secs_to_us(self.cfg.max_rewind),
-                    tolerance_us: secs_to_us(self.cfg.rewind_tolerance),
+                    max_rewind_us: self.max_rewind_us,
+                    tolerance_us: self.tolerance_us,
                     rewinds_per_sec: self.cfg.rewinds_per_sec,
-                    srtt_us: peer.srtt_us,
-                    budget: &mut peer.budget,
+                    srtt_us,
+                    budget,
                     stats: &mut self.stats.rewinds,
                     depth: &mut self.rewind_depth,
                 };
@@ -679,7 +459,9 @@ impl<G: Game> Server<G> {
         if let Some(i) = self.connected.iter().position(|&c| c == q) {
             self.connected.swap_remove(i);
         }
-        self.peers[q as usize].connected = false;
+        self.peers[q as usize].free();
+        self.idle.remove(q as usize);
+        self.rearm_idle();
         self.game.disconnect(q);
     }
 
@@ -694,7 +476,7 @@ impl<G: Game> Server<G> {
 
     /// Disconnects one player (sends BYE). Returns whether it was connected.
     pub fn kick(&mut self, now: Instant, player: PlayerId) -> bool {
-        if !self.peers[player as usize].connected || player == 0 {
+        if !self.peers[player as usize].is_connected() || player == 0 {
             return false;
         }
         let now_us = self.time_us(now);
@@ -703,105 +485,12 @@ impl<G: Game> Server<G> {
         true
     }
 
+    /// Queues BYE to client `q`; one that does not fit is counted under `OutboxFull`.
     fn queue_bye(&mut self, q: u8, now_us: u64) {
         let peer = &mut self.peers[q as usize];
-        let seq = peer.next_seq(now_us);
-        let dst = peer.reply;
-        let mut head = [0u8; MAX_HEAD];
-        let _ = self.queue_control(dst, &mut head, Kind::Bye, seq, 0, q, 0);
-    }
-
-    fn queue_accept(&mut self, q: u8) -> Result<(), DropReason> {
-        let peer = &self.peers[q as usize];
-        let (dst, s0) = (peer.reply, peer.s0);
-        let mut head = [0u8; MAX_HEAD];
-        Accept {
-            tick_hz: self.cfg.tick_hz,
-            max_payload: MAX_PAYLOAD as u16,
-            tick: peer.accept_tick,
-            time_us: peer.accept_time_us,
-        }
-        .emit(&mut head[HEADER_LEN..]);
-        // PROTOCOL.md section 2: ACCEPT carries seq = S0 and ack = 1.
-        self.queue_control(dst, &mut head, Kind::Accept, s0, 1, q, Accept::LEN)
-    }
-
-    fn queue_reject(&mut self, dst: SocketAddr, reason: RejectReason) -> Result<(), DropReason> {
-        let mut head = [0u8; MAX_HEAD];
-        Reject { reason }.emit(&mut head[HEADER_LEN..]);
-        self.queue_control(dst, &mut head, Kind::Reject, 0, 0, 0, Reject::LEN)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn queue_control(
-        &mut self,
-        dst: SocketAddr,
-        head: &mut [u8; MAX_HEAD],
-        kind: Kind,
-        seq: u32,
-        ack: u32,
-        qport: u8,
-        len: usize,
-    ) -> Result<(), DropReason> {
-        if self.outbox.len() == self.outbox.capacity() {
-            return Err(DropReason::OutboxFull);
-        }
-        let _ = Header {
-            flags: kind.send_flags(kind == Kind::Accept),
-            seq,
-            ack,
-            qport,
-            kind: kind.to_u8(),
-            len: len as u16,
-        }
-        .emit(head);
-        let t = Transmit {
-            dst,
-            head: *head,
-            head_len: (HEADER_LEN + len) as u8,
-            body: None,
-        };
-        self.push(t, 0);
-        Ok(())
-    }
-
-    fn push(&mut self, t: Transmit, body_len: usize) {
-        if self.outbox.len() == self.outbox.capacity() {
-            self.stats.drops[DropReason::OutboxFull as usize] += 1;
-            return;
-        }
-        self.stats.datagrams_out += 1;
-        self.stats.bytes_out += (t.head_len as usize + body_len) as u64;
-        self.outbox.push(t);
-    }
-
-    /// The queued datagrams not yet reported sent, oldest first. Send each as `head()`
-    /// followed by [`Server::body`], then report how many (from the front) with
-    /// [`Server::sent`].
-    pub fn transmits(&self) -> &[Transmit] {
-        &self.outbox[self.outbox_sent..]
-    }
-
-    /// Reports that the first `n` of [`Server::transmits`] were sent (or given up on): the
-    /// server forgets them, and the rest stay queued. `n` larger than what is queued
-    /// forgets everything.
-    pub fn sent(&mut self, n: usize) {
-        self.outbox_sent = self.outbox_sent.saturating_add(n).min(self.outbox.len());
-        if self.outbox_sent == self.outbox.len() {
-            self.outbox.clear();
-            self.outbox_sent = 0;
-        }
-    }
-
-    /// The snapshot part a transmit carries after its head (empty for control messages).
-    pub fn body(&self, t: &Transmit) -> &[u8] {
-        match t.body {
-            Some((slot, part)) => self
-                .ring
-                .at(slot as usize)
-                .map_or(&[][..], |s| s.part(part as usize)),
-            None => &[],
-        }
+        let header = peer.next_header(q, Kind::Bye, now_us, 0);
+        let t = Transmit::new(peer.reply(), &header, |_| Ok(0), None);
+        self.push_or_count(t, 0);
     }
 
     /// Makes the next accepted client start at sequence number `s0` (tests of wraparound).
@@ -811,31 +500,94 @@ impl<G: Game> Server<G> {
     }
 
     /// A hash of every client's protocol state (slots, addresses, sequence numbers, acks,
-    /// timers, RTT); counters aside (a late datagram is dropped but moves loss to late). Tests and fuzzers compare it before and after a datagram that must
-    /// change nothing.
+    /// timers, RTT); counters aside (a late datagram is dropped but moves loss to late).
+    /// Tests and fuzzers compare it before and after a datagram that must change nothing.
     #[doc(hidden)]
     pub fn state_digest(&self) -> u64 {
         use core::hash::{Hash, Hasher};
         let mut h = siphasher::sip::SipHasher13::new();
         self.connected.as_slice().hash(&mut h);
         for &q in &self.connected {
-            let p = &self.peers[q as usize];
-            (
-                p.src,
-                p.reply,
-                p.s0,
-                p.send_seq,
-                p.window.newest(),
-                p.received_any,
-            )
-                .hash(&mut h);
-            (p.last_recv_us, p.acked, p.acked_any, p.srtt_us, p.rttvar_us).hash(&mut h);
-            (p.budget.used, p.budget.window_start_us, p.stats.received).hash(&mut h);
+            self.peers[q as usize].hash_state(&mut h);
+            self.idle.touched_at(q as usize).hash(&mut h);
         }
-        (self.next_tick, self.newest_tick, self.transmits().len()).hash(&mut h);
+        (
+            self.clock.next_tick(),
+            self.newest_tick,
+            self.transmits().len(),
+        )
+            .hash(&mut h);
+        (self.timers.get(timer::IDLE), self.timers.get(timer::TICK)).hash(&mut h);
         h.finish()
     }
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::game::arena::Arena;
+    use crate::wire::{flags, Challenge, Header, Hello, HEADER_LEN, MAX_DATAGRAM};
+
+    fn hello(cookie: u64) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN + Hello::LEN];
+        let h = Header {
+            flags: flags::CONNECT,
+            seq: 0,
+            ack: 0,
+            qport: 0,
+            kind: Kind::Hello.to_u8(),
+            len: Hello::LEN as u16,
+        };
+        let n = h.emit(&mut b).unwrap();
+        let hello = Hello {
+            protocol_id: 0,
+            reply: None,
+            ticket: 0,
+            cookie,
+        };
+        hello.emit(&mut b[n..]).unwrap();
+        b
+    }
+
+    /// The idle timeout is a deadline of its own: `poll_timeout` is the earlier of it and
+    /// the next tick, `next_tick_deadline` stays the tick's, and `handle_timeout` at the
+    /// idle deadline drops the client (BYE) without running a tick.
+    #[test]
+    fn idle_deadline_before_the_next_tick() {
+        let t0 = Instant::now();
+        let cfg = Config {
+            tick_hz: 1,
+            timeout: Duration::from_millis(100),
+            seed: Some(1),
+            ..Config::default()
+        };
+        let mut s = Server::new(cfg, Arena::new(1), t0);
+        assert_eq!(s.handle_timeout(t0), 1);
+        let src: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        s.handle_datagram(t0, src, &hello(0)).unwrap();
+        let mut out = [0u8; MAX_DATAGRAM];
+        let n = s.write_transmit(&s.transmits()[0], &mut out).unwrap();
+        let cookie = Challenge::parse(&out[HEADER_LEN..n]).unwrap().cookie;
+        assert!(s
+            .write_transmit(&s.transmits()[0], &mut out[..n - 1])
+            .is_err());
+        s.sent(1);
+        s.handle_datagram(t0, src, &hello(cookie)).unwrap();
+        s.sent(usize::MAX);
+        assert_eq!(s.client_count(), 1);
+        let idle = t0 + Duration::from_micros(100_001);
+        assert_eq!(s.poll_timeout(), idle);
+        assert_eq!(s.next_tick_deadline(), t0 + Duration::from_secs(1));
+        assert_eq!(s.handle_timeout(idle - Duration::from_micros(1)), 0);
+        assert_eq!(s.client_count(), 1, "not before the timeout");
+        assert_eq!(s.handle_timeout(idle), 0, "no tick is due");
+        assert_eq!(s.client_count(), 0);
+        assert_eq!(s.stats().timeouts, 1);
+        let bye = s.transmits()[0].head();
+        assert_eq!(
+            (bye[0], bye[10]),
+            (flags::DISCONNECT | flags::SEQ, Kind::Bye.to_u8())
+        );
+        assert_eq!(s.poll_timeout(), s.next_tick_deadline());
+    }
+}

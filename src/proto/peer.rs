@@ -1,122 +1,180 @@
-//! Fixed-size per-client state: one [`Peer`] per qport, allocated at start-up.
+//! One client slot and its behaviour: the connected receive path (source pin, payload
+//! shape, ack, sequence window, RTT) and the send side's sequence numbers, over the shared
+//! [`Link`]. One [`Peer`] per qport, allocated at start-up.
 
 use super::game::RewindBudget;
+use super::PlayerInfo;
+use crate::link::{End, Link};
 use crate::tickets::Name;
-use crate::wire::{seq_newer, SeqWindow};
+use crate::wire::{flags, DropReason, Header, Kind, Packet};
+use core::hash::{Hash, Hasher};
 use core::net::SocketAddr;
+use core::time::Duration;
 
-/// How many sent sequence numbers keep their send time, for RTT samples.
-pub(crate) const SEND_TIMES: usize = 256;
+/// Per-client counters: the link counters, the same vocabulary the client keeps.
+pub use crate::link::LinkStats as PeerStats;
 
-/// One client slot.
+/// One client slot. `repr(C)` in the order the two hot paths read it: the slot's flags,
+/// source and reply address (every datagram in, every datagram out), the rewind budget,
+/// then the link (window and seqs, RTT, then its send-time ring); what only the handshake
+/// and reports read comes last.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Peer {
-    pub connected: bool,
-    /// Source address of the accepted HELLO; the only one accepted.
-    pub src: SocketAddr,
-    /// Where everything for this client goes.
-    pub reply: SocketAddr,
-    /// Start sequence number (ACCEPT's seq).
-    pub s0: u32,
-    /// Last seq the server sent to this client.
-    pub send_seq: u32,
-    /// The client's sequence numbers received (newest starts at `s0`).
-    pub window: SeqWindow,
+    connected: bool,
     /// Whether anything was received since ACCEPT (ACK goes out from then on).
-    pub received_any: bool,
-    pub last_recv_us: u64,
-    pub connected_at_us: u64,
-    pub accept_tick: u32,
-    pub accept_time_us: u64,
-    pub name: Option<Name>,
-    /// Newest of our seqs the client acknowledged.
-    pub acked: u32,
-    pub acked_any: bool,
-    /// Low 32 bits of the send time (µs) of seq `s`, at `s % SEND_TIMES`.
-    pub send_times: [u32; SEND_TIMES],
-    pub srtt_us: Option<u64>,
-    pub rttvar_us: u64,
-    pub budget: RewindBudget,
-    pub stats: PeerStats,
-}
-
-/// Per-client counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PeerStats {
-    /// Valid datagrams received.
-    pub received: u64,
-    /// Sequence numbers skipped and never seen since (lost).
-    pub lost: u64,
-    /// Sequence numbers that arrived after a newer one (dropped as late; not lost).
-    pub late: u64,
-    /// Datagrams dropped as duplicate, old or far ahead.
-    pub out_of_window: u64,
-    /// Datagrams sent.
-    pub sent: u64,
+    received_any: bool,
+    /// Source address of the accepted HELLO; the only one accepted.
+    src: SocketAddr,
+    /// Where everything for this client goes.
+    reply: SocketAddr,
+    budget: RewindBudget,
+    link: Link,
+    connected_at_us: u64,
+    /// The tick and time ACCEPT carries (the same in a resent ACCEPT).
+    accept_time_us: u64,
+    accept_tick: u32,
+    name: Option<Name>,
 }
 
 impl Peer {
-    pub fn empty() -> Peer {
+    /// A free slot.
+    pub(crate) fn empty() -> Peer {
         let any: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0));
         Peer {
             connected: false,
+            received_any: false,
             src: any,
             reply: any,
-            s0: 0,
-            send_seq: 0,
-            window: SeqWindow::new(0),
-            received_any: false,
-            last_recv_us: 0,
-            connected_at_us: 0,
-            accept_tick: 0,
-            accept_time_us: 0,
-            name: None,
-            acked: 0,
-            acked_any: false,
-            send_times: [0; SEND_TIMES],
-            srtt_us: None,
-            rttvar_us: 0,
             budget: RewindBudget::default(),
-            stats: PeerStats::default(),
+            link: Link::new(End::Server, 0),
+            connected_at_us: 0,
+            accept_time_us: 0,
+            accept_tick: 0,
+            name: None,
         }
     }
 
-    /// Takes the next outgoing seq and records its send time.
-    pub fn next_seq(&mut self, now_us: u64) -> u32 {
-        self.send_seq = self.send_seq.wrapping_add(1);
-        self.send_times[self.send_seq as usize % SEND_TIMES] = now_us as u32;
-        self.stats.sent += 1;
-        self.send_seq
+    /// Takes the slot for a client admitted at `now_us`, starting its link at `s0`.
+    pub(crate) fn connect(
+        &mut self,
+        src: SocketAddr,
+        reply: SocketAddr,
+        s0: u32,
+        now_us: u64,
+        tick: u32,
+        name: Option<Name>,
+    ) {
+        self.connected = true;
+        self.src = src;
+        self.reply = reply;
+        self.received_any = false;
+        self.connected_at_us = now_us;
+        self.accept_tick = tick;
+        self.accept_time_us = now_us;
+        self.name = name;
+        self.link.reset(s0);
+        self.budget = RewindBudget::default();
     }
 
-    /// Whether `ack` names a seq this server could have sent (ACCEPT's `s0` or later, and
-    /// not beyond the last one sent).
-    pub fn ack_valid(&self, ack: u32) -> bool {
-        !seq_newer(ack, self.send_seq) && !seq_newer(self.s0, ack)
+    /// Frees the slot.
+    pub(crate) fn free(&mut self) {
+        self.connected = false;
     }
 
-    /// Takes a new ack into account, sampling RTT from its send time (RFC 6298 smoothing).
-    pub fn on_ack(&mut self, ack: u32, now_us: u64) {
-        if self.acked_any && !seq_newer(ack, self.acked) {
-            return;
+    /// Whether a client holds the slot.
+    #[inline]
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Where the client's datagrams come from: the source of the accepted HELLO, and the
+    /// only one accepted (a datagram from another is dropped as `WrongSource`).
+    #[inline]
+    pub(crate) fn src(&self) -> SocketAddr {
+        self.src
+    }
+
+    /// Where its datagrams go.
+    #[inline]
+    pub(crate) fn reply(&self) -> SocketAddr {
+        self.reply
+    }
+
+    /// ACCEPT's fields for this client: seq S0, the tick and time of admission.
+    pub(crate) fn accept_fields(&self) -> (u32, u32, u64) {
+        (self.link.s0(), self.accept_tick, self.accept_time_us)
+    }
+
+    /// The connected receive path after the qport lookup and the source pin (see
+    /// [`Peer::src`]), in the order drops are counted: bad payload (`shape_ok`), bad ack,
+    /// then the sequence window. `Ok(gap)` when the datagram is accepted: the window moved,
+    /// and its ack (if any) was taken at `now_us`, sampling RTT. A drop changes nothing but
+    /// counters (and a late seq's mark).
+    #[inline]
+    pub(crate) fn receive(
+        &mut self,
+        p: &Packet<&[u8]>,
+        now_us: u64,
+        shape_ok: impl FnOnce() -> bool,
+    ) -> Result<u32, DropReason> {
+        if !shape_ok() {
+            return Err(DropReason::BadPayload);
         }
-        self.acked = ack;
-        self.acked_any = true;
-        if ack == self.s0 || self.send_seq.wrapping_sub(ack) as usize >= SEND_TIMES {
-            return;
+        let acked = p.has(flags::ACK);
+        if acked && !self.link.ack_valid(p.ack()) {
+            return Err(DropReason::BadAck);
         }
-        let sent = self.send_times[ack as usize % SEND_TIMES];
-        let sample = u64::from((now_us as u32).wrapping_sub(sent));
-        match self.srtt_us {
-            None => {
-                self.srtt_us = Some(sample);
-                self.rttvar_us = sample / 2;
-            }
-            Some(srtt) => {
-                self.rttvar_us = (3 * self.rttvar_us + srtt.abs_diff(sample)) / 4;
-                self.srtt_us = Some((7 * srtt + sample) / 8);
-            }
+        let gap = self.link.receive(p.seq())?;
+        self.received_any = true;
+        if acked {
+            self.link.on_ack(p.ack(), now_us);
         }
+        Ok(gap)
+    }
+
+    /// The header of the next sequenced datagram of `kind` (SNAPSHOT, BYE) to this client,
+    /// taking its seq at `now_us`; ACK goes out once anything was received.
+    #[inline]
+    pub(crate) fn next_header(&mut self, qport: u8, kind: Kind, now_us: u64, len: usize) -> Header {
+        self.link
+            .next_header(kind, qport, len, self.received_any, now_us)
+    }
+
+    /// Smoothed RTT (µs) and the rewind budget, for a game input's `Context`.
+    #[inline]
+    pub(crate) fn rewind_parts(&mut self) -> (Option<u64>, &mut RewindBudget) {
+        (self.link.rtt().smoothed_us(), &mut self.budget)
+    }
+
+    /// What [`Server::players`](super::Server::players) reports.
+    pub(crate) fn info(&self, id: u8, now_us: u64) -> PlayerInfo {
+        PlayerInfo {
+            id,
+            name: self.name,
+            addr: self.src,
+            connected_for: Duration::from_micros(now_us.saturating_sub(self.connected_at_us)),
+            rtt: self.link.rtt().smoothed(),
+            newest_seq: self.link.newest_received(),
+            stats: self.link.stats(),
+        }
+    }
+
+    /// Feeds the protocol state (not the counters, bar `received`) to a hasher, for
+    /// [`Server::state_digest`](super::Server::state_digest).
+    pub(crate) fn hash_state<H: Hasher>(&self, h: &mut H) {
+        let l = &self.link;
+        (
+            self.src,
+            self.reply,
+            l.s0(),
+            l.last_sent(),
+            l.newest_received(),
+        )
+            .hash(h);
+        (self.received_any, l.newest_ack(), l.rtt()).hash(h);
+        let b = &self.budget;
+        (b.used, b.window_start_us, l.stats().received).hash(h);
     }
 }
 
@@ -124,24 +182,13 @@ impl Peer {
 mod tests {
     use super::*;
 
+    /// What the receive and broadcast paths read (all but the send-time ring) sits in the
+    /// first four cache lines of a slot.
     #[test]
-    fn rtt_from_acks() {
-        let mut p = Peer::empty();
-        p.s0 = u32::MAX - 1;
-        p.send_seq = p.s0;
-        let a = p.next_seq(1_000);
-        let b = p.next_seq(2_000);
-        assert_eq!(a, u32::MAX);
-        assert_eq!(b, 0);
-        assert!(p.ack_valid(p.s0));
-        assert!(p.ack_valid(b));
-        assert!(!p.ack_valid(1));
-        assert!(!p.ack_valid(p.s0.wrapping_sub(1)));
-        p.on_ack(a, 51_000);
-        assert_eq!(p.srtt_us, Some(50_000));
-        p.on_ack(a, 90_000); // not newer: no sample
-        assert_eq!(p.srtt_us, Some(50_000));
-        p.on_ack(b, 12_000);
-        assert_eq!(p.srtt_us, Some((7 * 50_000 + 10_000) / 8));
+    fn hot_fields_first() {
+        let p = Peer::empty();
+        let base = &p as *const Peer as usize;
+        let hot_end = &p.link as *const Link as usize - base + Link::HOT_BYTES;
+        assert!(hot_end <= 4 * 64, "{hot_end}");
     }
 }

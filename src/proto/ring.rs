@@ -4,10 +4,9 @@
 //! A slot is indexed by `tick % len` and keeps the tick beside its bytes, so a slot that was
 //! overwritten (or never written) is detected, never trusted.
 
-use crate::wire::{SnapshotPrefix, MAX_PAYLOAD};
-
-/// Largest part body: one datagram minus the header and the snapshot prefix.
-pub const MAX_PART_BODY: usize = MAX_PAYLOAD - SnapshotPrefix::LEN;
+/// Largest part body: one datagram minus the header and the snapshot prefix (the one
+/// constant [`wire::MAX_PART_BODY`](crate::wire::MAX_PART_BODY)).
+pub use crate::wire::MAX_PART_BODY;
 
 /// Most parts one snapshot may have.
 pub const MAX_PARTS: usize = 32;

@@ -4,7 +4,7 @@
 //! need server state (length, exact size, reserved flags, known kind, flags of that kind);
 //! after it succeeds no accessor can panic.
 
-use super::{DropReason, Kind, MAX_DATAGRAM};
+use super::{room, BufferTooSmall, DropReason, Kind, MAX_DATAGRAM};
 
 /// Byte ranges of the header fields.
 mod field {
@@ -149,8 +149,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The payload length field.
     #[inline]
     pub fn len(&self) -> u16 {
-        let d = &self.buffer.as_ref()[field::LEN];
-        u16::from_be_bytes([d[0], d[1]])
+        read_u16(&self.buffer.as_ref()[field::LEN])
     }
 
     /// Whether the payload is empty.
@@ -190,18 +189,18 @@ pub struct Header {
 }
 
 impl Header {
-    /// Writes the header into the first 13 bytes of `buf`. Returns `None` if `buf` is
-    /// shorter than 13 bytes.
+    /// Writes the header into the first 13 bytes of `buf` and returns 13; writes nothing
+    /// and returns [`BufferTooSmall`] if `buf` is shorter.
     #[inline]
-    pub fn emit(&self, buf: &mut [u8]) -> Option<()> {
-        let b = buf.get_mut(..HEADER_LEN)?;
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let b = room(buf, HEADER_LEN)?;
         b[field::FLAGS] = self.flags;
         b[field::SEQ].copy_from_slice(&self.seq.to_be_bytes());
         b[field::ACK].copy_from_slice(&self.ack.to_be_bytes());
         b[field::QPORT] = self.qport;
         b[field::KIND] = self.kind;
         b[field::LEN].copy_from_slice(&self.len.to_be_bytes());
-        Some(())
+        Ok(HEADER_LEN)
     }
 
     /// Reads the fields of a checked packet.
@@ -218,8 +217,20 @@ impl Header {
 }
 
 #[inline]
+pub(crate) fn read_u16(d: &[u8]) -> u16 {
+    u16::from_be_bytes([d[0], d[1]])
+}
+
+#[inline]
 pub(crate) fn read_u32(d: &[u8]) -> u32 {
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+#[inline]
+pub(crate) fn read_u64(d: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]
@@ -255,7 +266,7 @@ mod tests {
         let mut b = [0u8; 13];
         h.emit(&mut b).unwrap();
         assert_eq!(b, keepalive());
-        assert!(h.emit(&mut [0u8; 12]).is_none());
+        assert!(h.emit(&mut [0u8; 12]).is_err());
     }
 
     #[test]

@@ -2,18 +2,54 @@
 //!
 //! [`Packet`] is a checked in-place view of the 13-byte header; the `msg` module holds the
 //! protocol messages' payloads. Every failed check is a [`DropReason`], a small `Copy` reason that
-//! the server counts.
+//! the server counts, and [`DropCounts`] is the one table both ends count them in.
+//!
+//! # Layouts and writers
+//!
+//! Every layout names its byte ranges in a private `field` module (smoltcp's habit); no
+//! accessor or writer uses a literal offset. Every writer (`Header::emit` and the
+//! messages' `emit`) has one contract: it writes exactly its length at the start of the
+//! buffer and returns `Ok(len)`, or writes nothing and returns [`BufferTooSmall`]. No
+//! writer panics or truncates.
+//!
+//! # Sizes
+//!
+//! One chain, each derived from the one before: [`MAX_DATAGRAM`] (1200) less the header is
+//! [`MAX_PAYLOAD`] (1187, ACCEPT's `max_payload`), less the snapshot prefix is
+//! [`MAX_PART_BODY`] (1173, the largest snapshot part body; `proto::MAX_PART_BODY` and
+//! `client::PART_MAX` are this constant).
 
 mod header;
 pub mod msg;
 mod window;
 
 pub use header::{flags, Direction, Header, Packet, HEADER_LEN, MAX_PAYLOAD};
-pub use msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix};
+pub use msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix, MAX_PART_BODY};
 pub use window::{SeqVerdict, SeqWindow, SEQ_WINDOW};
 
 /// Largest datagram on the game port, header included.
 pub const MAX_DATAGRAM: usize = 1200;
+
+/// A writer was given a buffer shorter than what it writes; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferTooSmall {
+    /// Bytes the writer needs.
+    pub needed: usize,
+}
+
+impl core::fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "buffer too small: {} bytes needed", self.needed)
+    }
+}
+
+impl std::error::Error for BufferTooSmall {}
+
+/// The first `n` bytes of `buf`, or [`BufferTooSmall`]: how every writer starts.
+#[inline]
+pub(crate) fn room(buf: &mut [u8], n: usize) -> Result<&mut [u8], BufferTooSmall> {
+    buf.get_mut(..n).ok_or(BufferTooSmall { needed: n })
+}
 
 /// A message kind (PROTOCOL.md section 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,6 +224,60 @@ drops! {
     QueryRateLimited = "query_rate_limited",
 }
 
+/// Drop counters, one per [`DropReason`]: the one table the server ([`Stats`]) and the
+/// client ([`ClientStats`]) keep.
+///
+/// The vocabulary is [`DropCounts::get`] for one reason and [`DropCounts::total`] for all of
+/// them. (`Stats::dropped`/`Stats::drop_count` and `ClientStats::dropped`/`dropped_total`
+/// are older names for these.)
+///
+/// [`Stats`]: crate::proto::Stats
+/// [`ClientStats`]: crate::client::ClientStats
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropCounts([u64; DropReason::COUNT]);
+
+impl Default for DropCounts {
+    fn default() -> DropCounts {
+        DropCounts::new()
+    }
+}
+
+impl DropCounts {
+    /// Every counter at zero.
+    pub const fn new() -> DropCounts {
+        DropCounts([0; DropReason::COUNT])
+    }
+
+    /// Counts one drop for `reason`.
+    #[inline]
+    pub fn add(&mut self, reason: DropReason) {
+        self.0[reason as usize] += 1;
+    }
+
+    /// Drops for one reason.
+    #[inline]
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0[reason as usize]
+    }
+
+    /// Drops over all reasons.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Adds another table's counts to these.
+    pub fn merge(&mut self, o: &DropCounts) {
+        for (a, b) in self.0.iter_mut().zip(o.0.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Every reason with its count, in [`DropReason::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(move |&r| (r, self.get(r)))
+    }
+}
+
 impl core::fmt::Display for DropReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.label())
@@ -253,6 +343,21 @@ mod tests {
         assert!(seq_newer(0, u32::MAX));
         assert!(!seq_newer(u32::MAX, 0));
         assert!(!seq_newer(5, 5));
+    }
+
+    #[test]
+    fn drop_counts_get_and_total() {
+        let mut d = DropCounts::new();
+        d.add(DropReason::Late);
+        d.add(DropReason::Late);
+        d.add(DropReason::BadAck);
+        assert_eq!(d.get(DropReason::Late), 2);
+        assert_eq!(d.total(), 3);
+        let mut e = DropCounts::default();
+        e.merge(&d);
+        e.merge(&d);
+        assert_eq!(e.get(DropReason::BadAck), 2);
+        assert_eq!(e.iter().filter(|&(_, n)| n > 0).count(), 2);
     }
 
     #[test]

@@ -1,21 +1,69 @@
 //! Payloads of the protocol messages (PROTOCOL.md sections 2 and 3).
 //!
-//! Each message has `parse(&[u8]) -> Result<Self, DropReason>` that checks the exact length and
-//! every value, and `emit(&self, &mut [u8])` that writes exactly `LEN` bytes.
+//! Each message has `parse(&[u8]) -> Result<Self, DropReason>` that checks the exact length
+//! and every value, and `emit(&self, &mut [u8]) -> Result<usize, BufferTooSmall>` that
+//! writes exactly `LEN` bytes at the start of the buffer (or nothing, on a short one). The
+//! byte ranges are named in `field`, one module per message.
 
-use super::header::read_u32;
-use super::DropReason;
+use super::header::{read_u16, read_u32, read_u64, MAX_PAYLOAD};
+use super::{room, BufferTooSmall, DropReason};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-fn read_u16(d: &[u8]) -> u16 {
-    u16::from_be_bytes([d[0], d[1]])
+/// Byte ranges of the message payloads (PROTOCOL.md sections 2 and 3).
+mod field {
+    pub(super) mod hello {
+        use core::ops::Range;
+        pub const PROTOCOL_ID: Range<usize> = 0..4;
+        /// Reply address family: 0 (none), 4 or 6.
+        pub const FAMILY: usize = 4;
+        pub const PORT: Range<usize> = 5..7;
+        /// The 16-byte address field; an IPv4 address fills its first 4 bytes.
+        pub const ADDR: Range<usize> = 7..23;
+        pub const ADDR_V4: Range<usize> = 7..11;
+        /// The rest of the address field after an IPv4 address: zero.
+        pub const ADDR_V4_TAIL: Range<usize> = 11..23;
+        pub const TICKET: Range<usize> = 23..31;
+        pub const COOKIE: Range<usize> = 31..39;
+        /// Zero padding to the end.
+        pub const PADDING: Range<usize> = 39..48;
+        pub const LEN: usize = PADDING.end;
+    }
+
+    pub(super) mod challenge {
+        use core::ops::Range;
+        pub const COOKIE: Range<usize> = 0..8;
+        pub const LEN: usize = COOKIE.end;
+    }
+
+    pub(super) mod accept {
+        use core::ops::Range;
+        pub const TICK_HZ: Range<usize> = 0..2;
+        pub const MAX_PAYLOAD: Range<usize> = 2..4;
+        pub const TICK: Range<usize> = 4..8;
+        pub const TIME_US: Range<usize> = 8..16;
+        pub const LEN: usize = TIME_US.end;
+    }
+
+    pub(super) mod reject {
+        pub const REASON: usize = 0;
+        pub const LEN: usize = REASON + 1;
+    }
+
+    pub(super) mod snapshot {
+        use core::ops::Range;
+        pub const TICK: Range<usize> = 0..4;
+        pub const TIME_US: Range<usize> = 4..12;
+        pub const PART: usize = 12;
+        pub const PARTS: usize = 13;
+        /// Where the part body starts.
+        pub const BODY: usize = 14;
+    }
 }
 
-fn read_u64(d: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    u64::from_be_bytes(b)
-}
+/// Largest snapshot part body: one datagram's payload ([`MAX_PAYLOAD`]) less the
+/// snapshot prefix. The server's parts never exceed it and the client sizes its
+/// reassembly buffers by it.
+pub const MAX_PART_BODY: usize = MAX_PAYLOAD - SnapshotPrefix::LEN;
 
 /// HELLO (0x01) payload, exactly 48 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,37 +80,38 @@ pub struct Hello {
 
 impl Hello {
     /// Payload size.
-    pub const LEN: usize = 48;
+    pub const LEN: usize = field::hello::LEN;
 
     /// Parses and checks a HELLO payload: exact length, a known reply family, an IPv4
     /// address with zero tail bytes, a usable reply address (non-zero port, specified
     /// address), and zero padding.
     pub fn parse(d: &[u8]) -> Result<Hello, DropReason> {
+        use field::hello::*;
         if d.len() != Self::LEN {
             return Err(DropReason::BadPayload);
         }
-        if d[39..48].iter().any(|&b| b != 0) {
+        if d[PADDING].iter().any(|&b| b != 0) {
             return Err(DropReason::BadPayload);
         }
-        let port = read_u16(&d[5..7]);
-        let ip = &d[7..23];
-        let reply = match d[4] {
+        let port = read_u16(&d[PORT]);
+        let reply = match d[FAMILY] {
             0 => {
-                if port != 0 || ip.iter().any(|&b| b != 0) {
+                if port != 0 || d[ADDR].iter().any(|&b| b != 0) {
                     return Err(DropReason::BadPayload);
                 }
                 None
             }
             4 => {
-                if ip[4..].iter().any(|&b| b != 0) {
+                if d[ADDR_V4_TAIL].iter().any(|&b| b != 0) {
                     return Err(DropReason::BadPayload);
                 }
-                let a = Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]);
-                Some(SocketAddr::new(IpAddr::V4(a), port))
+                let mut b = [0u8; 4];
+                b.copy_from_slice(&d[ADDR_V4]);
+                Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(b)), port))
             }
             6 => {
                 let mut b = [0u8; 16];
-                b.copy_from_slice(ip);
+                b.copy_from_slice(&d[ADDR]);
                 Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), port))
             }
             _ => return Err(DropReason::BadPayload),
@@ -73,33 +122,35 @@ impl Hello {
             }
         }
         Ok(Hello {
-            protocol_id: read_u32(&d[0..4]),
+            protocol_id: read_u32(&d[PROTOCOL_ID]),
             reply,
-            ticket: read_u64(&d[23..31]),
-            cookie: read_u64(&d[31..39]),
+            ticket: read_u64(&d[TICKET]),
+            cookie: read_u64(&d[COOKIE]),
         })
     }
 
     /// Writes the 48-byte payload into `out[..48]`.
-    pub fn emit(&self, out: &mut [u8]) {
-        let o = &mut out[..Self::LEN];
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        use field::hello::*;
+        let o = room(out, Self::LEN)?;
         o.fill(0);
-        o[0..4].copy_from_slice(&self.protocol_id.to_be_bytes());
+        o[PROTOCOL_ID].copy_from_slice(&self.protocol_id.to_be_bytes());
         match self.reply {
             None => {}
             Some(SocketAddr::V4(a)) => {
-                o[4] = 4;
-                o[5..7].copy_from_slice(&a.port().to_be_bytes());
-                o[7..11].copy_from_slice(&a.ip().octets());
+                o[FAMILY] = 4;
+                o[PORT].copy_from_slice(&a.port().to_be_bytes());
+                o[ADDR_V4].copy_from_slice(&a.ip().octets());
             }
             Some(SocketAddr::V6(a)) => {
-                o[4] = 6;
-                o[5..7].copy_from_slice(&a.port().to_be_bytes());
-                o[7..23].copy_from_slice(&a.ip().octets());
+                o[FAMILY] = 6;
+                o[PORT].copy_from_slice(&a.port().to_be_bytes());
+                o[ADDR].copy_from_slice(&a.ip().octets());
             }
         }
-        o[23..31].copy_from_slice(&self.ticket.to_be_bytes());
-        o[31..39].copy_from_slice(&self.cookie.to_be_bytes());
+        o[TICKET].copy_from_slice(&self.ticket.to_be_bytes());
+        o[COOKIE].copy_from_slice(&self.cookie.to_be_bytes());
+        Ok(Self::LEN)
     }
 }
 
@@ -112,19 +163,21 @@ pub struct Challenge {
 
 impl Challenge {
     /// Payload size.
-    pub const LEN: usize = 8;
+    pub const LEN: usize = field::challenge::LEN;
     /// Parses a CHALLENGE payload.
     pub fn parse(d: &[u8]) -> Result<Challenge, DropReason> {
         if d.len() != Self::LEN {
             return Err(DropReason::BadPayload);
         }
         Ok(Challenge {
-            cookie: read_u64(d),
+            cookie: read_u64(&d[field::challenge::COOKIE]),
         })
     }
     /// Writes the payload into `out[..8]`.
-    pub fn emit(&self, out: &mut [u8]) {
-        out[..8].copy_from_slice(&self.cookie.to_be_bytes());
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let o = room(out, Self::LEN)?;
+        o[field::challenge::COOKIE].copy_from_slice(&self.cookie.to_be_bytes());
+        Ok(Self::LEN)
     }
 }
 
@@ -143,29 +196,33 @@ pub struct Accept {
 
 impl Accept {
     /// Payload size.
-    pub const LEN: usize = 16;
+    pub const LEN: usize = field::accept::LEN;
     /// Parses an ACCEPT payload.
     pub fn parse(d: &[u8]) -> Result<Accept, DropReason> {
+        use field::accept::*;
         if d.len() != Self::LEN {
             return Err(DropReason::BadPayload);
         }
-        let tick_hz = read_u16(&d[0..2]);
+        let tick_hz = read_u16(&d[TICK_HZ]);
         if tick_hz == 0 {
             return Err(DropReason::BadPayload);
         }
         Ok(Accept {
             tick_hz,
-            max_payload: read_u16(&d[2..4]),
-            tick: read_u32(&d[4..8]),
-            time_us: read_u64(&d[8..16]),
+            max_payload: read_u16(&d[MAX_PAYLOAD]),
+            tick: read_u32(&d[TICK]),
+            time_us: read_u64(&d[TIME_US]),
         })
     }
     /// Writes the payload into `out[..16]`.
-    pub fn emit(&self, out: &mut [u8]) {
-        out[0..2].copy_from_slice(&self.tick_hz.to_be_bytes());
-        out[2..4].copy_from_slice(&self.max_payload.to_be_bytes());
-        out[4..8].copy_from_slice(&self.tick.to_be_bytes());
-        out[8..16].copy_from_slice(&self.time_us.to_be_bytes());
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        use field::accept::*;
+        let o = room(out, Self::LEN)?;
+        o[TICK_HZ].copy_from_slice(&self.tick_hz.to_be_bytes());
+        o[MAX_PAYLOAD].copy_from_slice(&self.max_payload.to_be_bytes());
+        o[TICK].copy_from_slice(&self.tick.to_be_bytes());
+        o[TIME_US].copy_from_slice(&self.time_us.to_be_bytes());
+        Ok(Self::LEN)
     }
 }
 
@@ -208,19 +265,21 @@ pub struct Reject {
 
 impl Reject {
     /// Payload size.
-    pub const LEN: usize = 1;
+    pub const LEN: usize = field::reject::LEN;
     /// Parses a REJECT payload.
     pub fn parse(d: &[u8]) -> Result<Reject, DropReason> {
-        match d {
-            [b] => Ok(Reject {
-                reason: RejectReason::from_u8(*b),
-            }),
-            _ => Err(DropReason::BadPayload),
+        if d.len() != Self::LEN {
+            return Err(DropReason::BadPayload);
         }
+        Ok(Reject {
+            reason: RejectReason::from_u8(d[field::reject::REASON]),
+        })
     }
     /// Writes the payload into `out[..1]`.
-    pub fn emit(&self, out: &mut [u8]) {
-        out[0] = self.reason.to_u8();
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let o = room(out, Self::LEN)?;
+        o[field::reject::REASON] = self.reason.to_u8();
+        Ok(Self::LEN)
     }
 }
 
@@ -239,29 +298,33 @@ pub struct SnapshotPrefix {
 
 impl SnapshotPrefix {
     /// Prefix size.
-    pub const LEN: usize = 14;
+    pub const LEN: usize = field::snapshot::BODY;
     /// Parses the prefix of a SNAPSHOT payload and returns it with the body part.
     pub fn parse(d: &[u8]) -> Result<(SnapshotPrefix, &[u8]), DropReason> {
+        use field::snapshot::*;
         if d.len() < Self::LEN {
             return Err(DropReason::BadPayload);
         }
         let p = SnapshotPrefix {
-            tick: read_u32(&d[0..4]),
-            time_us: read_u64(&d[4..12]),
-            part: d[12],
-            parts: d[13],
+            tick: read_u32(&d[TICK]),
+            time_us: read_u64(&d[TIME_US]),
+            part: d[PART],
+            parts: d[PARTS],
         };
         if p.parts == 0 || p.part >= p.parts {
             return Err(DropReason::BadPayload);
         }
-        Ok((p, &d[Self::LEN..]))
+        Ok((p, &d[BODY..]))
     }
     /// Writes the prefix into `out[..14]`.
-    pub fn emit(&self, out: &mut [u8]) {
-        out[0..4].copy_from_slice(&self.tick.to_be_bytes());
-        out[4..12].copy_from_slice(&self.time_us.to_be_bytes());
-        out[12] = self.part;
-        out[13] = self.parts;
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        use field::snapshot::*;
+        let o = room(out, Self::LEN)?;
+        o[TICK].copy_from_slice(&self.tick.to_be_bytes());
+        o[TIME_US].copy_from_slice(&self.time_us.to_be_bytes());
+        o[PART] = self.part;
+        o[PARTS] = self.parts;
+        Ok(Self::LEN)
     }
 }
 
@@ -278,7 +341,7 @@ mod tests {
             cookie: 0x2122_2324_2526_2728,
         };
         let mut b = [0xEEu8; 48];
-        h.emit(&mut b);
+        h.emit(&mut b).unwrap();
         let mut golden = [0u8; 48];
         golden[..23].copy_from_slice(&[
             1, 2, 3, 4, 4, 0x1E, 0x61, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -298,13 +361,13 @@ mod tests {
             cookie: 0,
         };
         let mut b = [0u8; 48];
-        h.emit(&mut b);
+        h.emit(&mut b).unwrap();
         assert_eq!(b[4], 6);
         assert_eq!(&b[5..7], &[0, 9]);
         assert_eq!(b[22], 1);
         assert_eq!(Hello::parse(&b), Ok(h));
         let h0 = Hello { reply: None, ..h };
-        h0.emit(&mut b);
+        h0.emit(&mut b).unwrap();
         assert_eq!(b, [0u8; 48]);
         assert_eq!(Hello::parse(&b), Ok(h0));
     }
@@ -339,7 +402,8 @@ mod tests {
             tick: 0x0A0B_0C0D,
             time_us: 0x0102_0304_0506_0708,
         }
-        .emit(&mut b);
+        .emit(&mut b)
+        .unwrap();
         assert_eq!(
             b,
             [0, 60, 0x04, 0xA3, 10, 11, 12, 13, 1, 2, 3, 4, 5, 6, 7, 8]
@@ -350,7 +414,8 @@ mod tests {
         Challenge {
             cookie: 0xDEAD_BEEF_0000_0001,
         }
-        .emit(&mut c);
+        .emit(&mut c)
+        .unwrap();
         assert_eq!(c, [0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 1]);
         assert_eq!(Challenge::parse(&c).unwrap().cookie, 0xDEAD_BEEF_0000_0001);
 
@@ -358,7 +423,8 @@ mod tests {
         Reject {
             reason: RejectReason::BadTicket,
         }
-        .emit(&mut r);
+        .emit(&mut r)
+        .unwrap();
         assert_eq!(r, [2]);
         assert_eq!(Reject::parse(&[1]).unwrap().reason, RejectReason::Full);
         assert!(Reject::parse(&[]).is_err());
@@ -370,11 +436,53 @@ mod tests {
             part: 1,
             parts: 2,
         }
-        .emit(&mut p);
+        .emit(&mut p)
+        .unwrap();
         assert_eq!(&p[..14], &[0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9, 1, 2]);
         let (sp, body) = SnapshotPrefix::parse(&p).unwrap();
         assert_eq!((sp.part, sp.parts, body.len()), (1, 2, 1));
         p[12] = 2;
         assert!(SnapshotPrefix::parse(&p).is_err());
+    }
+
+    #[test]
+    fn every_writer_refuses_a_short_buffer_and_writes_nothing() {
+        let hello = Hello {
+            protocol_id: 1,
+            reply: None,
+            ticket: 2,
+            cookie: 3,
+        };
+        let accept = Accept {
+            tick_hz: 60,
+            max_payload: 1187,
+            tick: 1,
+            time_us: 2,
+        };
+        let prefix = SnapshotPrefix {
+            tick: 1,
+            time_us: 2,
+            part: 0,
+            parts: 1,
+        };
+        let mut b = [0xEEu8; 64];
+        let short = BufferTooSmall { needed: Hello::LEN };
+        assert_eq!(hello.emit(&mut b[..47]), Err(short));
+        assert_eq!(
+            Challenge { cookie: 1 }
+                .emit(&mut b[..7])
+                .unwrap_err()
+                .needed,
+            8
+        );
+        assert_eq!(accept.emit(&mut b[..15]).unwrap_err().needed, 16);
+        let reject = Reject {
+            reason: RejectReason::Full,
+        };
+        assert_eq!(reject.emit(&mut []).unwrap_err().needed, 1);
+        assert_eq!(prefix.emit(&mut b[..13]).unwrap_err().needed, 14);
+        assert!(b.iter().all(|&x| x == 0xEE), "nothing written");
+        assert_eq!(hello.emit(&mut b), Ok(48));
+        assert_eq!(prefix.emit(&mut b), Ok(14));
     }
 }

@@ -52,6 +52,7 @@ impl SeqWindow {
     }
 
     /// Classifies `seq` without changing anything.
+    #[inline]
     pub fn check(&self, seq: u32) -> SeqVerdict {
         let ahead = seq.wrapping_sub(self.newest);
         if ahead == 0 {
@@ -77,7 +78,14 @@ impl SeqWindow {
     /// Records `seq` as received: moves the window for an `Accept`, marks a `Late` one so
     /// a second copy is a duplicate. Does nothing for other verdicts.
     pub fn record(&mut self, seq: u32) {
-        match self.check(seq) {
+        self.apply(seq, self.check(seq));
+    }
+
+    /// [`SeqWindow::record`] with the verdict [`SeqWindow::check`] just gave for `seq`, so
+    /// the receive path classifies each seq once.
+    #[inline]
+    pub(crate) fn apply(&mut self, seq: u32, verdict: SeqVerdict) {
+        match verdict {
             SeqVerdict::Accept { gap } => {
                 let shift = gap + 1;
                 // The old newest becomes bit `gap`; the skipped ones are zero below it.

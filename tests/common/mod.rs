@@ -11,6 +11,7 @@ use tickwire::game::arena::{self, Arena, Entity};
 use tickwire::proto::{Config, Server};
 use tickwire::wire::{
     flags, Accept, Challenge, Direction, DropReason, Header, Hello, Kind, Packet, SnapshotPrefix,
+    MAX_DATAGRAM,
 };
 
 /// One datagram the server sent.
@@ -89,8 +90,9 @@ impl Sim {
             .transmits()
             .iter()
             .map(|t| {
-                let mut bytes = t.head().to_vec();
-                bytes.extend_from_slice(self.server.body(t));
+                let mut bytes = vec![0u8; MAX_DATAGRAM];
+                let n = self.server.write_transmit(t, &mut bytes).unwrap();
+                bytes.truncate(n);
                 Out { dst: t.dst, bytes }
             })
             .collect();
@@ -167,7 +169,8 @@ impl RawClient {
             ticket,
             cookie,
         }
-        .emit(&mut b[13..]);
+        .emit(&mut b[13..])
+        .unwrap();
         b
     }
 

@@ -1,0 +1,266 @@
+//! The handshake (PROTOCOL.md section 2): HELLO checks, the stateless cookie and its
+//! CHALLENGE, the resend of a lost ACCEPT, and admission.
+//!
+//! Admission is a decision returned by [`Admission::decide`], not code woven into the
+//! receive path: a HELLO that passed the cookie check presents a [`Credential`], and the
+//! decision is [`Decision::Admit`] (with the holder's lobby identity, if any) or
+//! [`Decision::Reject`]. A new kind of credential (the connect token of PROTOCOL.md
+//! section 8) is one more `Credential` variant and one more arm in `decide`; nothing
+//! else in the core changes.
+
+use super::{Game, Server, MAX_CLIENTS};
+use crate::tickets::{Holder, Tickets};
+use crate::wire::{
+    Accept, Challenge, DropReason, Header, Hello, Kind, Packet, Reject, RejectReason, MAX_PAYLOAD,
+};
+use core::net::SocketAddr;
+use rand::Rng;
+
+/// What a HELLO presents to be admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// Nothing (ticket field 0).
+    None,
+    /// A lobby ticket.
+    Ticket(u64),
+}
+
+impl Credential {
+    /// The credential a HELLO carries.
+    pub(crate) fn of(hello: &Hello) -> Credential {
+        match hello.ticket {
+            0 => Credential::None,
+            t => Credential::Ticket(t),
+        }
+    }
+}
+
+/// The admission decision for one HELLO.
+#[derive(Debug, Clone)]
+pub(crate) enum Decision {
+    /// Take a slot; `holder` is who the lobby says it is.
+    Admit {
+        /// From a redeemed ticket.
+        holder: Option<Holder>,
+    },
+    /// Send REJECT with this reason.
+    Reject(RejectReason),
+}
+
+/// The admission policy: room, and which credentials are required and how they are checked.
+pub(crate) struct Admission {
+    /// The lobby's ticket table, if connected.
+    pub(crate) tickets: Option<Tickets>,
+    /// Only admit a HELLO with a valid credential.
+    pub(crate) require_ticket: bool,
+}
+
+impl Admission {
+    /// Decides on a HELLO presenting `cred` when `connected` of `max` slots are taken. A
+    /// full server refuses before any credential is spent; a ticket is redeemed (used up)
+    /// whether or not it is required, so its holder's name is known.
+    pub(crate) fn decide(&self, connected: usize, max: usize, cred: Credential) -> Decision {
+        if connected >= max {
+            return Decision::Reject(RejectReason::Full);
+        }
+        let holder = match (cred, &self.tickets) {
+            (Credential::Ticket(t), Some(tickets)) => tickets.redeem(t),
+            _ => None,
+        };
+        if self.require_ticket && holder.is_none() {
+            return Decision::Reject(RejectReason::BadTicket);
+        }
+        Decision::Admit { holder }
+    }
+}
+
+impl<G: Game> Server<G> {
+    /// A HELLO: checks, then CHALLENGE (no valid cookie), ACCEPT again (already connected
+    /// from this source), REJECT, or a new client and its ACCEPT.
+    pub(super) fn on_hello(
+        &mut self,
+        now_us: u64,
+        src: SocketAddr,
+        p: &Packet<&[u8]>,
+    ) -> Result<(), DropReason> {
+        // HELLO carries neither SEQ nor ACK, so those fields mean nothing and are ignored.
+        if p.qport() != 0 {
+            return Err(DropReason::BadQport);
+        }
+        let hello = Hello::parse(p.payload())?;
+        if hello.protocol_id != self.cfg.protocol_id {
+            return Err(DropReason::ProtocolId);
+        }
+        let reply = hello.reply.unwrap_or(src);
+        if reply.is_ipv4() != src.is_ipv4() {
+            // The socket that received this cannot send to the other family.
+            return Err(DropReason::BadReplyAddr);
+        }
+        let pid = self.cfg.protocol_id;
+        if !self.key.check(&src, &reply, pid, now_us, hello.cookie) {
+            let cookie = self.key.issue(&src, &reply, pid, now_us);
+            self.queue_control(reply, Kind::Challenge, 0, 0, 0, Challenge::LEN, |b| {
+                Challenge { cookie }.emit(b)
+            })?;
+            self.stats.challenges += 1;
+            return Ok(());
+        }
+        // A connected client whose ACCEPT was lost gets the same ACCEPT again.
+        if let Some(&q) = self
+            .connected
+            .iter()
+            .find(|&&q| self.peers[q as usize].src() == src)
+        {
+            self.queue_accept(q)?;
+            self.stats.accept_resends += 1;
+            return Ok(());
+        }
+        let max = self.cfg.max_clients as usize;
+        match self
+            .admission
+            .decide(self.connected.len(), max, Credential::of(&hello))
+        {
+            Decision::Reject(reason) => {
+                self.queue_control(reply, Kind::Reject, 0, 0, 0, Reject::LEN, |b| {
+                    Reject { reason }.emit(b)
+                })?;
+                match reason {
+                    RejectReason::Full => self.stats.rejects_full += 1,
+                    _ => self.stats.rejects_ticket += 1,
+                }
+                Ok(())
+            }
+            Decision::Admit { holder } => self.admit(now_us, src, reply, holder),
+        }
+    }
+
+    /// Gives a new client a slot and queues its ACCEPT.
+    fn admit(
+        &mut self,
+        now_us: u64,
+        src: SocketAddr,
+        reply: SocketAddr,
+        holder: Option<Holder>,
+    ) -> Result<(), DropReason> {
+        let q = self.free_qport();
+        let s0: u32 = self.forced_s0.take().unwrap_or_else(|| self.rng.gen());
+        let tick = self.newest_tick.unwrap_or(0);
+        let name = holder.map(|h| h.name);
+        self.peers[q as usize].connect(src, reply, s0, now_us, tick, name);
+        self.connected.push(q);
+        self.touch_idle(q, now_us);
+        self.stats.accepts += 1;
+        log::debug!(
+            "client {} connected from {} (reply {}){}",
+            q,
+            src,
+            reply,
+            name.map(|n| format!(" as {n}")).unwrap_or_default()
+        );
+        self.game.connect(q, name.as_ref().map(|n| n.as_str()));
+        self.queue_accept(q)
+    }
+
+    /// A random free qport (the caller checked there is one).
+    fn free_qport(&mut self) -> u8 {
+        let start: u8 = self.rng.gen_range(1..=MAX_CLIENTS as u8);
+        let mut q = start;
+        loop {
+            if !self.peers[q as usize].is_connected() {
+                return q;
+            }
+            q = if q == 255 { 1 } else { q + 1 };
+            if q == start {
+                // Unreachable while connected.len() < max_clients <= 255.
+                return q;
+            }
+        }
+    }
+
+    /// Queues client `q`'s ACCEPT (the same bytes when resent).
+    pub(super) fn queue_accept(&mut self, q: u8) -> Result<(), DropReason> {
+        let peer = &self.peers[q as usize];
+        let (s0, tick, time_us) = peer.accept_fields();
+        let accept = Accept {
+            tick_hz: self.cfg.tick_hz,
+            max_payload: MAX_PAYLOAD as u16,
+            tick,
+            time_us,
+        };
+        // PROTOCOL.md section 2: ACCEPT carries seq = S0 and ack = 1.
+        self.queue_control(peer.reply(), Kind::Accept, s0, 1, q, Accept::LEN, |b| {
+            accept.emit(b)
+        })
+    }
+
+    /// Queues a handshake message (CHALLENGE, ACCEPT, REJECT) of `len` payload bytes that
+    /// `payload` writes. `OutboxFull` is returned uncounted: the HELLO it answers is
+    /// counted dropped for it.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_control(
+        &mut self,
+        dst: SocketAddr,
+        kind: Kind,
+        seq: u32,
+        ack: u32,
+        qport: u8,
+        len: usize,
+        payload: impl FnOnce(&mut [u8]) -> Result<usize, crate::wire::BufferTooSmall>,
+    ) -> Result<(), DropReason> {
+        let header = Header {
+            flags: kind.send_flags(kind == Kind::Accept),
+            seq,
+            ack,
+            qport,
+            kind: kind.to_u8(),
+            len: len as u16,
+        };
+        let t = super::Transmit::new(dst, &header, payload, None);
+        self.push(t, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tickets::Name;
+
+    #[test]
+    fn full_refuses_before_a_ticket_is_spent() {
+        let tickets = Tickets::new(4);
+        let holder = Holder {
+            name: Name::from("ann").unwrap(),
+            user: 1,
+        };
+        let t = tickets.issue(holder).unwrap();
+        let a = Admission {
+            tickets: Some(tickets.clone()),
+            require_ticket: true,
+        };
+        assert!(matches!(
+            a.decide(2, 2, Credential::Ticket(t)),
+            Decision::Reject(RejectReason::Full)
+        ));
+        assert!(tickets.is_valid(t), "not spent by a full server");
+        assert!(matches!(
+            a.decide(0, 2, Credential::None),
+            Decision::Reject(RejectReason::BadTicket)
+        ));
+        match a.decide(1, 2, Credential::Ticket(t)) {
+            Decision::Admit { holder: Some(h) } => assert_eq!(h.name.as_str(), "ann"),
+            d => panic!("{d:?}"),
+        }
+        assert!(matches!(
+            a.decide(1, 2, Credential::Ticket(t)),
+            Decision::Reject(RejectReason::BadTicket)
+        ));
+        let open = Admission {
+            tickets: None,
+            require_ticket: false,
+        };
+        assert!(matches!(
+            open.decide(0, 1, Credential::Ticket(9)),
+            Decision::Admit { holder: None }
+        ));
+    }
+}
