@@ -12,8 +12,9 @@ use common::{addr, RawClient, Sim};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tickwire::proto::Config;
-use tickwire::wire::{demux, Direction, Kind, Packet};
+use tickwire::internal::demux;
+use tickwire::wire::{Direction, Kind, Packet};
+use tickwire::Config;
 
 /// A warm server: 255 connected clients, a few ticks run, clients that never time out
 /// (so a long benchmark's advancing clock cannot drop them).

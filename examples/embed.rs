@@ -4,7 +4,7 @@
 //! byte) and every tick everyone receives every player's colour. Run it with
 //! `cargo run --example embed -- [SECONDS]` (no argument: until Ctrl-C).
 
-use tickwire::proto::{Context, Game, PlayerId, SnapshotWriter};
+use tickwire::{Context, Game, PlayerId, SnapshotWriter};
 use tickwire::{Host, HostConfig};
 
 pub const COLOUR: u8 = 0x20;

@@ -12,7 +12,7 @@ mod io;
 mod limit;
 mod link;
 pub mod lobby;
-pub mod proto;
+mod proto;
 mod query;
 mod seed;
 mod stun;
@@ -25,7 +25,10 @@ pub use io::{
     Adapter, AdapterWaker, Host, HostConfig, HostView, IoStats, Registrar, RunState, ServerInfo,
     Stopper,
 };
-pub use proto::{Config, Game, Server};
+pub use proto::{
+    Config, Context, Game, Past, PeerStats, PlayerId, PlayerInfo, RewindError, RewindStats, Server,
+    SnapshotFull, SnapshotWriter, Stats, Transmit, MAX_CLIENTS, RING_LEN,
+};
 pub use tickets::{Holder, IssueError, Name, Tickets};
 
 /// Low-level pieces for tickwire's own tools, tests and benches: not a stable API.
@@ -35,6 +38,9 @@ pub mod internal {
     pub use crate::io::sys::{RecvBatch, SendBatch};
     pub use crate::query::{Query, QueryOut, QueryState};
     pub use crate::stun::{binding_request, parse_binding_response, Stun};
+    pub use crate::wire::demux::{demux, Demux};
+    pub use crate::wire::msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix, MAX_PART_BODY};
+    pub use crate::wire::window::{SeqVerdict, SeqWindow, SEQ_WINDOW};
 
     /// The lobby's frame layer and message ids.
     pub mod lobby {

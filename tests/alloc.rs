@@ -10,8 +10,9 @@ use common::net::{start_with, NetClient, PATIENCE};
 use common::{addr, Sim};
 use counting::{count_into, counted, Tally};
 use std::time::{Duration, Instant};
-use tickwire::game::arena::{Fire, FIRE};
+use tickwire::game::arena::Fire;
 use tickwire::wire::Kind;
+use tickwire::Arena;
 use tickwire::HostConfig;
 
 #[global_allocator]
@@ -39,7 +40,7 @@ fn core_allocates_nothing_per_datagram_or_tick() {
                 aim_x: 1,
                 aim_y: 0,
             };
-            b.push((c.src, c.datagram(FIRE, &fire.encode())));
+            b.push((c.src, c.datagram(Arena::FIRE, &fire.encode())));
             b.push((c.src, vec![0xAB; 7]));
         }
         b.push((addr(999), clients[0].hello(0)));

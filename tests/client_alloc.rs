@@ -10,7 +10,7 @@ mod counting;
 
 use std::time::{Duration, Instant};
 use tickwire::client::{arena, Client, ClientConfig, Event};
-use tickwire::wire::msg::{Accept, Challenge, SnapshotPrefix};
+use tickwire::internal::{Accept, Challenge, SnapshotPrefix};
 use tickwire::wire::{flags, Header, HEADER_LEN, MAX_DATAGRAM};
 
 #[global_allocator]

@@ -4,8 +4,9 @@ mod common;
 
 use common::{addr, config, RawClient, Sim};
 use std::time::Duration;
-use tickwire::game::arena::{Fire, FIRE, FULL_HP};
-use tickwire::proto::{Config, RewindError};
+use tickwire::game::arena::Fire;
+use tickwire::Arena;
+use tickwire::{Config, RewindError};
 
 const TICK: Duration = Duration::from_nanos(16_666_667);
 
@@ -67,7 +68,7 @@ impl Scene {
             aim_x: aim.0,
             aim_y: aim.1,
         };
-        let d = self.shooter.datagram(FIRE, &f.encode());
+        let d = self.shooter.datagram(Arena::FIRE, &f.encode());
         self.sim
             .send(self.shooter.src, &d)
             .expect("a well-formed FIRE is accepted");
@@ -100,7 +101,7 @@ fn a_target_that_moved_away_since_the_seen_tick_is_still_hit() {
     place(&mut s.sim, &target, 900, 900);
     s.sim.advance(Duration::from_millis(100));
     s.fire(tick, time, (1, 0));
-    assert_eq!(s.hp(&target), FULL_HP - 25);
+    assert_eq!(s.hp(&target), Arena::FULL_HP - 25);
     assert_eq!(s.score(), 1);
     let st = s.sim.server.stats();
     assert_eq!(st.rewinds.ok, 1);
@@ -108,7 +109,7 @@ fn a_target_that_moved_away_since_the_seen_tick_is_still_hit() {
     assert!(s.sim.server.rewind_depth().len() == 1);
     // Aiming at where the target is now, at the old tick, misses.
     s.fire(tick, time, (1, 1));
-    assert_eq!(s.hp(&target), FULL_HP - 25);
+    assert_eq!(s.hp(&target), Arena::FULL_HP - 25);
     assert_eq!(s.sim.server.game().stats().misses, 1);
 }
 
@@ -135,7 +136,7 @@ fn overwritten_slot_is_refused() {
     s.sim.advance(TICK * 61);
     s.fire(tick, time, (1, 0));
     assert_eq!(s.refused(RewindError::Overwritten), 1);
-    assert_eq!(s.hp(&s.target.clone()), FULL_HP);
+    assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP);
     assert_eq!(s.score(), 0);
 }
 
@@ -147,7 +148,7 @@ fn forged_tick_time_is_refused() {
     s.fire(tick, time - 1, (1, 0));
     s.fire(tick, time + 1, (1, 0));
     assert_eq!(s.refused(RewindError::Forged), 2);
-    assert_eq!(s.hp(&s.target.clone()), FULL_HP);
+    assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP);
 }
 
 #[test]
@@ -158,7 +159,7 @@ fn tick_from_the_future_is_refused() {
     s.fire(tick + 1000, time, (1, 0));
     s.fire(tick, s.sim.server.time_us(s.sim.now) + 1, (1, 0));
     assert_eq!(s.refused(RewindError::Future), 3);
-    assert_eq!(s.hp(&s.target.clone()), FULL_HP);
+    assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP);
 }
 
 #[test]
@@ -232,11 +233,11 @@ fn hits_hp_score_and_respawn() {
         s.sim.advance(TICK);
         s.fire(tick, time, (1, 0));
         if n < 4 {
-            assert_eq!(s.hp(&target), FULL_HP - 25 * n);
+            assert_eq!(s.hp(&target), Arena::FULL_HP - 25 * n);
         }
     }
     // The fourth hit took it to 0: it respawned at full hp.
-    assert_eq!(s.hp(&target), FULL_HP);
+    assert_eq!(s.hp(&target), Arena::FULL_HP);
     assert_eq!(s.score(), 4);
     assert_eq!(s.sim.server.game().stats().respawns, 1);
     assert_eq!(s.sim.server.game().stats().hits, 4);
@@ -279,8 +280,8 @@ fn shooter_absent_from_the_named_tick_cannot_shoot_from_it() {
         aim_x: 1,
         aim_y: 0,
     };
-    let d = late.datagram(FIRE, &f.encode());
+    let d = late.datagram(Arena::FIRE, &f.encode());
     s.sim.send(late.src, &d).unwrap();
     assert_eq!(s.sim.server.game().stats().shooter_absent, 1);
-    assert_eq!(s.hp(&s.target.clone()), FULL_HP);
+    assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP);
 }

@@ -9,10 +9,10 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tickwire::game::arena::{Fire, FIRE, INPUT};
-use tickwire::wire::{
-    seq_newer, Accept, Challenge, Direction, Hello, Packet, Reject, SnapshotPrefix,
-};
+use tickwire::game::arena::Fire;
+use tickwire::internal::{Accept, Challenge, Hello, Reject, SnapshotPrefix};
+use tickwire::wire::{seq_newer, Direction, Packet};
+use tickwire::Arena;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -99,7 +99,7 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn run_actions(actions: &[Action]) -> Result<(), TestCaseError> {
-    let mut sim = Sim::with(tickwire::proto::Config {
+    let mut sim = Sim::with(tickwire::Config {
         max_clients: 8,
         ..common::config()
     });
@@ -133,10 +133,10 @@ fn run_actions(actions: &[Action]) -> Result<(), TestCaseError> {
                 let seq = c.seq.wrapping_add(*seq_delta as u32);
                 let mut b = match kind {
                     0 => c.raw(seq, 0, &[]),
-                    1 => c.raw(seq, INPUT, &[1, 0xFF]),
+                    1 => c.raw(seq, Arena::INPUT, &[1, 0xFF]),
                     2 => c.raw(
                         seq,
-                        FIRE,
+                        Arena::FIRE,
                         &Fire {
                             tick: 3,
                             time_us: 50_000,

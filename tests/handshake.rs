@@ -3,8 +3,9 @@ mod common;
 
 use common::{addr, config, RawClient, Sim};
 use std::time::Duration;
-use tickwire::proto::Config;
-use tickwire::wire::{flags, Challenge, DropReason, Kind, Reject, RejectReason};
+use tickwire::internal::{Challenge, Reject};
+use tickwire::wire::{flags, DropReason, Kind, RejectReason};
+use tickwire::Config;
 use tickwire::{Holder, Name, Tickets};
 
 #[test]
@@ -32,7 +33,7 @@ fn challenge_then_accept() {
     assert_eq!(p.kind(), Some(Kind::Accept));
     assert_eq!(p.ack(), 1);
     assert!((1..=255).contains(&p.qport()));
-    let a = tickwire::wire::Accept::parse(p.payload()).unwrap();
+    let a = tickwire::internal::Accept::parse(p.payload()).unwrap();
     assert_eq!(a.tick_hz, 60);
     assert_eq!(a.max_payload, 1187);
     assert_eq!(a.time_us, 100_000);

@@ -4,8 +4,9 @@ mod common;
 
 use common::{addr, Sim};
 use std::time::Duration;
-use tickwire::game::arena::{Fire, FIRE, INPUT};
+use tickwire::game::arena::Fire;
 use tickwire::wire::{flags, DropReason, Kind};
+use tickwire::Arena;
 
 #[test]
 fn table_of_malformed_datagrams() {
@@ -35,7 +36,7 @@ fn table_of_malformed_datagrams() {
         aim_y: 0,
     }
     .encode();
-    let mut oversize = c.raw(c.seq.wrapping_add(1), INPUT, &[0; 1188]);
+    let mut oversize = c.raw(c.seq.wrapping_add(1), Arena::INPUT, &[0; 1188]);
     oversize.truncate(1201);
     let cases: Vec<(&str, Vec<u8>, std::net::SocketAddr, DropReason)> = vec![
         ("empty", vec![], c.src, DropReason::TooShort),
@@ -144,25 +145,25 @@ fn table_of_malformed_datagrams() {
         ),
         (
             "INPUT out of range",
-            c.raw(c.seq.wrapping_add(1), INPUT, &[2, 0]),
+            c.raw(c.seq.wrapping_add(1), Arena::INPUT, &[2, 0]),
             c.src,
             DropReason::BadPayload,
         ),
         (
             "INPUT wrong length",
-            c.raw(c.seq.wrapping_add(1), INPUT, &[1]),
+            c.raw(c.seq.wrapping_add(1), Arena::INPUT, &[1]),
             c.src,
             DropReason::BadPayload,
         ),
         (
             "FIRE aim (0, 0)",
-            c.raw(c.seq.wrapping_add(1), FIRE, &fire),
+            c.raw(c.seq.wrapping_add(1), Arena::FIRE, &fire),
             c.src,
             DropReason::BadPayload,
         ),
         (
             "FIRE 15 bytes",
-            c.raw(c.seq.wrapping_add(1), FIRE, &fire[..15]),
+            c.raw(c.seq.wrapping_add(1), Arena::FIRE, &fire[..15]),
             c.src,
             DropReason::BadPayload,
         ),

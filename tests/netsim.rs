@@ -4,7 +4,7 @@ mod common;
 
 use common::netsim::{Link, World};
 use std::time::Duration;
-use tickwire::proto::Config;
+use tickwire::Config;
 
 const CLIENTS: usize = 6;
 const SEEDS: u64 = 6;

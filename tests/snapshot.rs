@@ -4,8 +4,9 @@ mod common;
 
 use common::{addr, snapshots_to, Sim};
 use std::time::Duration;
-use tickwire::game::arena::{self, MAX_POS};
+use tickwire::game::arena;
 use tickwire::wire::Kind;
+use tickwire::Arena;
 
 #[test]
 fn sixty_snapshots_a_second_on_exact_deadlines() {
@@ -96,7 +97,7 @@ fn input_moves_the_player_every_tick_until_another_arrives() {
     let snaps = snapshots_to(&sim.drain(), c.src);
     assert!(snaps.iter().all(|(_, e)| (e[0].x, e[0].y) == (530, 470)));
     assert_eq!(p0.hp, 100);
-    assert!((0..=MAX_POS).contains(&p0.x) && (0..=MAX_POS).contains(&p0.y));
+    assert!((0..=Arena::MAX_POS).contains(&p0.x) && (0..=Arena::MAX_POS).contains(&p0.y));
 }
 
 #[test]
@@ -147,7 +148,7 @@ fn full_server_broadcast_splits_into_parts_that_fit_and_share_one_body() {
     }
     // Parts decode on their own.
     let pkt = out[1].packet();
-    let (p, body) = tickwire::wire::SnapshotPrefix::parse(pkt.payload()).unwrap();
+    let (p, body) = tickwire::internal::SnapshotPrefix::parse(pkt.payload()).unwrap();
     assert_eq!(p.part, 1);
     assert!(arena::entities(body).count() > 0);
 }

@@ -7,7 +7,7 @@ use tickwire::client::blocking::Connection;
 use tickwire::client::lobby::LobbyClient;
 use tickwire::client::ClientConfig;
 use tickwire::lobby::LobbyConfig;
-use tickwire::proto::Config;
+use tickwire::Config;
 use tickwire::HostConfig;
 
 #[test]

@@ -3,8 +3,8 @@ mod common;
 
 use common::{addr, config, Sim};
 use std::time::Duration;
-use tickwire::proto::Config;
 use tickwire::wire::{flags, DropReason, Kind};
+use tickwire::Config;
 
 const TICK: Duration = Duration::from_nanos(16_666_667);
 

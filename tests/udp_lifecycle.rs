@@ -5,8 +5,8 @@ use common::net::{start, NetClient, PATIENCE};
 
 use common::snapshots_to;
 use std::time::Duration;
-use tickwire::proto::Config;
 use tickwire::wire::Kind;
+use tickwire::Config;
 use tickwire::HostConfig;
 
 #[test]

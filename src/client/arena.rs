@@ -11,13 +11,11 @@
 //! ```
 
 use crate::game::arena::Fire;
-pub use crate::game::arena::{
-    entities as players, Entity as PlayerState, Players, ENTITY_LEN as PLAYER_LEN, FIRE, FIRE_LEN,
-    INPUT,
-};
+pub use crate::game::arena::{entities as players, Entity as PlayerState, Players};
+use crate::game::arena::{FIRE, FIRE_LEN, INPUT};
 
 /// INPUT payload size.
-pub const INPUT_LEN: usize = 2;
+const INPUT_LEN: usize = 2;
 
 /// INPUT: the direction to walk. Each component is clamped to `-1..=1` (the server rejects
 /// anything else), so only the sign counts: `input(-7, 3)` is sent as `(-1, 1)`.

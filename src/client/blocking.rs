@@ -41,7 +41,7 @@ fn unspecified(server: SocketAddr) -> SocketAddr {
 /// Asks `stun_server` for the address it sees `sock` at (RFC 5389 Binding), resending the
 /// request every 250 ms for at most `timeout`. Other datagrams that arrive meanwhile are
 /// ignored. The socket must not be connected to another address. The transaction id is
-/// drawn from OS entropy; [`stun_discover_with`] takes one.
+/// drawn from OS entropy.
 pub fn stun_discover(
     sock: &UdpSocket,
     stun_server: SocketAddr,
@@ -52,7 +52,7 @@ pub fn stun_discover(
 
 /// [`stun_discover`] with the transaction id `txn` (RFC 5389 wants it random: draw it from
 /// a seeded generator for a reproducible run, from entropy otherwise).
-pub fn stun_discover_with(
+pub(crate) fn stun_discover_with(
     sock: &UdpSocket,
     stun_server: SocketAddr,
     timeout: Duration,

@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-
 use super::snapshot::{Outcome, Reassembly, SnapshotParts};
 use super::stats::{ClientStats, Meter};
 use crate::link::{End, Link};
@@ -12,14 +10,12 @@ use crate::wire::msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix};
 use crate::wire::MAX_PAYLOAD;
 use crate::wire::{flags, Direction, DropReason, Header, Kind, Packet, HEADER_LEN};
 
-pub use crate::wire::SEQ_WINDOW;
-
 mod api;
 pub use api::{ClientConfig, DisconnectReason, Event, SendError, State};
 
 /// How many game payloads [`Client::send_game`] can queue before `poll_transmit` drains
 /// them.
-pub const SEND_QUEUE: usize = 16;
+pub(crate) const SEND_QUEUE: usize = 16;
 
 /// How long [`Client::poll_timeout`] looks ahead when nothing can happen any more.
 const IDLE: Duration = Duration::from_secs(3600);
@@ -92,6 +88,10 @@ pub struct Client {
 }
 
 impl Client {
+    /// How many game payloads [`Client::send_game`] can queue before `poll_transmit` drains
+    /// them.
+    pub const SEND_QUEUE: usize = SEND_QUEUE;
+
     /// A client that starts connecting at `now`: the first HELLO is due at once. Allocates
     /// every buffer it will use (send queue, reassembly, RTT histogram).
     pub fn new(cfg: ClientConfig, now: Instant) -> Client {
@@ -522,8 +522,12 @@ impl Client {
         }
     }
 
-    /// The RTT histogram, in microseconds, for percentiles beyond those in [`ClientStats`].
-    pub fn rtt_histogram(&self) -> &Histogram<u64> {
+    /// The RTT histogram, in microseconds, for the load generator to merge over clients (the
+    /// public API keeps `hdrhistogram` out of its signatures; [`ClientStats::rtt`] has the
+    /// percentiles).
+    #[cfg(feature = "internal")]
+    #[doc(hidden)]
+    pub fn rtt_histogram(&self) -> &hdrhistogram::Histogram<u64> {
         self.meter.histogram()
     }
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 pub use crate::lobby::msg::{ErrorCode, Full, Message, Request, RoomInfo, Status, UserInfo};
 
 /// How long a request method waits for its RES by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What can go wrong in a lobby request.
 #[derive(Debug)]
@@ -114,7 +114,7 @@ impl LobbyClient {
         Ok(c)
     }
 
-    /// How long request methods wait for their RES (default [`DEFAULT_TIMEOUT`]).
+    /// How long request methods wait for their RES (10 s by default).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }

@@ -53,8 +53,6 @@ pub mod lobby;
 mod snapshot;
 mod stats;
 
-pub use conn::{
-    Client, ClientConfig, DisconnectReason, Event, SendError, State, SEND_QUEUE, SEQ_WINDOW,
-};
-pub use snapshot::{SnapshotParts, PART_MAX};
-pub use stats::{ClientStats, RttStats, RTT_HIST_MAX_US, SENT_RING};
+pub use conn::{Client, ClientConfig, DisconnectReason, Event, SendError, State};
+pub use snapshot::SnapshotParts;
+pub use stats::{ClientStats, RttStats};

@@ -10,7 +10,7 @@ use crate::wire::{msg::SnapshotPrefix, seq_newer};
 
 /// Largest body part one SNAPSHOT datagram can carry: the one constant
 /// [`wire::MAX_PART_BODY`](crate::wire::MAX_PART_BODY) (the server's `MAX_PART_BODY`).
-pub use crate::wire::MAX_PART_BODY as PART_MAX;
+use crate::wire::MAX_PART_BODY as PART_MAX;
 
 const MISSING: u16 = u16::MAX;
 

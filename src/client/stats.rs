@@ -10,14 +10,11 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::link::{RttEstimator, SEND_HISTORY};
+use crate::link::RttEstimator;
 use crate::wire::{DropCounts, DropReason};
 
-/// How many recent send times are kept for RTT sampling (one per seq, indexed `seq % 256`).
-pub const SENT_RING: usize = SEND_HISTORY;
-
 /// Largest RTT the histogram records, in microseconds (60 s); larger samples saturate.
-pub const RTT_HIST_MAX_US: u64 = 60_000_000;
+pub(crate) const RTT_HIST_MAX_US: u64 = 60_000_000;
 
 /// Round-trip time measurements, sampled from the server's ack of our datagrams.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -170,6 +167,7 @@ impl Meter {
         self.rate_count += 1;
     }
 
+    #[cfg(feature = "internal")]
     pub(crate) fn histogram(&self) -> &Histogram<u64> {
         &self.hist
     }

@@ -8,23 +8,23 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// INPUT: `dx i8, dy i8` in -1..=1.
-pub const INPUT: u8 = 0x10;
+pub(crate) const INPUT: u8 = 0x10;
 /// FIRE: `tick u32, tick time u64, aim x i16, aim y i16`.
-pub const FIRE: u8 = 0x11;
+pub(crate) const FIRE: u8 = 0x11;
 /// Size of a FIRE payload.
-pub const FIRE_LEN: usize = 16;
+pub(crate) const FIRE_LEN: usize = 16;
 /// Largest coordinate.
-pub const MAX_POS: i16 = 1023;
+pub(crate) const MAX_POS: i16 = 1023;
 /// Units walked per tick per unit of direction.
-pub const SPEED: i16 = 5;
+pub(crate) const SPEED: i16 = 5;
 /// Full hp.
-pub const FULL_HP: u8 = 100;
+pub(crate) const FULL_HP: u8 = 100;
 /// Damage of one hit.
-pub const DAMAGE: u8 = 25;
+pub(crate) const DAMAGE: u8 = 25;
 /// A target within this many units of the ray is hit.
-pub const HIT_RADIUS: i64 = 16;
+pub(crate) const HIT_RADIUS: i64 = 16;
 /// Size of one player in the snapshot body.
-pub const ENTITY_LEN: usize = 8;
+pub(crate) const ENTITY_LEN: usize = 8;
 
 /// One player's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +214,15 @@ impl Default for Arena {
 }
 
 impl Arena {
+    /// The INPUT kind: `dx i8, dy i8` in -1..=1.
+    pub const INPUT: u8 = INPUT;
+    /// The FIRE kind: `tick u32, tick time u64, aim x i16, aim y i16`.
+    pub const FIRE: u8 = FIRE;
+    /// Largest coordinate: the field is `0..=MAX_POS` on both axes.
+    pub const MAX_POS: i16 = MAX_POS;
+    /// A player's hit points when it joins or respawns.
+    pub const FULL_HP: u8 = FULL_HP;
+
     /// An empty arena whose spawn points come from `seed`.
     pub fn new(seed: u64) -> Arena {
         Arena {
@@ -299,7 +308,7 @@ fn find(past: &Past<'_>, id: PlayerId) -> Option<Entity> {
 
 /// The player hit by a ray from `from` along `(ax, ay)` among the players of `past`: the
 /// one nearest the shooter along the ray among those within [`HIT_RADIUS`] of it.
-pub fn resolve(past: &Past<'_>, from: Entity, ax: i16, ay: i16) -> Option<PlayerId> {
+pub(crate) fn resolve(past: &Past<'_>, from: Entity, ax: i16, ay: i16) -> Option<PlayerId> {
     let (ax, ay) = (i64::from(ax), i64::from(ay));
     let a2 = ax * ax + ay * ay;
     let mut best: Option<(i64, PlayerId)> = None;

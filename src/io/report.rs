@@ -105,7 +105,7 @@ impl Reporter {
         for i in 0..host.matches() {
             if let Some(server) = host.server(i) {
                 // A histogram can always take another of the same bounds.
-                let _ = depth.add(server.rewind_depth());
+                let _ = depth.add(server.depth_histogram());
             }
         }
         let r = &s.rewinds;

@@ -21,7 +21,7 @@ mod send;
 
 pub(crate) use recv::{count_loss, RecvWindow};
 pub(crate) use rtt::RttEstimator;
-pub(crate) use send::{SendHistory, SendTimes, SEND_HISTORY};
+pub(crate) use send::{SendHistory, SendTimes};
 
 use crate::wire::{DropReason, Header, Kind};
 
@@ -191,6 +191,7 @@ impl Link {
 
 #[cfg(test)]
 mod tests {
+    use super::send::SEND_HISTORY;
     use super::*;
 
     /// Moved from `proto/peer.rs`: the server's RTT from acks, across the u32 wrap.

@@ -2,7 +2,6 @@
 //! lends it (the clock, and lag-compensated rewind into the snapshot ring).
 
 use super::ring::{Ring, SnapshotWriter};
-use crate::wire::Kind;
 use core::time::Duration;
 
 /// A player's id: its qport, 1..=255.
@@ -225,9 +224,4 @@ impl<'a> Context<'a> {
             depth: newest.wrapping_sub(tick),
         })
     }
-}
-
-/// Whether `kind` is one a game may define.
-pub fn is_game_kind(kind: u8) -> bool {
-    matches!(Kind::from_u8(kind), Some(Kind::Game(_)))
 }

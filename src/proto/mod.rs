@@ -24,11 +24,11 @@ mod peer;
 mod ring;
 mod stats;
 
-pub use crate::wire::SEQ_WINDOW;
-pub use game::{is_game_kind, Context, Game, Past, PlayerId, RewindError, RewindStats};
+pub use game::{Context, Game, Past, PlayerId, RewindError, RewindStats};
 pub use outbox::Transmit;
 pub use peer::PeerStats;
-pub use ring::{SnapshotFull, SnapshotWriter, MAX_PARTS, MAX_PART_BODY};
+pub(crate) use ring::MAX_PARTS;
+pub use ring::{SnapshotFull, SnapshotWriter};
 pub use stats::{PlayerInfo, Stats};
 
 use crate::cookie::CookieKey;
@@ -55,7 +55,7 @@ pub const RING_LEN: usize = 60;
 pub const MAX_CLIENTS: usize = 255;
 
 /// Longest head of a queued datagram (header plus ACCEPT, or header plus snapshot prefix).
-pub const MAX_HEAD: usize = 32;
+pub(crate) const MAX_HEAD: usize = 32;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -231,7 +231,15 @@ impl<G: Game> Server<G> {
         &self.stats
     }
 
-    /// Histogram of rewind depth in ticks.
+    /// Histogram of rewind depth in ticks (for the host's stats line).
+    pub(crate) fn depth_histogram(&self) -> &hdrhistogram::Histogram<u64> {
+        &self.rewind_depth
+    }
+
+    /// Histogram of rewind depth in ticks, for tickwire's own tests and tools: the public
+    /// API keeps `hdrhistogram` out of its signatures.
+    #[cfg(feature = "internal")]
+    #[doc(hidden)]
     pub fn rewind_depth(&self) -> &hdrhistogram::Histogram<u64> {
         &self.rewind_depth
     }

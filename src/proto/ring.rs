@@ -6,7 +6,7 @@
 
 /// Largest part body: one datagram minus the header and the snapshot prefix (the one
 /// constant [`wire::MAX_PART_BODY`](crate::wire::MAX_PART_BODY)).
-pub use crate::wire::MAX_PART_BODY;
+pub(crate) use crate::wire::MAX_PART_BODY;
 
 /// Most parts one snapshot may have.
 pub const MAX_PARTS: usize = 32;

@@ -1,7 +1,9 @@
 //! Wire formats of the game port: pure, no I/O, no allocation.
 //!
-//! [`Packet`] is a checked in-place view of the 13-byte header; the `msg` module holds the
-//! protocol messages' payloads. Every failed check is a [`DropReason`], a small `Copy` reason that
+//! [`Packet`] is a checked in-place view of the 13-byte header and [`Header`] its value;
+//! the messages' payloads (HELLO, CHALLENGE, ACCEPT, REJECT, the snapshot prefix) are
+//! parsed and written inside the crate, by the [`Server`](crate::Server) and the
+//! [`Client`](crate::client::Client). Every failed check is a [`DropReason`], a small `Copy` reason that
 //! the server counts, and [`DropCounts`] is the one table both ends count them in.
 //!
 //! # Layouts and writers
@@ -16,16 +18,19 @@
 //!
 //! One chain, each derived from the one before: [`MAX_DATAGRAM`] (1200) less the header is
 //! [`MAX_PAYLOAD`] (1187, ACCEPT's `max_payload`), less the snapshot prefix is
-//! [`MAX_PART_BODY`] (1173, the largest snapshot part body; `proto::MAX_PART_BODY` and
-//! `client::PART_MAX` are this constant).
+//! the largest snapshot part body (1173 bytes). The sequence window accepts seqs at most 1024
+//! ahead of the newest.
 
+pub(crate) mod demux;
 mod header;
-pub mod msg;
-mod window;
+pub(crate) mod msg;
+pub(crate) mod window;
 
+pub(crate) use demux::{demux, Demux};
 pub use header::{flags, Direction, Header, Packet, HEADER_LEN, MAX_PAYLOAD};
-pub use msg::{Accept, Challenge, Hello, Reject, RejectReason, SnapshotPrefix, MAX_PART_BODY};
-pub use window::{SeqVerdict, SeqWindow, SEQ_WINDOW};
+pub use msg::RejectReason;
+pub(crate) use msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix, MAX_PART_BODY};
+pub(crate) use window::{SeqVerdict, SeqWindow};
 
 /// Largest datagram on the game port, header included.
 pub const MAX_DATAGRAM: usize = 1200;
@@ -281,29 +286,6 @@ impl DropCounts {
 impl core::fmt::Display for DropReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.label())
-    }
-}
-
-/// Which protocol a datagram on the game port belongs to (PROTOCOL.md, top).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Demux {
-    /// Source A2S server query.
-    Query,
-    /// STUN Binding.
-    Stun,
-    /// Game datagram.
-    Game,
-}
-
-/// Tells the three protocols of the game port apart by their first bytes.
-#[inline]
-pub fn demux(d: &[u8]) -> Demux {
-    if d.len() >= 4 && d[..4] == [0xFF; 4] {
-        Demux::Query
-    } else if d.len() >= 8 && d[0] <= 0x01 && d[4..8] == [0x21, 0x12, 0xA4, 0x42] {
-        Demux::Stun
-    } else {
-        Demux::Game
     }
 }
 

@@ -77,6 +77,7 @@ impl SeqWindow {
 
     /// Records `seq` as received: moves the window for an `Accept`, marks a `Late` one so
     /// a second copy is a duplicate. Does nothing for other verdicts.
+    #[cfg(any(test, feature = "internal"))]
     pub fn record(&mut self, seq: u32) {
         self.apply(seq, self.check(seq));
     }

@@ -8,11 +8,9 @@ pub mod netsim;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tickwire::game::arena::{self, Arena, Entity};
-use tickwire::proto::{Config, Server};
-use tickwire::wire::{
-    flags, Accept, Challenge, Direction, DropReason, Header, Hello, Kind, Packet, SnapshotPrefix,
-    MAX_DATAGRAM,
-};
+use tickwire::internal::{Accept, Challenge, Hello, SnapshotPrefix};
+use tickwire::wire::{flags, Direction, DropReason, Header, Kind, Packet, MAX_DATAGRAM};
+use tickwire::{Config, Server};
 
 /// One datagram the server sent.
 #[derive(Debug, Clone)]
@@ -220,7 +218,7 @@ impl RawClient {
     }
 
     pub fn input(&mut self, dx: i8, dy: i8) -> Vec<u8> {
-        self.datagram(arena::INPUT, &[dx as u8, dy as u8])
+        self.datagram(Arena::INPUT, &[dx as u8, dy as u8])
     }
 
     pub fn bye(&mut self) -> Vec<u8> {

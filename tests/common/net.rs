@@ -6,7 +6,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tickwire::wire::{Challenge, Kind};
+use tickwire::internal::Challenge;
+use tickwire::wire::Kind;
 use tickwire::{Arena, Game, Host, HostConfig, Stopper};
 
 /// Generous bound for anything that should happen "soon" on a loaded CI machine.

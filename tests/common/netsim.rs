@@ -11,9 +11,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tickwire::client::{Client, ClientConfig, Event};
-use tickwire::proto::{Config, Server};
 use tickwire::wire::{Direction, Kind, Packet};
 use tickwire::Arena;
+use tickwire::{Config, Server};
 use tickwire_netem::{Distribution, Impairment, Netem, Order};
 
 /// One direction of a link.

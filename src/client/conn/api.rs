@@ -128,7 +128,7 @@ pub enum SendError {
     NotGameKind,
     /// Longer than the server's max payload (from ACCEPT, at most 1187).
     TooLarge,
-    /// [`SEND_QUEUE`](super::SEND_QUEUE) payloads are already waiting for `poll_transmit`.
+    /// [`Client::SEND_QUEUE`](super::Client::SEND_QUEUE) payloads are already waiting for `poll_transmit`.
     QueueFull,
 }
 
