@@ -5,8 +5,8 @@
 //! (a [`Fields`] value: addresses, protocol id, ...) and a time bucket. The current and the
 //! previous bucket are accepted, so a cookie is valid for at least one and at most two
 //! bucket lengths. The server keeps nothing per cookie. [`CookieKey`] is the game port's
-//! use of it: 5-second buckets over the source address, the reply address and the protocol
-//! id.
+//! use of it: 5-second buckets over the source address, the reply address, the protocol
+//! id and the address the cookie is sent to.
 
 use core::hash::Hasher;
 use core::net::SocketAddr;
@@ -96,19 +96,35 @@ pub(crate) fn write_addr(h: &mut SipHasher24, a: &SocketAddr) {
 struct Hello<'a> {
     src: &'a SocketAddr,
     reply: &'a SocketAddr,
+    /// Where the CHALLENGE carrying the cookie goes: the reply address, or (when that is
+    /// not the source) the source address.
+    dst: &'a SocketAddr,
     protocol_id: u32,
 }
 
+/// Written before the destination of a cookie that does not go to the reply address.
+const TO_SOURCE: u8 = b's';
+
 impl Fields for Hello<'_> {
+    /// The source, the reply address and the protocol id; then, for a cookie sent anywhere
+    /// but the reply address, a tag and that address. A cookie sent to the reply address
+    /// hashes exactly what it hashed before the destination was bound, so those values
+    /// (every cookie of a client whose reply address is its source) are unchanged; the two
+    /// kinds of input differ in length, so the cookie to one address is no use at the other.
     fn write(&self, h: &mut SipHasher24) {
         write_addr(h, self.src);
         write_addr(h, self.reply);
         h.write_u32(self.protocol_id);
+        if self.dst != self.reply {
+            h.write_u8(TO_SOURCE);
+            write_addr(h, self.dst);
+        }
     }
 }
 
 /// The game port's handshake cookie: [`Stateless`] over [`BUCKET_US`] buckets of the source
-/// address, the reply address and the protocol id.
+/// address, the reply address, the protocol id and the address the cookie is sent to
+/// (PROTOCOL.md section 2).
 #[derive(Debug, Clone)]
 pub(crate) struct CookieKey(Stateless);
 
@@ -117,21 +133,32 @@ impl CookieKey {
         CookieKey(Stateless::new(k0, k1, BUCKET_US))
     }
 
-    /// The cookie for a HELLO received at server time `now_us`.
-    pub fn issue(&self, src: &SocketAddr, reply: &SocketAddr, pid: u32, now_us: u64) -> u64 {
+    /// The cookie sent to `dst` for a HELLO from `src` with reply address `reply`,
+    /// received at server time `now_us`.
+    pub fn issue(
+        &self,
+        src: &SocketAddr,
+        reply: &SocketAddr,
+        dst: &SocketAddr,
+        pid: u32,
+        now_us: u64,
+    ) -> u64 {
         let fields = Hello {
             src,
             reply,
+            dst,
             protocol_id: pid,
         };
         self.0.issue(&fields, now_us)
     }
 
-    /// Whether `cookie` was issued for these addresses in this or the previous bucket.
+    /// Whether `cookie` was issued for these addresses (sent to `dst`) in this or the
+    /// previous bucket.
     pub fn check(
         &self,
         src: &SocketAddr,
         reply: &SocketAddr,
+        dst: &SocketAddr,
         pid: u32,
         now_us: u64,
         cookie: u64,
@@ -139,6 +166,7 @@ impl CookieKey {
         let fields = Hello {
             src,
             reply,
+            dst,
             protocol_id: pid,
         };
         self.0.check(&fields, now_us, cookie)
@@ -155,19 +183,36 @@ mod tests {
         let s: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let r: SocketAddr = "127.0.0.2:5000".parse().unwrap();
         let t0 = 12_345_678;
-        let c = k.issue(&s, &r, 0, t0);
-        assert!(k.check(&s, &r, 0, t0, c));
-        assert!(k.check(&s, &r, 0, t0 + 4_999_999 - (t0 % BUCKET_US), c));
+        let c = k.issue(&s, &r, &r, 0, t0);
+        assert!(k.check(&s, &r, &r, 0, t0, c));
+        assert!(k.check(&s, &r, &r, 0, t0 + 4_999_999 - (t0 % BUCKET_US), c));
         // At least 5 s after issue: still valid.
-        assert!(k.check(&s, &r, 0, t0 + 5_000_000, c));
+        assert!(k.check(&s, &r, &r, 0, t0 + 5_000_000, c));
         // 10 s after the bucket began: never valid.
-        assert!(!k.check(&s, &r, 0, (t0 / BUCKET_US + 2) * BUCKET_US, c));
+        assert!(!k.check(&s, &r, &r, 0, (t0 / BUCKET_US + 2) * BUCKET_US, c));
         // Bound to addresses, protocol id and key.
-        assert!(!k.check(&r, &r, 0, t0, c));
-        assert!(!k.check(&s, &s, 0, t0, c));
-        assert!(!k.check(&s, &r, 1, t0, c));
-        assert!(!CookieKey::new(1, 3).check(&s, &r, 0, t0, c));
-        assert!(!k.check(&s, &r, 0, t0, 0));
+        assert!(!k.check(&r, &r, &r, 0, t0, c));
+        assert!(!k.check(&s, &s, &s, 0, t0, c));
+        assert!(!k.check(&s, &r, &r, 1, t0, c));
+        assert!(!CookieKey::new(1, 3).check(&s, &r, &r, 0, t0, c));
+        assert!(!k.check(&s, &r, &r, 0, t0, 0));
+    }
+
+    /// The cookie sent to the source of a HELLO whose reply address is elsewhere is bound to
+    /// that destination: it is not the reply address's cookie, and neither works for the other.
+    #[test]
+    fn bound_to_the_address_it_is_sent_to() {
+        let k = CookieKey::new(1, 2);
+        let s: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let r: SocketAddr = "127.0.0.2:5000".parse().unwrap();
+        let to_reply = k.issue(&s, &r, &r, 0, 0);
+        let to_src = k.issue(&s, &r, &s, 0, 0);
+        assert_ne!(to_reply, to_src);
+        assert!(k.check(&s, &r, &s, 0, 0, to_src));
+        assert!(!k.check(&s, &r, &s, 0, 0, to_reply));
+        assert!(!k.check(&s, &r, &r, 0, 0, to_src));
+        // The source's cookie of a split HELLO is not the cookie of a HELLO from s to s.
+        assert!(!k.check(&s, &s, &s, 0, 0, to_src));
     }
 
     /// The game port's cookie values are part of its behaviour: pinned here, computed by
@@ -192,7 +237,7 @@ mod tests {
         h.write_u32(0x5449_434B);
         h.write_u64(3);
         let want = h.finish().max(1);
-        assert_eq!(k.issue(&s, &r, 0x5449_434B, 3 * BUCKET_US + 17), want);
+        assert_eq!(k.issue(&s, &r, &r, 0x5449_434B, 3 * BUCKET_US + 17), want);
     }
 
     #[test]

@@ -100,6 +100,35 @@ impl RateLimiter {
         }
     }
 
+    /// Like [`RateLimiter::allow`], but takes a token only while more than `reserve`
+    /// tokens are left: what a lower class of answers uses, so that it can never spend the
+    /// last `reserve` tokens of a bucket, which stay for the answers that use `allow`. Both
+    /// classes draw on one bucket, so together they never exceed its rate and burst.
+    pub(crate) fn allow_keeping(&mut self, now: Instant, ip: IpAddr, reserve: u32) -> bool {
+        let epoch = *self.epoch.get_or_insert(now);
+        let now_us =
+            u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX);
+        let i = self.index(ip);
+        let (rate, cap) = (self.rate, self.cap);
+        let Some(b) = self.buckets.get_mut(i) else {
+            return false;
+        };
+        let elapsed = now_us.saturating_sub(b.last_us);
+        if now_us > b.last_us {
+            b.last_us = now_us;
+        }
+        let gained =
+            (u128::from(elapsed) * u128::from(rate) / 1_000_000).min(u128::from(cap)) as u64;
+        b.tokens = b.tokens.saturating_add(gained).min(cap);
+        let need = (u64::from(reserve) + 1) * MILLI;
+        if b.tokens >= need {
+            b.tokens -= MILLI;
+            true
+        } else {
+            false
+        }
+    }
+
     /// How many buckets the table has.
     #[cfg(test)]
     pub fn buckets(&self) -> usize {
@@ -220,6 +249,18 @@ mod tests {
         assert!(!l.allow(t0 - Duration::from_secs(5), A));
         assert!(!l.allow(t0, A));
         assert!(l.allow(t0 + Duration::from_millis(100), A));
+    }
+
+    #[test]
+    fn allow_keeping_leaves_the_reserve_to_allow() {
+        let t0 = Instant::now();
+        let mut l = RateLimiter::new(8, 10, 20);
+        assert_eq!((0..100).filter(|_| l.allow_keeping(t0, A, 10)).count(), 10);
+        // The reserve is still there for the other class, and only it.
+        assert_eq!(count(&mut l, t0, A, 100), 10);
+        assert!(!l.allow_keeping(t0 + Duration::from_secs(1), A, 10));
+        // One second refills 10 tokens: the reserve again, none above it.
+        assert_eq!(count(&mut l, t0 + Duration::from_secs(1), A, 100), 10);
     }
 
     #[test]

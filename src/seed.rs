@@ -1,7 +1,8 @@
 //! One seed for every random draw of a host (quinn's `EndpointConfig::rng_seed`).
 //!
 //! A host's randomness comes from [`Config::seed`](crate::Config::seed): each component
-//! (match servers, lobby tickets, the STUN limiter, the A2S secret, limiter and split ids)
+//! (match servers and their CHALLENGE limiters, lobby tickets, the STUN limiter, the A2S
+//! secret, limiter and split ids)
 //! gets its own stream, derived from that one seed and the component's constant below, so
 //! a test can reproduce a whole host. `None` draws every stream from OS entropy.
 //!
@@ -23,6 +24,8 @@ pub(crate) enum Stream {
     Stun = 0x7374_756e_6c69_6d31,
     /// The A2S responder: challenge secret, rate-limiter key, split reply ids.
     Query = 0x6132_7371_7565_7231,
+    /// A match server's CHALLENGE limiter key (from that server's own seed).
+    Challenge = 0x6368_616c_6c6e_6731,
 }
 
 /// SplitMix64's output function (Steele, Lea and Flood 2014): a bijection of `u64` that
@@ -53,7 +56,12 @@ mod tests {
 
     #[test]
     fn streams_differ_and_repeat() {
-        let all = [Stream::Tickets, Stream::Stun, Stream::Query];
+        let all = [
+            Stream::Tickets,
+            Stream::Stun,
+            Stream::Query,
+            Stream::Challenge,
+        ];
         for (i, a) in all.iter().enumerate() {
             assert_eq!(derive(42, *a), derive(42, *a));
             assert_ne!(derive(42, *a), derive(43, *a));

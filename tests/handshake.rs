@@ -53,7 +53,18 @@ fn challenge_and_accept_go_to_the_reply_address() {
     let out = sim.drain();
     assert_eq!(out[0].dst, reply);
     let cookie = out[0].cookie();
+    // PROTOCOL.md section 2 (corrected for issue 11): a reply address that is not the
+    // source gets its CHALLENGE, and the source one of its own; HELLO carries both.
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].dst, src);
+    let source_cookie = out[1].cookie();
     sim.send(src, &c.hello(cookie)).unwrap();
+    assert!(
+        sim.drain().iter().all(|o| o.kind() == Kind::Challenge),
+        "the reply address's cookie alone admits nothing"
+    );
+    assert_eq!(sim.server.client_count(), 0);
+    sim.send(src, &c.hello2(cookie, source_cookie)).unwrap();
     let out = sim.drain();
     assert_eq!(out[0].dst, reply);
     c.on_accept(&out[0]);

@@ -70,7 +70,9 @@ pub struct Client {
     /// The link's clock starts here (`new`'s `now`).
     epoch: Instant,
     timers: TimerTable<Instant, { timer::COUNT }>,
+    /// The newest cookie received, and the one before it (see [`Client::on_challenge`]).
     cookie: u64,
+    prev_cookie: u64,
     first_hello: Option<Instant>,
     max_payload: usize,
     /// Our slot id, from ACCEPT; kept after the connection ends for the BYE.
@@ -112,6 +114,7 @@ impl Client {
             epoch: now,
             timers,
             cookie: 0,
+            prev_cookie: 0,
             first_hello: None,
             max_payload: MAX_PAYLOAD,
             qport: 0,
@@ -156,7 +159,7 @@ impl Client {
                     Ok(c) => c,
                     Err(d) => return self.dropped(d),
                 };
-                self.cookie = c.cookie;
+                self.on_challenge(c.cookie);
                 self.state = State::Challenged;
                 self.timers.set(timer::HELLO, now);
                 None
@@ -192,6 +195,26 @@ impl Client {
                 State::Connected { qport, .. },
             ) => self.connected_datagram(now, qport, kind, &p),
             _ => self.unexpected(),
+        }
+    }
+
+    /// A CHALLENGE's cookie. With a reply address of its own the client is sent two, one at
+    /// the reply address and one at its source (PROTOCOL.md section 2), and cannot tell
+    /// which came where: it keeps the last two distinct cookies and sends both, and the
+    /// server takes them in either order. Without one, only the newest matters.
+    fn on_challenge(&mut self, cookie: u64) {
+        if cookie != self.cookie {
+            self.prev_cookie = self.cookie;
+            self.cookie = cookie;
+        }
+    }
+
+    /// HELLO's source cookie: the cookie before the newest when the client gave a reply
+    /// address, otherwise 0.
+    fn source_cookie(&self) -> u64 {
+        match self.cfg.reply {
+            Some(_) => self.prev_cookie,
+            None => 0,
         }
     }
 
@@ -356,6 +379,7 @@ impl Client {
                     reply: self.cfg.reply,
                     ticket: self.cfg.ticket,
                     cookie: self.cookie,
+                    source_cookie: self.source_cookie(),
                 }
                 .emit(&mut buf[HEADER_LEN..])
                 .ok()?;

@@ -15,6 +15,17 @@ use crate::wire::{
 };
 use core::net::SocketAddr;
 use rand::Rng;
+use std::time::Instant;
+
+/// CHALLENGEs per second to one IP address (PROTOCOL.md section 2); bursts of twice as many.
+pub(crate) const CHALLENGES_PER_IP: u32 = 10;
+
+/// Buckets of the per-IP CHALLENGE limiter (hashed, fixed; see [`crate::limit`]).
+pub(crate) const CHALLENGE_BUCKETS: usize = 4096;
+
+/// Tokens of an IP's CHALLENGE bucket that only CHALLENGEs to a reply address may spend
+/// (half the burst), not those to the other source of a split HELLO.
+pub(crate) const SOURCE_CHALLENGE_RESERVE: u32 = CHALLENGES_PER_IP;
 
 /// What a HELLO presents to be admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +90,7 @@ impl<G: Game> Server<G> {
     /// from this source), REJECT, or a new client and its ACCEPT.
     pub(super) fn on_hello(
         &mut self,
-        now_us: u64,
+        now: Instant,
         src: SocketAddr,
         p: &Packet<&[u8]>,
     ) -> Result<(), DropReason> {
@@ -96,14 +107,9 @@ impl<G: Game> Server<G> {
             // The socket that received this cannot send to the other family.
             return Err(DropReason::BadReplyAddr);
         }
-        let pid = self.cfg.protocol_id;
-        if !self.key.check(&src, &reply, pid, now_us, hello.cookie) {
-            let cookie = self.key.issue(&src, &reply, pid, now_us);
-            self.queue_control(reply, Kind::Challenge, 0, 0, 0, Challenge::LEN, |b| {
-                Challenge { cookie }.emit(b)
-            })?;
-            self.stats.challenges += 1;
-            return Ok(());
+        let now_us = self.time_us(now);
+        if !self.cookies_valid(&hello, src, reply, now_us) {
+            return self.challenge(now, now_us, src, reply);
         }
         // A connected client whose ACCEPT was lost gets the same ACCEPT again.
         if let Some(&q) = self
@@ -132,6 +138,75 @@ impl<G: Game> Server<G> {
             }
             Decision::Admit { holder } => self.admit(now_us, src, reply, holder),
         }
+    }
+
+    /// Whether the HELLO proves that its sender receives at every address it must: the
+    /// reply address, and the source too when that is another address (its slot is pinned
+    /// to the source). A split HELLO carries the two cookies in either order: a client
+    /// cannot tell which CHALLENGE came to which address, and each cookie is bound to the
+    /// address it was sent to, so one cookie can never stand in for the other.
+    fn cookies_valid(&self, h: &Hello, src: SocketAddr, reply: SocketAddr, now_us: u64) -> bool {
+        let (k, pid) = (&self.key, self.cfg.protocol_id);
+        if reply == src {
+            return k.check(&src, &reply, &reply, pid, now_us, h.cookie);
+        }
+        let at_reply = |c| k.check(&src, &reply, &reply, pid, now_us, c);
+        let at_src = |c| k.check(&src, &reply, &src, pid, now_us, c);
+        (at_reply(h.cookie) && at_src(h.source_cookie))
+            || (at_reply(h.source_cookie) && at_src(h.cookie))
+    }
+
+    /// Answers a HELLO without valid cookies: a CHALLENGE to the reply address and, when
+    /// the source is another address, one to the source, each within the per-IP CHALLENGE
+    /// limit. A CHALLENGE to a source that is not the reply address may not spend the last
+    /// [`SOURCE_CHALLENGE_RESERVE`] tokens of its IP's bucket: a flood of HELLOs forged
+    /// from a victim's address cannot use up the CHALLENGEs the victim's own HELLOs need.
+    /// A HELLO that got no CHALLENGE at all is dropped as `ChallengeLimited`.
+    fn challenge(
+        &mut self,
+        now: Instant,
+        now_us: u64,
+        src: SocketAddr,
+        reply: SocketAddr,
+    ) -> Result<(), DropReason> {
+        let mut sent = self.queue_challenge(now, now_us, src, reply, reply)?;
+        if reply != src {
+            sent |= self.queue_challenge(now, now_us, src, reply, src)?;
+        }
+        if sent {
+            Ok(())
+        } else {
+            Err(DropReason::ChallengeLimited)
+        }
+    }
+
+    /// Queues one CHALLENGE to `dst` if its IP is within the limit; returns whether it did.
+    fn queue_challenge(
+        &mut self,
+        now: Instant,
+        now_us: u64,
+        src: SocketAddr,
+        reply: SocketAddr,
+        dst: SocketAddr,
+    ) -> Result<bool, DropReason> {
+        let allowed = if dst == reply {
+            self.challenge_limit.allow(now, dst.ip())
+        } else {
+            self.challenge_limit
+                .allow_keeping(now, dst.ip(), SOURCE_CHALLENGE_RESERVE)
+        };
+        if !allowed {
+            self.stats.challenges_limited += 1;
+            return Ok(false);
+        }
+        let cookie = self
+            .key
+            .issue(&src, &reply, &dst, self.cfg.protocol_id, now_us);
+        self.queue_control(dst, Kind::Challenge, 0, 0, 0, Challenge::LEN, |b| {
+            Challenge { cookie }.emit(b)
+        })?;
+        self.stats.challenges += 1;
+        Ok(true)
     }
 
     /// Gives a new client a slot and queues its ACCEPT.

@@ -32,7 +32,9 @@ pub use ring::{SnapshotFull, SnapshotWriter};
 pub use stats::{PlayerInfo, Stats};
 
 use crate::cookie::CookieKey;
+use crate::limit::RateLimiter;
 use crate::link::count_loss;
+use crate::seed;
 use crate::tickets::Tickets;
 use crate::timers::{Expiry, TimerTable};
 use crate::wire::{Direction, DropReason, Kind, Packet};
@@ -156,6 +158,8 @@ pub struct Server<G> {
     ring: Ring,
     outbox: Outbox,
     key: CookieKey,
+    /// CHALLENGEs per destination IP (PROTOCOL.md section 2).
+    challenge_limit: RateLimiter,
     rng: StdRng,
     stats: Stats,
     rewind_depth: hdrhistogram::Histogram<u64>,
@@ -176,6 +180,13 @@ impl<G: Game> Server<G> {
             None => StdRng::from_entropy(),
         };
         let key = CookieKey::new(rng.gen(), rng.gen());
+        // From a stream of its own, so the server's qports and S0s stay what the seed gave.
+        let challenge_limit = RateLimiter::from_rng(
+            handshake::CHALLENGE_BUCKETS,
+            handshake::CHALLENGES_PER_IP,
+            2 * handshake::CHALLENGES_PER_IP,
+            &mut crate::seed::rng(cfg.seed.map(|s| seed::derive(s, seed::Stream::Challenge))),
+        );
         let clock = TickClock::new(now, cfg.tick_hz);
         let mut timers = TimerTable::new();
         timers.set(timer::TICK, clock.next_deadline_ns());
@@ -198,6 +209,7 @@ impl<G: Game> Server<G> {
             connected: ArrayVec::new(),
             outbox: Outbox::new(MAX_CLIENTS * (MAX_PARTS + 2) + 256),
             key,
+            challenge_limit,
             rng,
             stats: Stats::default(),
             rewind_depth: hdrhistogram::Histogram::new_with_bounds(1, 3600, 2)
@@ -401,7 +413,7 @@ impl<G: Game> Server<G> {
         let p = Packet::new_checked(data, Direction::ToServer, |k| game.knows_kind(k))?;
         let kind = p.kind().ok_or(DropReason::UnknownKind)?;
         match kind {
-            Kind::Hello => self.on_hello(self.time_us(now), src, &p),
+            Kind::Hello => self.on_hello(now, src, &p),
             _ => self.on_connected(now, src, &p, kind),
         }
     }
@@ -552,6 +564,7 @@ mod tests {
             reply: None,
             ticket: 0,
             cookie,
+            source_cookie: 0,
         };
         hello.emit(&mut b[n..]).unwrap();
         b

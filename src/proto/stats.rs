@@ -22,6 +22,8 @@ pub struct Stats {
     pub drops: DropCounts,
     /// CHALLENGEs sent.
     pub challenges: u64,
+    /// CHALLENGEs not sent: their destination IP was over its limit.
+    pub challenges_limited: u64,
     /// Clients accepted.
     pub accepts: u64,
     /// ACCEPTs sent again to a client whose first one was lost.
@@ -57,6 +59,7 @@ impl Stats {
         self.bytes_out += o.bytes_out;
         self.drops.merge(&o.drops);
         self.challenges += o.challenges;
+        self.challenges_limited += o.challenges_limited;
         self.accepts += o.accepts;
         self.accept_resends += o.accept_resends;
         self.rejects_full += o.rejects_full;

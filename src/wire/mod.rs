@@ -210,6 +210,8 @@ drops! {
     BadQport = "bad_qport",
     /// No room to queue the answer this turn.
     OutboxFull = "outbox_full",
+    /// HELLO left unanswered: every CHALLENGE it called for was over the per-IP limit.
+    ChallengeLimited = "challenge_limited",
     /// Looks like STUN but does not parse: too short, bad header, bad length, an attribute
     /// that overruns the message or has the wrong size.
     StunMalformed = "stun_malformed",

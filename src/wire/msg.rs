@@ -24,8 +24,10 @@ mod field {
         pub const ADDR_V4_TAIL: Range<usize> = 11..23;
         pub const TICKET: Range<usize> = 23..31;
         pub const COOKIE: Range<usize> = 31..39;
+        /// The cookie received at the source address (when the reply address differs).
+        pub const SOURCE_COOKIE: Range<usize> = 39..47;
         /// Zero padding to the end.
-        pub const PADDING: Range<usize> = 39..48;
+        pub const PADDING: Range<usize> = 47..48;
         pub const LEN: usize = PADDING.end;
     }
 
@@ -74,8 +76,12 @@ pub struct Hello {
     pub reply: Option<SocketAddr>,
     /// Lobby ticket, 0 = none.
     pub ticket: u64,
-    /// Challenge cookie, 0 in the first HELLO.
+    /// Challenge cookie, 0 in the first HELLO; then the cookie received at the reply
+    /// address.
     pub cookie: u64,
+    /// 0 unless the reply address is not the source; then the cookie received at the
+    /// source address (PROTOCOL.md section 2).
+    pub source_cookie: u64,
 }
 
 impl Hello {
@@ -126,6 +132,7 @@ impl Hello {
             reply,
             ticket: read_u64(&d[TICKET]),
             cookie: read_u64(&d[COOKIE]),
+            source_cookie: read_u64(&d[SOURCE_COOKIE]),
         })
     }
 
@@ -150,6 +157,7 @@ impl Hello {
         }
         o[TICKET].copy_from_slice(&self.ticket.to_be_bytes());
         o[COOKIE].copy_from_slice(&self.cookie.to_be_bytes());
+        o[SOURCE_COOKIE].copy_from_slice(&self.source_cookie.to_be_bytes());
         Ok(Self::LEN)
     }
 }
@@ -339,6 +347,7 @@ mod tests {
             reply: Some("10.0.0.1:7777".parse().unwrap()),
             ticket: 0x1112_1314_1516_1718,
             cookie: 0x2122_2324_2526_2728,
+            source_cookie: 0x3132_3334_3536_3738,
         };
         let mut b = [0xEEu8; 48];
         h.emit(&mut b).unwrap();
@@ -348,6 +357,7 @@ mod tests {
         ]);
         golden[23..31].copy_from_slice(&[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]);
         golden[31..39].copy_from_slice(&[0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28]);
+        golden[39..47].copy_from_slice(&[0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38]);
         assert_eq!(b, golden);
         assert_eq!(Hello::parse(&b), Ok(h));
     }
@@ -359,6 +369,7 @@ mod tests {
             reply: Some("[::1]:9".parse().unwrap()),
             ticket: 0,
             cookie: 0,
+            source_cookie: 0,
         };
         let mut b = [0u8; 48];
         h.emit(&mut b).unwrap();
@@ -452,6 +463,7 @@ mod tests {
             reply: None,
             ticket: 2,
             cookie: 3,
+            source_cookie: 4,
         };
         let accept = Accept {
             tick_hz: 60,

@@ -150,6 +150,21 @@ impl RawClient {
     }
 
     pub fn hello_with(&self, cookie: u64, ticket: u64, protocol_id: u32) -> Vec<u8> {
+        self.hello_full(cookie, 0, ticket, protocol_id)
+    }
+
+    /// A HELLO with both cookies (the reply address's and the source's).
+    pub fn hello2(&self, cookie: u64, source_cookie: u64) -> Vec<u8> {
+        self.hello_full(cookie, source_cookie, 0, 0)
+    }
+
+    pub fn hello_full(
+        &self,
+        cookie: u64,
+        source_cookie: u64,
+        ticket: u64,
+        protocol_id: u32,
+    ) -> Vec<u8> {
         let mut b = vec![0u8; 13 + Hello::LEN];
         Header {
             flags: flags::CONNECT,
@@ -166,6 +181,7 @@ impl RawClient {
             reply: self.reply,
             ticket,
             cookie,
+            source_cookie,
         }
         .emit(&mut b[13..])
         .unwrap();
@@ -247,7 +263,9 @@ pub fn snapshots_to(out: &[Out], dst: SocketAddr) -> Vec<(SnapshotPrefix, Vec<En
         .collect()
 }
 
+/// Client `i`'s address: a host of its own (127.0.0.1 + i), as distinct players are, so
+/// the per-IP limits of PROTOCOL.md section 2 (CHALLENGEs, slots) apply to each alone.
 pub fn addr(i: u32) -> SocketAddr {
-    let [a, b, c, d] = (0x7F00_0000u32 + 1 + i / 60000).to_be_bytes();
+    let [a, b, c, d] = (0x7F00_0001u32 + i % 0x00FF_FFFE).to_be_bytes();
     SocketAddr::from(([a, b, c, d], 10_000 + (i % 50_000) as u16))
 }
