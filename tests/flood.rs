@@ -22,7 +22,10 @@ fn rss_bytes() -> u64 {
 fn spoofed_hello_flood_does_not_disturb_real_players() {
     let host = start(HostConfig::default());
     let server = host.addrs[0];
-    let mut players: Vec<NetClient> = (0..32).map(|_| NetClient::new(server)).collect();
+    // 32 players on 32 hosts (127.0.0.2..=33): one host may hold only 16 slots.
+    let mut players: Vec<NetClient> = (0..32u8)
+        .map(|k| NetClient::new_at(server, Ipv4Addr::new(127, 0, 0, 2 + k)))
+        .collect();
     for p in &mut players {
         p.c.src = p.sock.local_addr().unwrap();
         p.connect();

@@ -122,7 +122,7 @@ RAW_RX_WALL=$(kv "$DRAIN_LINE" per_s)
 
 # (a2) the server under the same flood (handshaken INPUTs, advancing seqs) ---------------
 P=$(port)
-timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
+timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
 PIDS+=($!); SRVA=$!
 wait_for_line "$TMP/srv-a.out" "tickwire listening"
 C0=$(cpu_of "$(worker "$SRVA")")
@@ -145,7 +145,7 @@ for N in $CLIENTS; do
   # Matches of at most PER_MATCH players: up to 146 arena players fit one datagram.
   K=$(( (N + PER_MATCH - 1) / PER_MATCH )); [ "$K" -lt 2 ] && K=2
   P=$(port)
-  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --matches "$K" --stats-interval-ms 0 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
+  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --matches "$K" --stats-interval-ms 0 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
   PIDS+=($!); SRVC=$!
   wait_for_line "$TMP/srv-c.out" "tickwire listening"
   C0=$(cpu_of "$(worker "$SRVC")")

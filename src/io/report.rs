@@ -135,7 +135,7 @@ impl Reporter {
         let s = host.merged_stats();
         let io = host.io_stats();
         format!(
-            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
+            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
             host.clients(),
             s.datagrams_in,
             s.datagrams_out,
@@ -143,6 +143,8 @@ impl Reporter {
             s.bytes_out,
             s.accepts,
             s.timeouts,
+            s.unacked_drops,
+            s.rejects_per_ip,
             s.byes,
             s.lost,
             s.late,

@@ -37,6 +37,7 @@ impl<G: Game> Server<G> {
                 let t = Transmit::new(peer.reply(), &header, |b| prefix.emit(b), body);
                 self.push_or_count(t, body_len);
             }
+            self.note_sent(q, time_us);
         }
     }
 }

@@ -13,19 +13,16 @@ use crate::tickets::{Holder, Tickets};
 use crate::wire::{
     Accept, Challenge, DropReason, Header, Hello, Kind, Packet, Reject, RejectReason, MAX_PAYLOAD,
 };
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use rand::Rng;
 use std::time::Instant;
 
-/// CHALLENGEs per second to one IP address (PROTOCOL.md section 2); bursts of twice as many.
+/// CHALLENGEs per second to one IP address (PROTOCOL.md section 2); bursts of twice as
+/// many. The default of `Config::challenges_per_ip`.
 pub(crate) const CHALLENGES_PER_IP: u32 = 10;
 
 /// Buckets of the per-IP CHALLENGE limiter (hashed, fixed; see [`crate::limit`]).
 pub(crate) const CHALLENGE_BUCKETS: usize = 4096;
-
-/// Tokens of an IP's CHALLENGE bucket that only CHALLENGEs to a reply address may spend
-/// (half the burst), not those to the other source of a split HELLO.
-pub(crate) const SOURCE_CHALLENGE_RESERVE: u32 = CHALLENGES_PER_IP;
 
 /// What a HELLO presents to be admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +67,15 @@ impl Admission {
     /// Decides on a HELLO presenting `cred` when `connected` of `max` slots are taken. A
     /// full server refuses before any credential is spent; a ticket is redeemed (used up)
     /// whether or not it is required, so its holder's name is known.
-    pub(crate) fn decide(&self, connected: usize, max: usize, cred: Credential) -> Decision {
-        if connected >= max {
+    /// `from_ip` of them are held from the HELLO's IP address, at most `max_per_ip`: over
+    /// that is full too, and refused before any credential is spent as well.
+    pub(crate) fn decide(
+        &self,
+        (connected, max): (usize, usize),
+        (from_ip, max_per_ip): (usize, usize),
+        cred: Credential,
+    ) -> Decision {
+        if connected >= max || from_ip >= max_per_ip {
             return Decision::Reject(RejectReason::Full);
         }
         let holder = match (cred, &self.tickets) {
@@ -82,6 +86,17 @@ impl Admission {
             return Decision::Reject(RejectReason::BadTicket);
         }
         Decision::Admit { holder }
+    }
+}
+
+/// Whether two addresses count as one host for the per-IP slot limit: the same IPv4
+/// address (an IPv4-mapped IPv6 address is its IPv4 address), or the same IPv6 /64 (what
+/// one subscriber is usually given), as the per-source rate limits count them.
+fn same_host(a: IpAddr, b: IpAddr) -> bool {
+    match (a.to_canonical(), b.to_canonical()) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a == b,
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.octets()[..8] == b.octets()[..8],
+        _ => false,
     }
 }
 
@@ -121,16 +136,20 @@ impl<G: Game> Server<G> {
             self.stats.accept_resends += 1;
             return Ok(());
         }
-        let max = self.cfg.max_clients as usize;
-        match self
-            .admission
-            .decide(self.connected.len(), max, Credential::of(&hello))
-        {
+        let slots = (self.connected.len(), self.cfg.max_clients as usize);
+        let from_ip = self
+            .connected
+            .iter()
+            .filter(|&&q| same_host(self.peers[q as usize].src().ip(), src.ip()))
+            .count();
+        let per_ip = (from_ip, self.cfg.max_clients_per_ip as usize);
+        match self.admission.decide(slots, per_ip, Credential::of(&hello)) {
             Decision::Reject(reason) => {
                 self.queue_control(reply, Kind::Reject, 0, 0, 0, Reject::LEN, |b| {
                     Reject { reason }.emit(b)
                 })?;
                 match reason {
+                    RejectReason::Full if slots.0 < slots.1 => self.stats.rejects_per_ip += 1,
                     RejectReason::Full => self.stats.rejects_full += 1,
                     _ => self.stats.rejects_ticket += 1,
                 }
@@ -159,7 +178,7 @@ impl<G: Game> Server<G> {
     /// Answers a HELLO without valid cookies: a CHALLENGE to the reply address and, when
     /// the source is another address, one to the source, each within the per-IP CHALLENGE
     /// limit. A CHALLENGE to a source that is not the reply address may not spend the last
-    /// [`SOURCE_CHALLENGE_RESERVE`] tokens of its IP's bucket: a flood of HELLOs forged
+    /// half of its IP's burst (one second's worth): a flood of HELLOs forged
     /// from a victim's address cannot use up the CHALLENGEs the victim's own HELLOs need.
     /// A HELLO that got no CHALLENGE at all is dropped as `ChallengeLimited`.
     fn challenge(
@@ -193,7 +212,7 @@ impl<G: Game> Server<G> {
             self.challenge_limit.allow(now, dst.ip())
         } else {
             self.challenge_limit
-                .allow_keeping(now, dst.ip(), SOURCE_CHALLENGE_RESERVE)
+                .allow_keeping(now, dst.ip(), self.cfg.challenges_per_ip)
         };
         if !allowed {
             self.stats.challenges_limited += 1;
@@ -224,6 +243,8 @@ impl<G: Game> Server<G> {
         self.peers[q as usize].connect(src, reply, s0, now_us, tick, name);
         self.connected.push(q);
         self.touch_idle(q, now_us);
+        // ACCEPT is outstanding: the client must acknowledge something within the timeout.
+        self.behind(q, now_us);
         self.stats.accepts += 1;
         log::debug!(
             "client {} connected from {} (reply {}){}",
@@ -313,20 +334,28 @@ mod tests {
             require_ticket: true,
         };
         assert!(matches!(
-            a.decide(2, 2, Credential::Ticket(t)),
+            a.decide((2, 2), (0, 16), Credential::Ticket(t)),
             Decision::Reject(RejectReason::Full)
         ));
         assert!(tickets.is_valid(t), "not spent by a full server");
         assert!(matches!(
-            a.decide(0, 2, Credential::None),
+            a.decide((0, 2), (0, 16), Credential::None),
             Decision::Reject(RejectReason::BadTicket)
         ));
-        match a.decide(1, 2, Credential::Ticket(t)) {
+        assert!(
+            matches!(
+                a.decide((1, 2), (3, 3), Credential::Ticket(t)),
+                Decision::Reject(RejectReason::Full)
+            ),
+            "over the per-IP limit is full, before the ticket is spent"
+        );
+        assert!(tickets.is_valid(t));
+        match a.decide((1, 2), (2, 3), Credential::Ticket(t)) {
             Decision::Admit { holder: Some(h) } => assert_eq!(h.name.as_str(), "ann"),
             d => panic!("{d:?}"),
         }
         assert!(matches!(
-            a.decide(1, 2, Credential::Ticket(t)),
+            a.decide((1, 2), (0, 16), Credential::Ticket(t)),
             Decision::Reject(RejectReason::BadTicket)
         ));
         let open = Admission {
@@ -334,7 +363,7 @@ mod tests {
             require_ticket: false,
         };
         assert!(matches!(
-            open.decide(0, 1, Credential::Ticket(9)),
+            open.decide((0, 1), (0, 1), Credential::Ticket(9)),
             Decision::Admit { holder: None }
         ));
     }

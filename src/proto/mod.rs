@@ -19,6 +19,7 @@ mod broadcast;
 mod clock;
 mod game;
 mod handshake;
+mod liveness;
 mod outbox;
 mod peer;
 mod ring;
@@ -66,7 +67,16 @@ pub struct Config {
     pub tick_hz: u16,
     /// Most clients at once, 1..=255 (255).
     pub max_clients: u8,
-    /// A client heard nothing valid from for this long is dropped and sent BYE (5 s).
+    /// Most clients at once from one IP address (an IPv6 address counts by its /64), at
+    /// least 1 (16). A HELLO over it gets REJECT 1 (full). 16 leaves room for a household
+    /// or a LAN party behind one NAT while one host can no longer hold every slot; raise it
+    /// for load tests from one machine.
+    pub max_clients_per_ip: u8,
+    /// CHALLENGEs per second to one IP address, in bursts of twice as many (10, PROTOCOL.md
+    /// section 2). Raise it only for load tests from one machine; at least 1.
+    pub challenges_per_ip: u32,
+    /// A client heard nothing valid from for this long is dropped and sent BYE (5 s); so
+    /// is one whose datagrams acknowledged none of the server's for this long.
     pub timeout: Duration,
     /// The application's protocol id; HELLOs with another one are dropped (0).
     pub protocol_id: u32,
@@ -90,6 +100,8 @@ impl Default for Config {
         Config {
             tick_hz: 60,
             max_clients: 255,
+            max_clients_per_ip: 16,
+            challenges_per_ip: handshake::CHALLENGES_PER_IP,
             timeout: Duration::from_secs(5),
             protocol_id: 0,
             require_ticket: false,
@@ -107,9 +119,11 @@ impl Default for Config {
 mod timer {
     /// The oldest client's idle timeout.
     pub const IDLE: usize = 0;
+    /// The deadline of the client that has been acknowledging nothing longest.
+    pub const UNACKED: usize = 1;
     /// The next tick.
-    pub const TICK: usize = 1;
-    pub const COUNT: usize = 2;
+    pub const TICK: usize = 2;
+    pub const COUNT: usize = 3;
 }
 
 /// The game server core: slots, handshake, sequence windows, the tick clock and the
@@ -148,6 +162,8 @@ pub struct Server<G> {
     timers: TimerTable<u64, { timer::COUNT }>,
     /// Connected qports by last valid datagram, oldest first (µs since the epoch).
     idle: Expiry<u64>,
+    /// Connected qports whose acks are behind, by when that began (see `liveness.rs`).
+    unacked: Expiry<u64>,
     /// `cfg.timeout`, `cfg.max_rewind` and `cfg.rewind_tolerance` in microseconds.
     timeout_us: u64,
     max_rewind_us: u64,
@@ -175,6 +191,8 @@ impl<G: Game> Server<G> {
     pub fn new(mut cfg: Config, game: G, now: Instant) -> Server<G> {
         cfg.tick_hz = cfg.tick_hz.max(1);
         cfg.max_clients = cfg.max_clients.max(1);
+        cfg.max_clients_per_ip = cfg.max_clients_per_ip.max(1);
+        cfg.challenges_per_ip = cfg.challenges_per_ip.clamp(1, u32::MAX / 2);
         let mut rng = match cfg.seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_entropy(),
@@ -183,8 +201,8 @@ impl<G: Game> Server<G> {
         // From a stream of its own, so the server's qports and S0s stay what the seed gave.
         let challenge_limit = RateLimiter::from_rng(
             handshake::CHALLENGE_BUCKETS,
-            handshake::CHALLENGES_PER_IP,
-            2 * handshake::CHALLENGES_PER_IP,
+            cfg.challenges_per_ip,
+            2 * cfg.challenges_per_ip,
             &mut crate::seed::rng(cfg.seed.map(|s| seed::derive(s, seed::Stream::Challenge))),
         );
         let clock = TickClock::new(now, cfg.tick_hz);
@@ -204,6 +222,7 @@ impl<G: Game> Server<G> {
             clock,
             timers,
             idle: Expiry::new(MAX_CLIENTS + 1),
+            unacked: Expiry::new(MAX_CLIENTS + 1),
             newest_tick: None,
             peers: (0..=MAX_CLIENTS).map(|_| Peer::empty()).collect(),
             connected: ArrayVec::new(),
@@ -318,6 +337,7 @@ impl<G: Game> Server<G> {
         while let Some(t) = self.timers.pop_expired(now_ns) {
             match t {
                 timer::IDLE => self.expire(now_ns / 1000),
+                timer::UNACKED => self.expire_unacked(now_ns / 1000),
                 _ => stepped += self.run_ticks(now_ns),
             }
         }
@@ -438,6 +458,7 @@ impl<G: Game> Server<G> {
         }
         // Read once the datagram is this client's, early enough to overlap the checks.
         let now_us = self.time_us(now);
+        let acked_before = peer.newest_ack();
         let game = &self.game;
         let r = self.peers[q as usize].receive(p, now_us, || match kind {
             Kind::Keepalive | Kind::Bye => p.is_empty(),
@@ -448,6 +469,7 @@ impl<G: Game> Server<G> {
         count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
         r?;
         self.touch_idle(q, now_us);
+        self.note_acks(q, acked_before, now_us);
         match kind {
             Kind::Bye => {
                 log::debug!("client {} ({}) said BYE", q, src);
@@ -482,6 +504,8 @@ impl<G: Game> Server<G> {
         self.peers[q as usize].free();
         self.idle.remove(q as usize);
         self.rearm_idle();
+        self.unacked.remove(q as usize);
+        self.rearm_unacked();
         self.game.disconnect(q);
     }
 
@@ -530,6 +554,7 @@ impl<G: Game> Server<G> {
         for &q in &self.connected {
             self.peers[q as usize].hash_state(&mut h);
             self.idle.touched_at(q as usize).hash(&mut h);
+            self.unacked.touched_at(q as usize).hash(&mut h);
         }
         (
             self.clock.next_tick(),
@@ -537,7 +562,9 @@ impl<G: Game> Server<G> {
             self.transmits().len(),
         )
             .hash(&mut h);
-        (self.timers.get(timer::IDLE), self.timers.get(timer::TICK)).hash(&mut h);
+        for t in 0..timer::COUNT {
+            self.timers.get(t).hash(&mut h);
+        }
         h.finish()
     }
 }

@@ -101,6 +101,24 @@ impl Peer {
         self.reply
     }
 
+    /// The newest of the server's seqs this client acknowledged, if any.
+    #[inline]
+    pub(crate) fn newest_ack(&self) -> Option<u32> {
+        self.link.newest_ack()
+    }
+
+    /// The last seq sent to this client (`S0` until anything after ACCEPT).
+    #[inline]
+    pub(crate) fn last_sent(&self) -> u32 {
+        self.link.last_sent()
+    }
+
+    /// The start sequence number, ACCEPT's seq.
+    #[inline]
+    pub(crate) fn s0(&self) -> u32 {
+        self.link.s0()
+    }
+
     /// ACCEPT's fields for this client: seq S0, the tick and time of admission.
     pub(crate) fn accept_fields(&self) -> (u32, u32, u64) {
         (self.link.s0(), self.accept_tick, self.accept_time_us)

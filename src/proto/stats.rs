@@ -30,10 +30,14 @@ pub struct Stats {
     pub accept_resends: u64,
     /// REJECTs for a full server.
     pub rejects_full: u64,
+    /// REJECTs (reason 1, full) for an IP address at `Config::max_clients_per_ip`.
+    pub rejects_per_ip: u64,
     /// REJECTs for a bad or used ticket.
     pub rejects_ticket: u64,
     /// Clients dropped for silence.
     pub timeouts: u64,
+    /// Clients dropped for acknowledging none of the server's datagrams for the timeout.
+    pub unacked_drops: u64,
     /// Clients that said BYE.
     pub byes: u64,
     /// Sequence numbers skipped by clients and never seen since (loss).
@@ -63,8 +67,10 @@ impl Stats {
         self.accepts += o.accepts;
         self.accept_resends += o.accept_resends;
         self.rejects_full += o.rejects_full;
+        self.rejects_per_ip += o.rejects_per_ip;
         self.rejects_ticket += o.rejects_ticket;
         self.timeouts += o.timeouts;
+        self.unacked_drops += o.unacked_drops;
         self.byes += o.byes;
         self.lost += o.lost;
         self.late += o.late;

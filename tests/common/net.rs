@@ -85,7 +85,13 @@ pub struct NetClient {
 
 impl NetClient {
     pub fn new(server: SocketAddr) -> NetClient {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        NetClient::new_at(server, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A client bound to loopback address `ip` (any of 127.0.0.0/8 on Linux): a host of its
+    /// own as far as the server's per-IP limits go.
+    pub fn new_at(server: SocketAddr, ip: std::net::Ipv4Addr) -> NetClient {
+        let sock = UdpSocket::bind((ip, 0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let c = RawClient::new(sock.local_addr().unwrap());

@@ -40,7 +40,21 @@ struct Serve {
     #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u8).range(1..))]
     max_clients: u8,
 
-    /// A client the server hears nothing valid from for this long is dropped and sent BYE.
+    /// Most clients per match from one IP address (an IPv6 address counts by its /64); a
+    /// HELLO over it is refused as full. The default leaves room for a household or a LAN
+    /// party behind one NAT, while one host can no longer hold every slot. Raise it (up to
+    /// 255) for load tests from one machine.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..))]
+    max_clients_per_ip: u8,
+
+    /// CHALLENGEs per second the handshake sends to one IP address, in bursts of twice as
+    /// many (the protocol's 10 by default). Raise it only for load tests that connect many
+    /// clients from one machine at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    challenges_per_ip: u32,
+
+    /// A client the server hears nothing valid from for this long is dropped and sent BYE;
+    /// so is one whose datagrams acknowledged none of the server's for this long.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     timeout_ms: u64,
 
@@ -136,6 +150,8 @@ fn host_config(s: &Serve) -> HostConfig {
         server: Config {
             tick_hz: s.tick_hz,
             max_clients: s.max_clients,
+            max_clients_per_ip: s.max_clients_per_ip,
+            challenges_per_ip: s.challenges_per_ip,
             timeout: Duration::from_millis(s.timeout_ms),
             protocol_id: s.protocol_id,
             max_rewind: Duration::from_millis(s.max_rewind_ms),
