@@ -148,9 +148,15 @@ fn python_a2s_reads_a_running_server_with_players() {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names.len(), 2);
+    // PROTOCOL.md section 5 (corrected for issue 11): a player without a lobby name is
+    // listed under a name that does not reveal its qport (it used to be `player <qport>`).
     if let tickwire::client::State::Connected { qport, .. } = qa {
-        assert!(names.contains(&format!("player {qport}")), "{names:?}");
+        assert!(
+            names.iter().all(|n| !n.contains(&qport.to_string())),
+            "{names:?} reveals qport {qport}"
+        );
     }
+    assert_eq!(names, ["player", "player"]);
     let rules = &j["rules"];
     assert_eq!(rules["tick_hz"], "60");
     assert_eq!(rules["max_clients"], "255");

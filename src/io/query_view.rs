@@ -30,6 +30,10 @@ impl Default for ServerInfo {
     }
 }
 
+/// What A2S lists a player without a lobby name as: the same for everyone, so it tells
+/// nothing about the slot (A2S's own index field already tells players apart).
+pub(crate) const UNNAMED: &str = "player";
+
 pub(crate) struct QueryView<'a, G> {
     pub server: &'a Server<G>,
     pub info: &'a ServerInfo,
@@ -60,14 +64,9 @@ impl<G: Game> QueryState for QueryView<'_, G> {
         for p in self.server.players(self.now) {
             let score = self.server.game().score(p.id);
             let secs = p.connected_for.as_secs_f32();
-            match p.name {
-                Some(n) => f(n.as_str(), score, secs),
-                None => {
-                    let mut s = ArrayString::<16>::new();
-                    let _ = write!(s, "player {}", p.id);
-                    f(s.as_str(), score, secs);
-                }
-            }
+            // PROTOCOL.md section 5: the name of a player without a lobby name must not
+            // reveal its qport (which would let a blind injector aim at a slot).
+            f(p.name.as_ref().map_or(UNNAMED, |n| n.as_str()), score, secs);
         }
     }
     fn for_each_rule(&self, f: &mut dyn FnMut(&str, &str)) {
@@ -89,5 +88,78 @@ impl<G: Game> QueryState for QueryView<'_, G> {
     }
     fn game_port(&self) -> Option<u16> {
         Some(self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::arena::Arena;
+    use crate::proto::Config;
+    use crate::wire::{flags, Challenge, Header, Hello, Kind, HEADER_LEN, MAX_DATAGRAM};
+    use core::net::SocketAddr;
+
+    fn hello(cookie: u64) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN + Hello::LEN];
+        let h = Header {
+            flags: flags::CONNECT,
+            seq: 0,
+            ack: 0,
+            qport: 0,
+            kind: Kind::Hello.to_u8(),
+            len: Hello::LEN as u16,
+        };
+        let n = h.emit(&mut b).unwrap();
+        let hello = Hello {
+            protocol_id: 0,
+            reply: None,
+            ticket: 0,
+            cookie,
+            source_cookie: 0,
+        };
+        hello.emit(&mut b[n..]).unwrap();
+        b
+    }
+
+    /// Issue 11, item 2: no A2S player name gives away a qport (the old name was
+    /// `player <qport>`).
+    #[test]
+    fn unnamed_players_do_not_reveal_their_qport() {
+        let now = Instant::now();
+        let mut s = Server::new(
+            Config {
+                seed: Some(3),
+                ..Config::default()
+            },
+            Arena::new(1),
+            now,
+        );
+        let mut out = [0u8; MAX_DATAGRAM];
+        for i in 0..200u32 {
+            let src = SocketAddr::from(((0x0A00_0001 + i).to_be_bytes(), 4000));
+            s.handle_datagram(now, src, &hello(0)).unwrap();
+            let n = s.write_transmit(&s.transmits()[0], &mut out).unwrap();
+            let cookie = Challenge::parse(&out[HEADER_LEN..n]).unwrap().cookie;
+            s.sent(usize::MAX);
+            s.handle_datagram(now, src, &hello(cookie)).unwrap();
+            s.sent(usize::MAX);
+        }
+        assert_eq!(s.client_count(), 200);
+        let info = ServerInfo::default();
+        let view = QueryView {
+            server: &s,
+            info: &info,
+            now,
+            port: 7777,
+        };
+        let qports: Vec<u8> = s.players(now).map(|p| p.id).collect();
+        let mut names = Vec::new();
+        view.for_each_player(&mut |name, _, _| names.push(name.to_string()));
+        assert_eq!(names.len(), 200);
+        for (name, q) in names.iter().zip(&qports) {
+            assert!(!name.contains(&q.to_string()), "{name:?} reveals qport {q}");
+            assert!(!name.bytes().any(|b| b.is_ascii_digit()), "{name:?}");
+        }
+        assert!(names.iter().all(|n| n == UNNAMED));
     }
 }
