@@ -191,3 +191,46 @@ fn an_honest_client_over_a_lossy_link_is_not_dropped() {
         assert_eq!(w.server.client_count(), 2);
     }
 }
+
+/// A client that has acknowledged everything the server sent is caught up, even when that
+/// is only ACCEPT's S0 (a slow tick, a short timeout): it is dropped only once the server
+/// has sent more and its acks stay at S0 for the timeout.
+#[test]
+fn acking_s0_is_caught_up_only_while_accept_is_all_there_was() {
+    let mut sim = Sim::with(Config {
+        tick_hz: 1,
+        timeout: Duration::from_millis(100),
+        ..config()
+    });
+    sim.tick();
+    let t0 = sim.now;
+    let mut s0_only = sim.connect(addr(1));
+    let mut reader = sim.connect(addr(2));
+    let mut dropped_at = None;
+    while sim.now - t0 < Duration::from_millis(1_500) {
+        sim.advance(Duration::from_millis(50));
+        for o in sim.drain() {
+            if o.dst == reader.src {
+                reader.saw(&o);
+            }
+            if o.dst == s0_only.src && o.kind() == Kind::Bye {
+                dropped_at.get_or_insert(sim.now - t0);
+            }
+        }
+        for c in [&mut s0_only, &mut reader] {
+            let k = c.keepalive();
+            let _ = sim.send(c.src, &k);
+        }
+        if sim.now - t0 < Duration::from_secs(1) {
+            assert_eq!(sim.server.client_count(), 2, "at {:?}", sim.now - t0);
+        }
+    }
+    // The tick at 1 s sent the first snapshot; 100 ms later its acks still said S0.
+    let at = dropped_at.expect("dropped");
+    assert!(
+        at > Duration::from_millis(1_100) && at <= Duration::from_millis(1_150),
+        "{at:?}"
+    );
+    assert_eq!(sim.server.client_count(), 1);
+    assert_eq!(sim.server.stats().unacked_drops, 1);
+}

@@ -4,11 +4,12 @@
 //!
 //! **The rule.** A client is *behind* from the moment the server has sent it a datagram
 //! that its acks do not cover: at admission (ACCEPT is outstanding), and whenever the
-//! server sends it something while it is caught up. It stops being behind when one of its
-//! accepted datagrams carries an ack newer than every ack it sent before and newer than
-//! `S0` (acking ACCEPT's `S0` over and over is acknowledging nothing): then the clock
-//! starts over from that moment if the server has sent more since, or stops if that ack
-//! is the server's last seq. A client behind for longer than the timeout is dropped. Acks
+//! server sends it something while it is caught up. Progress is an accepted datagram whose
+//! ack is newer than every ack the client sent before: if that ack is the server's last
+//! seq the client is caught up and its clock stops; otherwise the clock starts over from
+//! that moment, unless the ack is `S0` (acking ACCEPT while the server has sent more is
+//! what a client that reads nothing does forever). A client behind for longer than the
+//! timeout is dropped. Acks
 //! are cumulative (`ack` is the newest seq received), so loss only delays progress: any
 //! one datagram of the server's getting through, and any one of the client's after it,
 //! is progress.
@@ -22,21 +23,22 @@ use super::{timer, Game, Server};
 
 impl<G: Game> Server<G> {
     /// Client `q`'s accepted datagram moved its newest ack from `before` (or not): when the
-    /// ack advanced past `S0`, its clock starts over at `now_us`, or stops if the ack is the
-    /// last seq the server sent it.
+    /// ack advanced to the last seq the server sent it, its clock stops; when it advanced
+    /// past `S0` but not that far, the clock starts over at `now_us`.
     #[inline]
     pub(super) fn note_acks(&mut self, q: u8, before: Option<u32>, now_us: u64) {
         let peer = &self.peers[q as usize];
         let Some(ack) = peer.newest_ack() else {
             return;
         };
-        if before == Some(ack) || ack == peer.s0() {
+        if before == Some(ack) {
             return;
         }
         if ack == peer.last_sent() {
-            // The timer may now be early; `expire_unacked` then only moves it on.
+            // Caught up (even at S0, when ACCEPT is all it was sent). The timer may now be
+            // early; `expire_unacked` then only moves it on.
             self.unacked.remove(q as usize);
-        } else {
+        } else if ack != peer.s0() {
             self.behind(q, now_us);
         }
     }
