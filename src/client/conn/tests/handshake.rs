@@ -270,3 +270,39 @@ fn golden_connected_datagrams() {
     let bye = tx(&mut c, t + ms(253)).unwrap();
     assert_eq!(bye, [0x40 | 0x20, 1, 2, 3, 5, 0, 0, 0, 0, 7, 0x05, 0, 0]);
 }
+
+/// PROTOCOL.md section 2 (issue 11): with a reply address of its own the client keeps the
+/// last two distinct cookies and sends both, newest as `cookie`; without one it sends the
+/// newest only. A repeated cookie changes nothing.
+#[test]
+fn two_cookies_with_a_reply_address_one_without() {
+    let cookie_dgram = |cookie: u64| {
+        let mut p = [0u8; Challenge::LEN];
+        Challenge { cookie }.emit(&mut p).unwrap();
+        dgram(flags::CONNECT, 0, 0, 0, Kind::Challenge.to_u8(), &p)
+    };
+    let hello_of = |c: &mut Client, now| {
+        let h = tx(c, now).unwrap();
+        let h = Hello::parse(&h[HEADER_LEN..]).unwrap();
+        (h.cookie, h.source_cookie)
+    };
+    let t0 = Instant::now();
+    let split = ClientConfig {
+        reply: Some("192.0.2.7:4000".parse().unwrap()),
+        ..ClientConfig::default()
+    };
+    for (cfg, pairs) in [
+        (split, [(0, 0), (11, 0), (22, 11), (22, 11), (33, 22)]),
+        (
+            ClientConfig::default(),
+            [(0, 0), (11, 0), (22, 0), (22, 0), (33, 0)],
+        ),
+    ] {
+        let mut c = Client::new(cfg, t0);
+        assert_eq!(hello_of(&mut c, t0), pairs[0]);
+        for (i, cookie) in [11, 22, 22, 33].into_iter().enumerate() {
+            c.handle_datagram(t0, &cookie_dgram(cookie));
+            assert_eq!(hello_of(&mut c, t0), pairs[i + 1], "after {cookie}");
+        }
+    }
+}
