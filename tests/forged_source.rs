@@ -234,3 +234,61 @@ fn genuine_client_with_a_reply_address_elsewhere_connects() {
         assert!(sim.drain().iter().all(|o| o.dst == reply));
     }
 }
+
+/// The attack of issue 11 on real sockets: one attacker socket as the reply address of
+/// HELLOs from 200 other sources (sockets across 127.0.2.0/24 that the attacker never
+/// reads, as it could not read a forged source). Before the fix each source took a slot;
+/// now none does, the attacker's IP gets no more CHALLENGEs than its limit, and nothing it
+/// is sent is larger than a HELLO.
+#[test]
+fn forged_sources_take_no_slot_on_real_sockets() {
+    use common::net::{start, sync};
+    use std::net::{Ipv4Addr, UdpSocket};
+    use tickwire::HostConfig;
+    let host = start(HostConfig::default());
+    let server = host.addrs[0];
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    attacker
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let reply = attacker.local_addr().unwrap();
+    let sources: Vec<UdpSocket> = (0..200u8)
+        .map(|i| UdpSocket::bind((Ipv4Addr::new(127, 0, 2, i.max(1)), 0)).unwrap())
+        .collect();
+    let mut buf = [0u8; 2048];
+    let (mut challenges, mut accepts, mut too_big) = (0, 0, 0);
+    for s in &sources {
+        let mut c = RawClient::new(s.local_addr().unwrap());
+        c.reply = Some(reply);
+        let hello = c.hello(0);
+        s.send_to(&hello, server).unwrap();
+        // Whatever reached the attacker: replay each cookie in every position.
+        while let Ok((n, _)) = attacker.recv_from(&mut buf) {
+            too_big += usize::from(n > hello.len());
+            match buf[10] {
+                k if k == Kind::Challenge.to_u8() => {
+                    challenges += 1;
+                    let cookie = u64::from_be_bytes(buf[13..21].try_into().unwrap());
+                    for (a, b) in [(cookie, 0), (cookie, cookie), (0, cookie)] {
+                        s.send_to(&c.hello2(a, b), server).unwrap();
+                    }
+                }
+                k if k == Kind::Accept.to_u8() => accepts += 1,
+                _ => {}
+            }
+        }
+    }
+    sync(server);
+    while let Ok((n, _)) = attacker.recv_from(&mut buf) {
+        too_big += usize::from(n > 61);
+        accepts += usize::from(buf[10] == Kind::Accept.to_u8());
+    }
+    let summary = host.stop();
+    assert_eq!(accepts, 0, "{summary}");
+    assert!(summary.contains("accepts=0 "), "{summary}");
+    assert!(summary.contains("clients=0 "), "{summary}");
+    assert!(challenges > 0, "the attacker was answered at all");
+    // 20 at once, then 10 a second, however long the run took (bounded generously).
+    assert!(challenges <= 20 + 10 * 60, "{challenges}");
+    assert_eq!(too_big, 0);
+}
