@@ -71,15 +71,18 @@ const EMPTY: Entry = Entry {
     tag: tag::EMPTY,
 };
 
-/// A source's exact key: its tag and bits.
+/// A source's exact key: its tag and bits (also the key of the rewind budgets per IP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key {
-    tag: u32,
-    bits: u64,
+pub(crate) struct Key {
+    /// 4 (IPv4, IPv4-mapped IPv6 included) or 6 (IPv6).
+    pub tag: u32,
+    /// The IPv4 address, or the IPv6 /64 prefix.
+    pub bits: u64,
 }
 
 impl Key {
-    fn of(ip: IpAddr) -> Key {
+    /// The key of `ip`.
+    pub(crate) fn of(ip: IpAddr) -> Key {
         match ip.to_canonical() {
             IpAddr::V4(v4) => Key {
                 tag: tag::V4,
