@@ -55,8 +55,9 @@ pub const PROTOCOL_VERSION: u8 = 17;
 /// How long one challenge time bucket lasts, in microseconds; a challenge from the current
 /// or the previous bucket is accepted.
 const CHALLENGE_BUCKET_US: u64 = 5_000_000;
-/// Buckets in the per-source rate limiter.
-const LIMIT_BUCKETS: usize = 4096;
+/// Entries in the per-source rate limiter (one per source; 1.5 MiB, allocated once): a
+/// source's budget does not depend on the other sources (see `crate::limit`).
+const LIMIT_ENTRIES: usize = 65_536;
 /// Stride of one packet in [`QueryOut`]'s buffer.
 const PACKET_STRIDE: usize = SPLIT_HEADER + SPLIT_SIZE;
 
@@ -168,7 +169,7 @@ impl Query {
 
     fn from_rng(limit_per_sec: u32, rng: &mut StdRng) -> Query {
         Query {
-            limit: RateLimiter::from_rng(LIMIT_BUCKETS, limit_per_sec, limit_per_sec, rng),
+            limit: RateLimiter::from_rng(LIMIT_ENTRIES, limit_per_sec, limit_per_sec, rng),
             challenge: Stateless::new(rng.gen(), rng.gen(), CHALLENGE_BUCKET_US),
             epoch: None,
             next_id: rng.gen(),

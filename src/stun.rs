@@ -27,8 +27,9 @@ pub const DEFAULT_LIMIT_PER_SEC: u32 = 20;
 pub const BINDING_REQUEST_LEN: usize = HEADER_LEN + 8;
 /// Largest answer [`Stun::handle`] writes (IPv6 with FINGERPRINT).
 pub const MAX_RESPONSE_LEN: usize = HEADER_LEN + 24 + 8;
-/// Buckets in the per-source rate limiter.
-const LIMIT_BUCKETS: usize = 4096;
+/// Entries in the per-source rate limiter (one per source; 1.5 MiB, allocated once): a
+/// source's budget does not depend on the other sources (see `crate::limit`).
+const LIMIT_ENTRIES: usize = 65_536;
 
 /// STUN message types (method and class combined) and attribute types.
 mod ty {
@@ -61,7 +62,7 @@ impl Stun {
     /// The limiter's hash key is drawn from OS entropy.
     pub fn new(limit_per_sec: u32) -> Stun {
         Stun {
-            limit: RateLimiter::new(LIMIT_BUCKETS, limit_per_sec, limit_per_sec),
+            limit: RateLimiter::new(LIMIT_ENTRIES, limit_per_sec, limit_per_sec),
         }
     }
 
@@ -69,7 +70,7 @@ impl Stun {
     /// `seed` (a reproducible host).
     pub fn with_seed(limit_per_sec: u32, seed: u64) -> Stun {
         Stun {
-            limit: RateLimiter::with_seed(LIMIT_BUCKETS, limit_per_sec, limit_per_sec, seed),
+            limit: RateLimiter::with_seed(LIMIT_ENTRIES, limit_per_sec, limit_per_sec, seed),
         }
     }
 

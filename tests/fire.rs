@@ -2,7 +2,9 @@
 //! time and no sleeping.
 mod common;
 
-use common::{addr, config, RawClient, Sim};
+// The shooter, its target and the others are connections of one host (127.0.0.1), as
+// these tests were written for: the rewind budget per IP is about such connections.
+use common::{addr_on_one_host as addr, config, snapshots_to, Out, RawClient, Sim};
 use std::time::Duration;
 use tickwire::game::arena::Fire;
 use tickwire::Arena;
@@ -14,6 +16,16 @@ struct Scene {
     sim: Sim,
     shooter: RawClient,
     target: RawClient,
+    /// Every (tick, time) the shooter was sent, in order.
+    stamps: Vec<(u32, u64)>,
+}
+
+/// The (tick, time) of the snapshots in `out` sent to `dst`.
+fn stamps_to(out: &[Out], dst: std::net::SocketAddr) -> Vec<(u32, u64)> {
+    snapshots_to(out, dst)
+        .into_iter()
+        .map(|(p, _)| (p.tick, p.time_us))
+        .collect()
 }
 
 fn place(sim: &mut Sim, c: &RawClient, x: i16, y: i16) {
@@ -32,7 +44,9 @@ fn scene(cfg: Config, rtt: Duration) -> Scene {
     place(&mut sim, &target, 200, 100);
     // One snapshot each, acked `rtt` after it was sent.
     sim.advance(TICK);
-    for o in sim.drain() {
+    let out = sim.drain();
+    let mut stamps = stamps_to(&out, shooter.src);
+    for o in out {
         if o.dst == shooter.src {
             shooter.saw(&o);
         } else {
@@ -40,7 +54,7 @@ fn scene(cfg: Config, rtt: Duration) -> Scene {
         }
     }
     sim.advance(rtt);
-    sim.drain();
+    stamps.extend(stamps_to(&sim.drain(), shooter.src));
     for c in [&mut shooter, &mut target] {
         let k = c.keepalive();
         sim.send(c.src, &k).unwrap();
@@ -51,14 +65,20 @@ fn scene(cfg: Config, rtt: Duration) -> Scene {
         sim,
         shooter,
         target,
+        stamps,
     }
 }
 
 impl Scene {
-    /// The newest tick and its time, as a client would have seen them.
-    fn seen(&self) -> (u32, u64) {
-        let t = self.sim.server.newest_tick().unwrap();
-        (t, t as u64 * 1_000_000_000 / 60 / 1000)
+    /// The newest tick and its time, as a client would have seen them: read from the
+    /// snapshots sent to the shooter (a tick's time is no longer `tick * period`, which
+    /// anyone can compute: PROTOCOL.md section 3, issue 11 item 7).
+    fn seen(&mut self) -> (u32, u64) {
+        let out = self.sim.drain();
+        self.stamps.extend(stamps_to(&out, self.shooter.src));
+        let newest = *self.stamps.last().unwrap();
+        assert_eq!(Some(newest.0), self.sim.server.newest_tick());
+        newest
     }
 
     fn fire(&mut self, tick: u32, time_us: u64, aim: (i16, i16)) {
@@ -284,4 +304,97 @@ fn shooter_absent_from_the_named_tick_cannot_shoot_from_it() {
     s.sim.send(late.src, &d).unwrap();
     assert_eq!(s.sim.server.game().stats().shooter_absent, 1);
     assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP);
+}
+
+/// Issue 11, item 7: the budget was per connection, so reconnecting every 30 shots gave
+/// 314 hits a second. It is charged to the source IP too, and that survives a reconnect;
+/// another player from the same IP (a NAT) keeps its own share.
+#[test]
+fn reconnecting_does_not_refresh_the_rewind_budget() {
+    let mut s = scene(
+        Config {
+            rewinds_per_sec: 3,
+            ..config()
+        },
+        Duration::from_millis(20),
+    );
+    let (tick, time) = s.seen();
+    for _ in 0..3 {
+        s.fire(tick, time, (1, 0));
+    }
+    assert_eq!(s.sim.server.stats().rewinds.ok, 3);
+    let bye = s.shooter.bye();
+    s.sim.send(s.shooter.src, &bye).unwrap();
+    // The same host again, from a new port: a new slot, a fresh connection.
+    s.shooter = s.sim.connect(addr(7));
+    assert_eq!(s.shooter.src.ip(), addr(1).ip());
+    s.fire(tick, time, (1, 0));
+    s.fire(tick, time, (1, 0));
+    assert_eq!(s.sim.server.stats().rewinds.ok, 3, "no fresh budget");
+    assert_eq!(s.refused(RewindError::OverBudget), 2);
+    // The target shares the IP and has a budget of its own.
+    let f = Fire {
+        tick,
+        time_us: time,
+        aim_x: -1,
+        aim_y: 0,
+    };
+    let d = s.target.datagram(Arena::FIRE, &f.encode());
+    s.sim.send(s.target.src, &d).unwrap();
+    assert_eq!(s.sim.server.stats().rewinds.ok, 4);
+    // A new second, a new budget for the reconnected shooter.
+    s.sim.advance(Duration::from_secs(1));
+    let k = s.shooter.keepalive();
+    s.sim.send(s.shooter.src, &k).unwrap();
+    let (tick, time) = s.seen();
+    s.fire(tick, time, (1, 0));
+    assert_eq!(s.sim.server.stats().rewinds.ok, 5);
+}
+
+/// Issue 11, item 7: a client that holds back its acks measures an RTT of 950 ms and got
+/// rewinds of up to a second. The plausibility check believes at most
+/// `max_rewind_rtt` (250 ms): no shot older than 250 + 200 ms is granted.
+#[test]
+fn an_inflated_rtt_gets_at_most_the_capped_rewind() {
+    let cfg = Config {
+        rewinds_per_sec: 10_000,
+        ..config()
+    };
+    let cap = cfg.max_rewind_rtt + cfg.rewind_tolerance;
+    assert_eq!(cap, Duration::from_millis(450));
+    let mut s = scene(cfg, Duration::from_millis(950));
+    s.seen();
+    let now_us = s.sim.server.time_us(s.sim.now);
+    let mut granted = vec![];
+    for (tick, time) in s.stamps.clone() {
+        let before = s.sim.server.stats().rewinds.ok;
+        s.fire(tick, time, (1, 0));
+        if s.sim.server.stats().rewinds.ok > before {
+            granted.push(Duration::from_micros(now_us - time));
+        }
+    }
+    let oldest = granted.iter().max().copied().unwrap();
+    assert!(oldest <= cap, "a rewind of {oldest:?} with a 950 ms RTT");
+    // The capped rewind itself is still granted.
+    assert!(oldest > cap - Duration::from_millis(20), "{oldest:?}");
+    assert!(s.refused(RewindError::Implausible) > 0);
+}
+
+/// Issue 11, item 7: a tick's time was its deadline, `tick * period`, which anyone can
+/// compute. It is now known only to a receiver of the snapshot: the computed time is
+/// refused as forged, the one the snapshot carried is accepted.
+#[test]
+fn a_fire_with_the_computed_tick_time_is_refused() {
+    let mut s = scene(config(), Duration::from_millis(30));
+    s.sim.advance(Duration::from_millis(30));
+    let (tick, real) = s.seen();
+    let computed = u64::from(tick) * 1_000_000_000 / 60 / 1000;
+    assert_ne!(real, computed);
+    assert!(computed - real <= 512, "within well under a millisecond");
+    s.fire(tick, computed, (1, 0));
+    assert_eq!(s.refused(RewindError::Forged), 1);
+    assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP);
+    s.fire(tick, real, (1, 0));
+    assert_eq!(s.sim.server.stats().rewinds.ok, 1);
+    assert_eq!(s.hp(&s.target.clone()), Arena::FULL_HP - 25);
 }

@@ -23,14 +23,20 @@ fn sixty_snapshots_a_second_on_exact_deadlines() {
     }
     // One second of simulated time: ticks 1..=60.
     assert_eq!(ticks.len(), 60);
+    // The sim serializes each tick at its deadline. The stamp is that time less a keyed
+    // offset of 1..=512 µs (PROTOCOL.md section 3 "server time of that tick", made
+    // unpredictable for issue 11 item 7): no longer exactly the computable deadline.
+    let mut prev = 0;
     for (i, (t, us)) in ticks.iter().enumerate() {
         let n = i as u64 + 1;
         assert_eq!(*t as u64, n);
-        assert_eq!(
-            *us,
-            n * 1_000_000_000 / 60 / 1000,
-            "tick {n} stamped with its deadline"
+        let deadline = n * 1_000_000_000 / 60 / 1000;
+        assert!(
+            *us < deadline && deadline - *us <= 512,
+            "tick {n} stamped {us}, its deadline {deadline}"
         );
+        assert!(*us > prev, "stamps increase");
+        prev = *us;
     }
     assert_eq!(sim.server.stats().ticks_skipped, 0);
 }

@@ -7,8 +7,11 @@ use crate::wire::{Kind, SnapshotPrefix};
 use arrayvec::ArrayVec;
 
 impl<G: Game> Server<G> {
-    /// Serializes `tick` (server time `time_us`) and queues its parts for every client.
-    pub(super) fn broadcast(&mut self, tick: u32, time_us: u64) {
+    /// Serializes `tick` at server time `now_us` and queues its parts for every client. The
+    /// snapshot is stamped with [`Ring::stamp`](super::ring::Ring::stamp): the serialization
+    /// time less a keyed offset under 1 ms, which no one who did not receive it can compute.
+    pub(super) fn broadcast(&mut self, tick: u32, now_us: u64) {
+        let time_us = self.ring.stamp(tick, now_us);
         let mut w = self.ring.writer(tick, time_us);
         self.game.snapshot(&mut w);
         let (parts, overflow) = w.finish();
@@ -26,7 +29,7 @@ impl<G: Game> Server<G> {
             for (part, &body_len) in body_lens.iter().enumerate() {
                 let peer = &mut self.peers[q as usize];
                 let len = SnapshotPrefix::LEN + body_len;
-                let header = peer.next_header(q, Kind::Snapshot, time_us, len);
+                let header = peer.next_header(q, Kind::Snapshot, now_us, len);
                 let prefix = SnapshotPrefix {
                     tick,
                     time_us,
@@ -37,7 +40,7 @@ impl<G: Game> Server<G> {
                 let t = Transmit::new(peer.reply(), &header, |b| prefix.emit(b), body);
                 self.push_or_count(t, body_len);
             }
-            self.note_sent(q, time_us);
+            self.note_sent(q, now_us);
         }
     }
 }

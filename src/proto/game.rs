@@ -2,6 +2,7 @@
 //! lends it (the clock, and lag-compensated rewind into the snapshot ring).
 
 use super::ring::{Ring, SnapshotWriter};
+use core::net::IpAddr;
 use core::time::Duration;
 
 /// A player's id: its qport, 1..=255.
@@ -104,13 +105,140 @@ impl<'a> Past<'a> {
     }
 }
 
-/// Per-player rewind accounting, kept in the core's slot.
+/// Per-player rewind accounting, kept in the core's slot (reset when a client connects).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RewindBudget {
     /// Start of the current one-second window, server microseconds.
     pub window_start_us: u64,
     /// Rewinds granted in this window.
     pub used: u32,
+    /// Whether this player counts in its IP's entry of [`RewindIps`] (joined at its first
+    /// rewind, left when its slot is freed).
+    pub joined: bool,
+}
+
+impl RewindBudget {
+    /// Starts a new window at `now_us` when the current one is a second old.
+    fn roll(&mut self, now_us: u64) -> bool {
+        if now_us.saturating_sub(self.window_start_us) >= 1_000_000 {
+            self.window_start_us = now_us;
+            self.used = 0;
+            return true;
+        }
+        false
+    }
+}
+
+/// One source IP's rewinds, shared by its players and kept across their reconnects.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct IpBudget {
+    /// The IPv4 address, or the IPv6 /64 (see [`crate::limit::Key`]).
+    key: u64,
+    budget: RewindBudget,
+    /// Players from this IP counted in now (joined and still connected).
+    players: u16,
+    /// Most players counted in at once during the current window.
+    peak: u16,
+    /// 0: empty; 4 or 6: the key's family.
+    tag: u8,
+}
+
+/// Rewind budgets per source IP (issue 11, item 7): a player's budget is also charged to
+/// its IP, whose budget is `rewinds_per_sec` for each of the most players it had at once
+/// in the current second. Reconnecting starts a fresh per-player budget but not a fresh IP
+/// budget, so it gains nothing; players behind one NAT each keep their own share, and one
+/// who leaves does not shrink the others' share before the second is over.
+///
+/// A fixed table of [`RewindIps::LEN`] exact entries in sets of [`RewindIps::WAYS`], the set
+/// picked by a keyed hash (key from the server's seed), allocated once. An entry with
+/// players counted in is never evicted (at most 255 of them, so a set overflows only if
+/// more than 8 of the connected IPs hash to it: about 3 in 10 000 full servers); a player
+/// whose IP finds no room falls back to its per-player budget alone.
+pub(crate) struct RewindIps {
+    entries: Box<[IpBudget]>,
+    hasher: siphasher::sip::SipHasher13,
+}
+
+impl RewindIps {
+    /// Entries in the table.
+    pub const LEN: usize = 2048;
+    /// Entries in one set.
+    pub const WAYS: usize = 8;
+
+    /// An empty table whose set hash is keyed by `(k0, k1)`.
+    pub fn new(k0: u64, k1: u64) -> RewindIps {
+        RewindIps {
+            entries: vec![IpBudget::default(); Self::LEN].into_boxed_slice(),
+            hasher: siphasher::sip::SipHasher13::new_with_keys(k0, k1),
+        }
+    }
+
+    fn set(&mut self, key: crate::limit::Key) -> &mut [IpBudget] {
+        use core::hash::Hasher;
+        let mut h = self.hasher;
+        h.write_u64(key.bits);
+        h.write_u32(key.tag);
+        let sets = (Self::LEN / Self::WAYS) as u64;
+        let start = (h.finish() % sets) as usize * Self::WAYS;
+        &mut self.entries[start..start + Self::WAYS]
+    }
+
+    /// The entry of `ip`, taking a free one for it if it has none at `now_us` (empty first,
+    /// then the one whose window started longest ago, among those with no player counted
+    /// in). `None` when its set is all taken by connected players.
+    fn entry(&mut self, ip: IpAddr, now_us: u64) -> Option<&mut IpBudget> {
+        let key = crate::limit::Key::of(ip);
+        let set = self.set(key);
+        let tag = key.tag as u8;
+        if let Some(i) = set.iter().position(|e| e.tag == tag && e.key == key.bits) {
+            return Some(&mut set[i]);
+        }
+        let victim = set
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.players == 0)
+            .min_by_key(|(_, e)| match e.tag {
+                0 => 0,
+                _ => e.budget.window_start_us.saturating_add(1),
+            })
+            .map(|(i, _)| i)?;
+        let e = &mut set[victim];
+        *e = IpBudget {
+            key: key.bits,
+            budget: RewindBudget {
+                window_start_us: now_us,
+                used: 0,
+                joined: false,
+            },
+            players: 0,
+            peak: 0,
+            tag,
+        };
+        Some(e)
+    }
+
+    /// A player from `ip` whose budget joined its entry has left.
+    pub fn leave(&mut self, ip: IpAddr) {
+        let key = crate::limit::Key::of(ip);
+        let tag = key.tag as u8;
+        if let Some(e) = self
+            .set(key)
+            .iter_mut()
+            .find(|e| e.tag == tag && e.key == key.bits)
+        {
+            e.players = e.players.saturating_sub(1);
+        }
+    }
+}
+
+impl core::fmt::Debug for RewindIps {
+    /// The shape only: neither the key nor the table.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RewindIps")
+            .field("len", &self.entries.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Counters of rewind outcomes.
@@ -144,9 +272,14 @@ pub struct Context<'a> {
     pub(crate) ring: &'a Ring,
     pub(crate) max_rewind_us: u64,
     pub(crate) tolerance_us: u64,
+    /// The most RTT the plausibility check believes ([`Config::max_rewind_rtt`](super::Config::max_rewind_rtt)).
+    pub(crate) max_rtt_us: u64,
     pub(crate) rewinds_per_sec: u32,
     pub(crate) srtt_us: Option<u64>,
     pub(crate) budget: &'a mut RewindBudget,
+    /// The player's source IP and the per-IP budgets.
+    pub(crate) ip: IpAddr,
+    pub(crate) ips: &'a mut RewindIps,
     pub(crate) stats: &'a mut RewindStats,
     pub(crate) depth: &'a mut hdrhistogram::Histogram<u64>,
 }
@@ -200,28 +333,63 @@ impl<'a> Context<'a> {
         if !slot.valid || slot.tick != tick {
             return Err(RewindError::Overwritten);
         }
+        // The budget comes before the time check, and a forged time is charged: guessing
+        // a snapshot's time (see `Ring::stamp`) costs a rewind per guess.
+        if !self.budget_left() {
+            return Err(RewindError::OverBudget);
+        }
         if slot.time_us != time_us {
+            self.charge();
             return Err(RewindError::Forged);
         }
         // A client sees tick T about half an RTT after T, and its shot arrives about half
-        // an RTT later: the age of the named tick should be close to one RTT.
-        let rtt = self.srtt_us.unwrap_or(0);
+        // an RTT later: the age of the named tick should be close to one RTT. An RTT above
+        // the cap is not believed (a client can inflate it by holding back its acks).
+        let rtt = self.srtt_us.unwrap_or(0).min(self.max_rtt_us);
         if age.abs_diff(rtt) > self.tolerance_us {
             return Err(RewindError::Implausible);
         }
-        if self.now_us.saturating_sub(self.budget.window_start_us) >= 1_000_000 {
-            self.budget.window_start_us = self.now_us;
-            self.budget.used = 0;
-        }
-        if self.budget.used >= self.rewinds_per_sec {
-            return Err(RewindError::OverBudget);
-        }
-        self.budget.used += 1;
+        self.charge();
         Ok(Past {
             ring,
             index: ring.index(tick),
             tick,
             depth: newest.wrapping_sub(tick),
         })
+    }
+
+    /// Whether the player and its IP both have a rewind left this second (rolling their
+    /// windows, and counting the player in at its IP on its first rewind).
+    fn budget_left(&mut self) -> bool {
+        let now = self.now_us;
+        let per_sec = self.rewinds_per_sec;
+        self.budget.roll(now);
+        if self.budget.used >= per_sec {
+            return false;
+        }
+        let joined = self.budget.joined;
+        let Some(e) = self.ips.entry(self.ip, now) else {
+            // No room for this IP: the per-player budget alone.
+            return true;
+        };
+        if !joined {
+            e.players = e.players.saturating_add(1);
+            self.budget.joined = true;
+        }
+        if e.budget.roll(now) {
+            e.peak = e.players;
+        }
+        e.peak = e.peak.max(e.players);
+        e.budget.used < per_sec.saturating_mul(u32::from(e.peak.max(1)))
+    }
+
+    /// Charges one rewind to the player and to its IP.
+    fn charge(&mut self) {
+        self.budget.used += 1;
+        if self.budget.joined {
+            if let Some(e) = self.ips.entry(self.ip, self.now_us) {
+                e.budget.used = e.budget.used.saturating_add(1);
+            }
+        }
     }
 }

@@ -21,8 +21,9 @@ use std::time::Instant;
 /// many. The default of `Config::challenges_per_ip`.
 pub(crate) const CHALLENGES_PER_IP: u32 = 10;
 
-/// Buckets of the per-IP CHALLENGE limiter (hashed, fixed; see [`crate::limit`]).
-pub(crate) const CHALLENGE_BUCKETS: usize = 4096;
+/// Entries of the per-IP CHALLENGE limiter: one exact bucket per destination IP in a fixed
+/// set-associative table (see [`crate::limit`]); 96 KiB per match.
+pub(crate) const CHALLENGE_ENTRIES: usize = 4096;
 
 /// What a HELLO presents to be admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

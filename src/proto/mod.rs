@@ -86,6 +86,12 @@ pub struct Config {
     pub max_rewind: Duration,
     /// How far the age of a shot's tick may be from the shooter's RTT (200 ms).
     pub rewind_tolerance: Duration,
+    /// The most RTT the plausibility check believes (250 ms): a client can inflate its
+    /// measured RTT by holding back its acks, so a larger one counts as this much. Honest
+    /// players with a higher RTT get fewer rewinds: a shot's tick may be at most
+    /// `max_rewind_rtt + rewind_tolerance` old (450 ms by default), and beyond that their
+    /// shots are refused as implausible.
+    pub max_rewind_rtt: Duration,
     /// Rewinds granted per player per second (30).
     pub rewinds_per_sec: u32,
     /// Bytes reserved for each snapshot in the ring (16 KiB).
@@ -107,6 +113,7 @@ impl Default for Config {
             require_ticket: false,
             max_rewind: Duration::from_secs(1),
             rewind_tolerance: Duration::from_millis(200),
+            max_rewind_rtt: Duration::from_millis(250),
             rewinds_per_sec: 30,
             snapshot_capacity: 16 * 1024,
             seed: None,
@@ -168,6 +175,9 @@ pub struct Server<G> {
     timeout_us: u64,
     max_rewind_us: u64,
     tolerance_us: u64,
+    max_rewind_rtt_us: u64,
+    /// Rewind budgets per source IP, kept across reconnects.
+    rewind_ips: game::RewindIps,
     newest_tick: Option<u32>,
     peers: Box<[Peer]>,
     connected: ArrayVec<u8, MAX_CLIENTS>,
@@ -200,16 +210,24 @@ impl<G: Game> Server<G> {
         let key = CookieKey::new(rng.gen(), rng.gen());
         // From a stream of its own, so the server's qports and S0s stay what the seed gave.
         let challenge_limit = RateLimiter::from_rng(
-            handshake::CHALLENGE_BUCKETS,
+            handshake::CHALLENGE_ENTRIES,
             cfg.challenges_per_ip,
             2 * cfg.challenges_per_ip,
             &mut crate::seed::rng(cfg.seed.map(|s| seed::derive(s, seed::Stream::Challenge))),
+        );
+        // Keys of the snapshot stamps and of the rewind budgets per IP: a stream of their
+        // own, so the draws of `rng` (qports, start seqs) stay what they were.
+        let mut keys = crate::seed::rng(
+            cfg.seed
+                .map(|s| crate::seed::splitmix64(s ^ 0x7374_616d_7031)),
         );
         let clock = TickClock::new(now, cfg.tick_hz);
         let mut timers = TimerTable::new();
         timers.set(timer::TICK, clock.next_deadline_ns());
         Server {
-            ring: Ring::new(RING_LEN, cfg.snapshot_capacity),
+            ring: Ring::new(RING_LEN, cfg.snapshot_capacity, (keys.gen(), keys.gen())),
+            rewind_ips: game::RewindIps::new(keys.gen(), keys.gen()),
+            max_rewind_rtt_us: secs_to_us(cfg.max_rewind_rtt),
             admission: Admission {
                 tickets: None,
                 require_ticket: cfg.require_ticket,
@@ -357,7 +375,7 @@ impl<G: Game> Server<G> {
         }
         self.stats.ticks += stepped;
         self.timers.set(timer::TICK, self.clock.next_deadline_ns());
-        self.broadcast(due.last as u32, self.clock.deadline_ns(due.last) / 1000);
+        self.broadcast(due.last as u32, now_ns / 1000);
         stepped as u32
     }
 
@@ -484,9 +502,12 @@ impl<G: Game> Server<G> {
                     ring: &self.ring,
                     max_rewind_us: self.max_rewind_us,
                     tolerance_us: self.tolerance_us,
+                    max_rtt_us: self.max_rewind_rtt_us,
                     rewinds_per_sec: self.cfg.rewinds_per_sec,
                     srtt_us,
                     budget,
+                    ip: src.ip(),
+                    ips: &mut self.rewind_ips,
                     stats: &mut self.stats.rewinds,
                     depth: &mut self.rewind_depth,
                 };
@@ -498,6 +519,11 @@ impl<G: Game> Server<G> {
     }
 
     fn free(&mut self, q: u8) {
+        let (_, budget) = self.peers[q as usize].rewind_parts();
+        if core::mem::take(&mut budget.joined) {
+            let ip = self.peers[q as usize].src().ip();
+            self.rewind_ips.leave(ip);
+        }
         if let Some(i) = self.connected.iter().position(|&c| c == q) {
             self.connected.swap_remove(i);
         }

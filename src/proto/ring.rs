@@ -62,20 +62,56 @@ impl Slot {
     }
 }
 
+/// Most microseconds a snapshot's stamp lies before the time it was serialized.
+pub(crate) const STAMP_JITTER_US: u64 = 512;
+
 /// The fixed ring of snapshot slots.
-#[derive(Debug)]
 pub(crate) struct Ring {
     slots: Box<[Slot]>,
+    /// Keys the unpredictable part of each tick's stamp.
+    stamp_key: siphasher::sip::SipHasher13,
+    /// The newest stamp given: stamps never go backwards.
+    last_stamp_us: u64,
+}
+
+impl core::fmt::Debug for Ring {
+    /// The shape only: not the stamp key.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ring")
+            .field("slots", &self.slots.len())
+            .field("last_stamp_us", &self.last_stamp_us)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ring {
-    /// A ring of `len` slots, each able to hold `body_capacity` bytes. All memory is
-    /// allocated here, once.
-    pub fn new(len: usize, body_capacity: usize) -> Ring {
+    /// A ring of `len` slots, each able to hold `body_capacity` bytes, whose stamps are
+    /// keyed by `stamp_key`. All memory is allocated here, once.
+    pub fn new(len: usize, body_capacity: usize, stamp_key: (u64, u64)) -> Ring {
         let cap = body_capacity.clamp(1, MAX_PARTS * MAX_PART_BODY);
         Ring {
             slots: (0..len.max(1)).map(|_| Slot::new(cap)).collect(),
+            stamp_key: siphasher::sip::SipHasher13::new_with_keys(stamp_key.0, stamp_key.1),
+            last_stamp_us: 0,
         }
+    }
+
+    /// The time to stamp `tick` with, serialized at server time `now_us` (PROTOCOL.md
+    /// section 3: "server time of that tick"): `now_us` less 1 to [`STAMP_JITTER_US`]
+    /// microseconds drawn from a keyed hash of the tick, never before the previous stamp
+    /// and never after `now_us`.
+    ///
+    /// Only a receiver of the snapshot knows it: the tick's deadline (`tick * period`) is
+    /// public, the time the server got round to serializing it and the keyed offset are
+    /// not. A FIRE naming the tick with any other time is refused as forged (section 4).
+    pub fn stamp(&mut self, tick: u32, now_us: u64) -> u64 {
+        use core::hash::Hasher;
+        let mut h = self.stamp_key;
+        h.write_u32(tick);
+        let offset = 1 + h.finish() % STAMP_JITTER_US;
+        let t = now_us.saturating_sub(offset).max(self.last_stamp_us);
+        self.last_stamp_us = t;
+        t
     }
 
     /// The slot for `tick`, whatever it holds.
@@ -191,7 +227,7 @@ mod tests {
 
     #[test]
     fn empty_snapshot_is_one_part_with_count_zero() {
-        let mut r = Ring::new(60, 4096);
+        let mut r = Ring::new(60, 4096, (1, 2));
         let (parts, _) = r.writer(5, 100).finish();
         assert_eq!(parts, 1);
         let s = r.get(5, 100).unwrap();
@@ -202,7 +238,7 @@ mod tests {
 
     #[test]
     fn splits_at_entity_boundaries() {
-        let mut r = Ring::new(60, 16 * 1024);
+        let mut r = Ring::new(60, 16 * 1024, (1, 2));
         let mut w = r.writer(1, 0);
         for i in 0..255u8 {
             w.entity(&[i; 8]).unwrap();
@@ -222,7 +258,7 @@ mod tests {
 
     #[test]
     fn part_closes_at_255_entities() {
-        let mut r = Ring::new(2, 8192);
+        let mut r = Ring::new(2, 8192, (1, 2));
         let mut w = r.writer(0, 0);
         for _ in 0..300 {
             w.entity(&[1]).unwrap();
@@ -234,7 +270,7 @@ mod tests {
 
     #[test]
     fn refuses_what_does_not_fit() {
-        let mut r = Ring::new(2, 64);
+        let mut r = Ring::new(2, 64, (1, 2));
         let mut w = r.writer(0, 0);
         assert_eq!(w.entity(&[0; MAX_PART_BODY]), Err(SnapshotFull));
         for _ in 0..7 {
@@ -247,9 +283,36 @@ mod tests {
         assert_eq!(r.slot(0).part(5), &[] as &[u8]);
     }
 
+    /// Stamps lie 1..=512 µs before the serialization time, never go backwards, and are
+    /// not the deadline a client could compute (issue 11, item 7).
+    #[test]
+    fn stamps_are_keyed_monotonic_and_close() {
+        let mut r = Ring::new(60, 64, (3, 4));
+        let mut other = Ring::new(60, 64, (5, 6));
+        let period_us = 16_667;
+        let mut prev = 0;
+        let mut same = 0;
+        for tick in 1..=600u32 {
+            let now = u64::from(tick) * period_us;
+            let t = r.stamp(tick, now);
+            assert!(
+                t < now && now - t <= STAMP_JITTER_US,
+                "tick {tick}: {t} at {now}"
+            );
+            assert!(t >= prev);
+            prev = t;
+            same += usize::from(other.stamp(tick, now) == t);
+        }
+        assert!(same < 10, "another key gives other stamps ({same} alike)");
+        // Two ticks serialized within the jitter of each other still go forward.
+        let a = r.stamp(601, 20_000_000);
+        let b = r.stamp(602, 20_000_001);
+        assert!(b >= a && b <= 20_000_001);
+    }
+
     #[test]
     fn overwritten_slot_is_detected() {
-        let mut r = Ring::new(60, 64);
+        let mut r = Ring::new(60, 64, (1, 2));
         r.writer(3, 30).finish();
         assert!(r.get(3, 30).is_some());
         r.writer(63, 630).finish();

@@ -263,6 +263,12 @@ pub fn snapshots_to(out: &[Out], dst: SocketAddr) -> Vec<(SnapshotPrefix, Vec<En
         .collect()
 }
 
+/// Client `i`'s address on one shared host, 127.0.0.1 (port 10 000 + i): what `addr` gave
+/// before issue 11, for tests about several connections of one host.
+pub fn addr_on_one_host(i: u32) -> SocketAddr {
+    SocketAddr::new(addr(0).ip(), addr(i).port())
+}
+
 /// Client `i`'s address: a host of its own (127.0.0.1 + i), as distinct players are, so
 /// the per-IP limits of PROTOCOL.md section 2 (CHALLENGEs, slots) apply to each alone.
 pub fn addr(i: u32) -> SocketAddr {

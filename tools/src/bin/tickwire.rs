@@ -71,7 +71,16 @@ struct Serve {
     #[arg(long, default_value_t = 200)]
     rewind_tolerance_ms: u64,
 
-    /// Rewinds (lag-compensated shots) granted per player per second.
+    /// The most RTT the plausibility check believes: a client can inflate its measured RTT
+    /// by holding back its acks, so a larger one counts as this much. Trade-off: a shot's
+    /// tick may then be at most this plus --rewind-tolerance-ms old (450 ms by default), so
+    /// honest players with a higher RTT get their shots refused as implausible. 250 ms
+    /// covers players on the same continent and most intercontinental links.
+    #[arg(long, default_value_t = 250)]
+    max_rewind_rtt_ms: u64,
+
+    /// Rewinds (lag-compensated shots) granted per player per second, also charged to the
+    /// player's IP (so reconnecting does not refresh them).
     #[arg(long, default_value_t = 30)]
     rewinds_per_sec: u32,
 
@@ -156,6 +165,7 @@ fn host_config(s: &Serve) -> HostConfig {
             protocol_id: s.protocol_id,
             max_rewind: Duration::from_millis(s.max_rewind_ms),
             rewind_tolerance: Duration::from_millis(s.rewind_tolerance_ms),
+            max_rewind_rtt: Duration::from_millis(s.max_rewind_rtt_ms),
             rewinds_per_sec: s.rewinds_per_sec,
             require_ticket: s.require_ticket,
             ..Config::default()
