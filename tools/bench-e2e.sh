@@ -122,7 +122,9 @@ RAW_RX_WALL=$(kv "$DRAIN_LINE" per_s)
 
 # (a2) the server under the same flood (handshaken INPUTs, advancing seqs) ---------------
 P=$(port)
-timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
+# The flooder's INPUTs never ack anything (it does not read): a long timeout keeps it
+# from being dropped as not reading (PROTOCOL.md section 3) while the receive path is measured.
+timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --timeout-ms 600000 --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
 PIDS+=($!); SRVA=$!
 wait_for_line "$TMP/srv-a.out" "tickwire listening"
 C0=$(cpu_of "$(worker "$SRVA")")
