@@ -17,6 +17,7 @@ mod conn;
 mod cursor;
 pub(crate) mod frame;
 pub(crate) mod msg;
+mod name;
 pub(crate) mod ring;
 mod state;
 

@@ -19,6 +19,7 @@ mod rooms;
 
 use super::frame::{self, MAX_FRAME};
 use super::msg::{id, ErrorCode, Full, Message, Request, Title};
+use super::name::{self, NameKey};
 use super::ring::Ring;
 use super::{LobbyConfig, LobbyStats};
 use crate::tickets::{Name, Tickets};
@@ -97,7 +98,8 @@ pub struct LobbyCore<T> {
     tickets: Tickets,
     conns: Slab<Conn<T>>,
     per_ip: HashMap<IpAddr, usize>,
-    users: HashMap<Name, usize>,
+    /// Logged-in users by the key of their name (one key each: bounded by `max_conns`).
+    users: HashMap<NameKey, usize>,
     rooms: BTreeMap<u32, Room>,
     next_user: u32,
     next_room: u32,
@@ -330,7 +332,9 @@ impl<T> LobbyCore<T> {
         self.deadlines.forget(id);
         let c = self.conns.remove(id);
         if let Some(u) = &c.user {
-            self.users.remove(&u.name);
+            if let Some(k) = name::key(&u.name) {
+                self.users.remove(&k);
+            }
             self.tickets.revoke(u.ticket);
             info!("lobby: user {} {:?} logged out", u.id, u.name.as_str());
         }

@@ -6,7 +6,8 @@
 //! are in `rooms.rs`.
 
 use super::{LobbyCore, User};
-use crate::lobby::msg::{valid_name, Message, Request, Status, Text};
+use crate::lobby::msg::{Message, Request, Status, Text};
+use crate::lobby::name;
 use crate::tickets::{Holder, Name};
 use log::{debug, info, warn};
 
@@ -78,13 +79,13 @@ impl<T> LobbyCore<T> {
 
     /// LOGIN_REQ: a valid free name gets a user id and a game-port ticket.
     fn login(&mut self, id: usize, name: &str) -> Handled {
-        let valid = Name::from(name).ok().filter(|n| valid_name(n));
-        let name = match valid {
+        // The name as stored (NFKC) and its key (case and confusables folded): name.rs.
+        let (name, key) = match name::accept(name) {
             _ if self.user(id).is_some() => return Err(Status::AlreadyLoggedIn),
             None => return Err(Status::BadName),
-            Some(n) if self.users.contains_key(&n) => return Err(Status::NameTaken),
+            Some((_, k)) if self.users.contains_key(&k) => return Err(Status::NameTaken),
             Some(_) if self.users.len() >= self.cfg.max_conns => return Err(Status::ServerFull),
-            Some(n) => n,
+            Some(nk) => nk,
         };
         let user = self.next_user;
         let Ok(ticket) = self.tickets.issue(Holder { user, name }) else {
@@ -92,7 +93,7 @@ impl<T> LobbyCore<T> {
             return Err(Status::ServerFull);
         };
         self.next_user = self.next_user.wrapping_add(1).max(1);
-        self.users.insert(name, id);
+        self.users.insert(key, id);
         if let Some(c) = self.conns.get_mut(id) {
             info!(
                 "lobby: conn {id} from {} logged in as {user} {name:?}",
@@ -114,9 +115,15 @@ impl<T> LobbyCore<T> {
         Ok(())
     }
 
+    /// The connection of the user a WHISPER or INVITE names: the one whose name has the
+    /// same key (names are unique by key, so at most one).
+    fn target(&self, to: &str) -> Option<usize> {
+        self.users.get(&name::key(to)?).copied()
+    }
+
     /// WHISPER_REQ: a non-empty text to a logged-in user.
     fn whisper(&mut self, id: usize, me: Me, to: &str, msg: &str) -> Handled {
-        let target = self.users.get(to).copied();
+        let target = self.target(to);
         let msg = Text::from(msg).ok().filter(|m| !m.is_empty());
         let (Some(target), Some(msg)) = (target, msg) else {
             return Err(if msg.is_none() {
@@ -137,7 +144,7 @@ impl<T> LobbyCore<T> {
 
     /// INVITE_REQ: tells another logged-in user the room you are in.
     fn invite(&mut self, id: usize, me: Me, to: &str) -> Handled {
-        let target = self.users.get(to).copied();
+        let target = self.target(to);
         let (room, target) = match (me.room, target) {
             (None, _) => return Err(Status::NotInRoom),
             (_, None) => return Err(Status::NoSuchUser),

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 mod deadlines;
+mod names;
 
 const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
