@@ -139,6 +139,8 @@ fn a_slow_reader_is_cut_off_and_memory_stays_bounded() {
     const BOUND: usize = 16 * 1024;
     let lobby = TestLobby::start(LobbyConfig {
         send_buffer_bytes: BOUND,
+        // One talker stands for a room's combined rate here: no per-user limit.
+        user_msgs_per_sec: 0,
         ..LobbyConfig::default()
     });
     let (mut talker, _) = lobby.user("talker");
@@ -288,6 +290,8 @@ fn a_burst_larger_than_the_read_budget_is_read_over_several_turns() {
 fn a_chat_burst_reaches_every_reading_member() {
     let lobby = TestLobby::start(LobbyConfig {
         max_conns_per_ip: 100,
+        // A burst of 700 chats from one user is what this measures: no per-user limit.
+        user_msgs_per_sec: 0,
         ..LobbyConfig::default()
     });
     let (mut sender, _) = lobby.user("loud");

@@ -46,6 +46,12 @@ pub struct LobbyConfig {
     pub send_buffer_bytes: usize,
     /// Size of each connection's receive ring (at least 4096, one whole frame).
     pub recv_buffer_bytes: usize,
+    /// Most ROOM_CHAT, WHISPER and INVITE requests one logged-in user may send per second,
+    /// on average (a token bucket per user); more are answered 10 bad request. 0: no limit.
+    pub user_msgs_per_sec: u32,
+    /// How many of those requests a user may send at once above that rate (the bucket's
+    /// depth, at least 1).
+    pub user_msg_burst: u32,
 }
 
 impl Default for LobbyConfig {
@@ -59,6 +65,8 @@ impl Default for LobbyConfig {
             frame_deadline: Duration::from_secs(10),
             send_buffer_bytes: 64 * 1024,
             recv_buffer_bytes: 8 * 1024,
+            user_msgs_per_sec: 10,
+            user_msg_burst: 20,
         }
     }
 }
@@ -72,6 +80,7 @@ impl LobbyConfig {
         self.max_room_users = self.max_room_users.clamp(1, msg::MAX_ROOM_USERS);
         self.send_buffer_bytes = self.send_buffer_bytes.max(frame::MAX_FRAME);
         self.recv_buffer_bytes = self.recv_buffer_bytes.max(frame::MAX_FRAME);
+        self.user_msg_burst = self.user_msg_burst.max(1);
         self
     }
 }
@@ -103,6 +112,11 @@ pub struct LobbyStats {
     pub errors: [u64; msg::ErrorCode::ALL.len()],
     /// Connections cut because their send buffer would overflow.
     pub slow_readers_cut: u64,
+    /// ROOM_CHAT, WHISPER and INVITE requests refused: the user was over its rate.
+    pub rate_limited: u64,
+    /// WHISPER and INVITE requests refused because the target's send buffer could not
+    /// take the notification (the sender is refused; the target is not cut).
+    pub target_full: u64,
     /// Connections closed for idleness.
     pub idle_cut: u64,
     /// Connections closed for not finishing a frame in time.

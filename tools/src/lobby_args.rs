@@ -25,6 +25,13 @@ pub struct LobbyArgs {
     /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096).
     #[arg(long = "lobby-send-buffer", default_value_t = 65_536)]
     pub send_buffer: usize,
+    /// ROOM_CHAT, WHISPER and INVITE requests one lobby user may send per second on
+    /// average; more are answered 10 bad request (0: no limit).
+    #[arg(long = "lobby-user-rate", default_value_t = 10)]
+    pub user_rate: u32,
+    /// How many of those requests a lobby user may send at once above that rate.
+    #[arg(long = "lobby-user-burst", default_value_t = 20)]
+    pub user_burst: u32,
 }
 
 impl LobbyArgs {
@@ -37,6 +44,8 @@ impl LobbyArgs {
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             frame_deadline: Duration::from_millis(self.frame_deadline_ms),
             send_buffer_bytes: self.send_buffer,
+            user_msgs_per_sec: self.user_rate,
+            user_msg_burst: self.user_burst,
             ..LobbyConfig::default()
         }
         .sanitized()

@@ -13,6 +13,7 @@
 //! The requests themselves are in `requests.rs` (one method each), room membership and
 //! fan-out in `rooms.rs`, the two deadlines of every connection in `deadlines.rs`.
 
+mod budget;
 mod deadlines;
 mod requests;
 mod rooms;
@@ -23,6 +24,7 @@ use super::name::{self, NameKey};
 use super::ring::Ring;
 use super::{LobbyConfig, LobbyStats};
 use crate::tickets::{Name, Tickets};
+use budget::{Budget, Rate};
 use deadlines::Deadlines;
 use log::{info, warn};
 use slab::Slab;
@@ -71,6 +73,8 @@ struct User {
     name: Name,
     ticket: u64,
     room: Option<u32>,
+    /// What it may still send of ROOM_CHAT, WHISPER and INVITE.
+    budget: Budget,
 }
 
 #[derive(Debug)]
@@ -95,6 +99,8 @@ struct Room {
 #[derive(Debug)]
 pub struct LobbyCore<T> {
     cfg: LobbyConfig,
+    /// Every user's send budget, from `cfg`.
+    rate: Rate,
     tickets: Tickets,
     conns: Slab<Conn<T>>,
     per_ip: HashMap<IpAddr, usize>,
@@ -132,6 +138,7 @@ impl<T> LobbyCore<T> {
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
             stats: LobbyStats::default(),
+            rate: Rate::new(cfg.user_msgs_per_sec, cfg.user_msg_burst),
             cfg,
             tickets,
         }
@@ -216,7 +223,7 @@ impl<T> LobbyCore<T> {
             let handled = frame::pop(&mut rx, &mut scratch, id::is_request, |f| {
                 completed = true;
                 match Request::parse(f) {
-                    Ok(req) => self.handle(id, req, f),
+                    Ok(req) => self.handle(id, req, f, now),
                     Err(code) => self.bad_input(id, code),
                 }
             });
@@ -426,6 +433,14 @@ impl<T> LobbyCore<T> {
             c.dirty = true;
             self.dirty.push_back(to);
         }
+    }
+
+    /// Whether `n` more bytes fit `to`'s send buffer now (a closing or gone connection
+    /// takes anything: it is sent nothing more).
+    fn fits(&self, to: usize, n: usize) -> bool {
+        self.conns
+            .get(to)
+            .is_none_or(|c| c.closing.is_some() || c.tx.free() >= n)
     }
 
     /// Writes `m` and queues it for `to`.

@@ -5,11 +5,12 @@
 //! with that status and every later field zeroed ([`Request::answer`]). The room requests
 //! are in `rooms.rs`.
 
-use super::{LobbyCore, User};
+use super::{Budget, LobbyCore, User};
 use crate::lobby::msg::{Message, Request, Status, Text};
 use crate::lobby::name;
 use crate::tickets::{Holder, Name};
 use log::{debug, info, warn};
+use std::time::Instant;
 
 /// What a handler knows of the logged-in user who sent the request.
 #[derive(Debug, Clone, Copy)]
@@ -27,14 +28,20 @@ pub(super) type Handled = Result<(), Status>;
 
 impl<T> LobbyCore<T> {
     /// Handles one parsed request; `frame` is its whole frame (ECHO sends it back).
-    pub(super) fn handle(&mut self, id: usize, req: Request, frame: &[u8]) {
+    pub(super) fn handle(&mut self, id: usize, req: Request, frame: &[u8], now: Instant) {
         self.stats.msgs_in += 1;
         debug!("lobby: conn {id}: {req:?}");
         // ECHO and LOGIN_REQ need no login; every other request does.
         let handled = match (req, self.me(id)) {
             (Request::Echo(_), _) => return self.echo(id, frame),
-            (Request::Login { name }, _) => self.login(id, name),
+            (Request::Login { name }, _) => self.login(id, name, now),
             (_, None) => Err(Status::NotLoggedIn),
+            // What a user sends to others is limited per second (docs/LOBBY.md).
+            (Request::RoomChat { .. } | Request::Whisper { .. } | Request::Invite { .. }, _)
+                if !self.spend(id, now) =>
+            {
+                Err(Status::BadRequest)
+            }
             (Request::RoomList, Some(_)) => self.room_list(id),
             (Request::RoomCreate { title, max }, Some(me)) => self.room_create(id, me, title, max),
             (Request::RoomEnter { room }, Some(me)) => self.room_enter(id, me, room),
@@ -59,6 +66,20 @@ impl<T> LobbyCore<T> {
         self.send(id, &m);
     }
 
+    /// Spends one of the user's sends; `false` when it is over its rate (counted).
+    fn spend(&mut self, id: usize, now: Instant) -> bool {
+        let rate = self.rate;
+        let ok = self
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.user.as_mut())
+            .is_none_or(|u| u.budget.take(rate, now));
+        if !ok {
+            self.stats.rate_limited += 1;
+        }
+        ok
+    }
+
     fn me(&self, id: usize) -> Option<Me> {
         self.user(id).map(|u| Me {
             user: u.id,
@@ -78,7 +99,7 @@ impl<T> LobbyCore<T> {
     }
 
     /// LOGIN_REQ: a valid free name gets a user id and a game-port ticket.
-    fn login(&mut self, id: usize, name: &str) -> Handled {
+    fn login(&mut self, id: usize, name: &str, now: Instant) -> Handled {
         // The name as stored (NFKC) and its key (case and confusables folded): name.rs.
         let (name, key) = match name::accept(name) {
             _ if self.user(id).is_some() => return Err(Status::AlreadyLoggedIn),
@@ -104,6 +125,7 @@ impl<T> LobbyCore<T> {
                 name,
                 ticket,
                 room: None,
+                budget: Budget::new(now),
             });
         }
         let res = Message::LoginRes {
@@ -132,14 +154,17 @@ impl<T> LobbyCore<T> {
                 Status::NoSuchUser
             });
         };
-        self.send(id, &Message::WhisperRes { result: Status::Ok });
         let ntf = Message::WhisperNtf {
             user: me.user,
             name: me.name,
             msg,
         };
-        self.send(target, &ntf);
-        Ok(())
+        self.notify_one(
+            id,
+            &Message::WhisperRes { result: Status::Ok },
+            target,
+            &ntf,
+        )
     }
 
     /// INVITE_REQ: tells another logged-in user the room you are in.
@@ -151,12 +176,29 @@ impl<T> LobbyCore<T> {
             (_, Some(t)) if t == id => return Err(Status::BadRequest),
             (Some(room), Some(t)) => (room, t),
         };
-        self.send(id, &Message::InviteRes { result: Status::Ok });
         let ntf = Message::InviteNtf {
             room,
             name: me.name,
         };
-        self.send(target, &ntf);
+        self.notify_one(id, &Message::InviteRes { result: Status::Ok }, target, &ntf)
+    }
+
+    /// Answers `res` to `id`, then sends `ntf` to `target`; but when `ntf` does not fit
+    /// `target`'s send buffer the request is refused, 11 server full: a flood of
+    /// whispers or invites costs its sender, never cuts its target as a slow reader.
+    fn notify_one(&mut self, id: usize, res: &Message, target: usize, ntf: &Message) -> Handled {
+        let (Ok(res_len), Ok(n)) = (res.emit(&mut self.out), ntf.emit(&mut self.out)) else {
+            return Err(Status::BadRequest);
+        };
+        // Whispering yourself, your own answer goes first into the same buffer.
+        let need = if target == id { res_len + n } else { n };
+        if !self.fits(target, need) {
+            self.stats.target_full += 1;
+            debug!("lobby: conn {id}: target conn {target} cannot take {n} more bytes");
+            return Err(Status::ServerFull);
+        }
+        self.send(id, res);
+        self.send(target, ntf);
         Ok(())
     }
 }

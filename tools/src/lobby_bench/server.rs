@@ -55,6 +55,8 @@ impl Server {
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
             .args(["--lobby-max-conns", &n, "--lobby-max-conns-per-ip", &n])
+            // The bench measures capacity, so no per-user chat rate limit.
+            .args(["--lobby-user-rate", "0"])
             .args(["--stats-interval-ms", "0"])
             .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
