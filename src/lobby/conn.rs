@@ -164,7 +164,16 @@ impl Lobby {
                 }
             };
             let _ = stream.set_nodelay(true);
-            match self.core.open(peer.ip(), stream, now) {
+            let opened = self.core.open(peer.ip(), stream, now);
+            // A connection not logged in that was shed to make room: out of the core
+            // already, its token about to be reused.
+            if let Some(mut old) = self.core.take_shed() {
+                if let Err(e) = registry.deregister(&mut old) {
+                    debug!("lobby: deregister a shed conn: {e}");
+                }
+                let _ = old.shutdown(Shutdown::Both);
+            }
+            match opened {
                 Ok(id) => {
                     let token = Token(self.token_base + 1 + id);
                     let interest = Interest::READABLE | Interest::WRITABLE;

@@ -39,6 +39,9 @@ pub enum Refusal {
     TooManyConns,
     /// `max_conns_per_ip` connections are open from this address.
     TooManyFromIp,
+    /// As many connections not logged in are open as `unauthenticated_share` allows, and
+    /// none has been open long enough to be shed.
+    TooManyUnauthenticated,
 }
 
 /// Why a connection is being closed.
@@ -56,6 +59,8 @@ pub enum CloseReason {
     Idle,
     /// A started frame was not completed within `frame_deadline`.
     FrameDeadline,
+    /// Not logged in within `login_deadline` of being accepted.
+    LoginDeadline,
     /// The lobby is shutting down.
     Shutdown,
 }
@@ -112,6 +117,11 @@ pub struct LobbyCore<T> {
     dirty: VecDeque<usize>,
     closing: Vec<usize>,
     deadlines: Deadlines,
+    /// How many connections not logged in may be open at once.
+    max_unauthenticated: usize,
+    /// The socket of the connection the last [`LobbyCore::open`] shed, for the shell to
+    /// close ([`LobbyCore::take_shed`]). One at most: an untaken one is dropped by the next.
+    shed: Option<T>,
     /// Scratch list of the connections [`LobbyCore::handle_timeout`] closes.
     expired: Vec<(usize, CloseReason)>,
     scratch: Box<[u8]>,
@@ -133,7 +143,14 @@ impl<T> LobbyCore<T> {
             next_room: 1,
             dirty: VecDeque::with_capacity(cfg.max_conns),
             closing: Vec::with_capacity(cfg.max_conns),
-            deadlines: Deadlines::new(cfg.max_conns, cfg.idle_timeout, cfg.frame_deadline),
+            deadlines: Deadlines::new(
+                cfg.max_conns,
+                cfg.idle_timeout,
+                cfg.frame_deadline,
+                cfg.login_deadline,
+            ),
+            max_unauthenticated: cfg.max_unauthenticated(),
+            shed: None,
             expired: Vec::with_capacity(cfg.max_conns),
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
@@ -150,16 +167,42 @@ impl<T> LobbyCore<T> {
     }
 
     /// Admits a new connection from `ip`, or gives `io` back with the reason.
+    ///
+    /// When the table is full, or connections not logged in hold their whole share
+    /// ([`LobbyConfig::max_unauthenticated`]), the oldest connection not logged in is shed
+    /// to make room, if it has been open at least [`LobbyCore::SHED_MIN_AGE`]: it is
+    /// removed at once and its `T` waits in [`LobbyCore::take_shed`]. Only when there is
+    /// none is the newcomer refused. Logged-in users are never shed.
     pub fn open(&mut self, ip: IpAddr, io: T, now: Instant) -> Result<usize, (T, Refusal)> {
-        if self.conns.len() >= self.cfg.max_conns {
-            self.stats.refused_total += 1;
-            return Err((io, Refusal::TooManyConns));
-        }
-        let n = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if n >= self.cfg.max_conns_per_ip {
+        if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.cfg.max_conns_per_ip {
             self.stats.refused_per_ip += 1;
             return Err((io, Refusal::TooManyFromIp));
         }
+        let full = self.conns.len() >= self.cfg.max_conns;
+        if full || self.deadlines.unauthenticated() >= self.max_unauthenticated {
+            let min_age = Self::SHED_MIN_AGE.min(self.cfg.login_deadline);
+            let victim = self
+                .deadlines
+                .oldest_unauthenticated()
+                .filter(|&(_, at)| now.saturating_duration_since(at) >= min_age);
+            let Some((victim, _)) = victim else {
+                let why = if full {
+                    self.stats.refused_total += 1;
+                    Refusal::TooManyConns
+                } else {
+                    self.stats.refused_unauthenticated += 1;
+                    Refusal::TooManyUnauthenticated
+                };
+                return Err((io, why));
+            };
+            info!(
+                "lobby: conn {victim} from {:?}: not logged in, shed for a newcomer from {ip}",
+                self.peer_ip(victim)
+            );
+            self.stats.shed += 1;
+            self.shed = self.remove(victim);
+        }
+        let n = self.per_ip.get(&ip).copied().unwrap_or(0);
         self.per_ip.insert(ip, n + 1);
         self.stats.accepted += 1;
         let id = self.conns.insert(Conn {
@@ -174,8 +217,18 @@ impl<T> LobbyCore<T> {
         // Slab keys stay below the most entries ever held at once: below `max_conns`, the
         // deadline lists' size.
         debug_assert!(id < self.cfg.max_conns);
-        self.deadlines.active(id, now);
+        self.deadlines.accepted(id, now);
         Ok(id)
+    }
+
+    /// How long a connection not logged in is safe from being shed for a newcomer (or
+    /// the login deadline, if shorter): time to log in.
+    pub const SHED_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// The socket of a connection [`LobbyCore::open`] shed: close it (it is already out of
+    /// the core). Call after every `open`.
+    pub fn take_shed(&mut self) -> Option<T> {
+        self.shed.take()
     }
 
     /// Whether connection `id` is open.
@@ -325,6 +378,7 @@ impl<T> LobbyCore<T> {
             CloseReason::SlowReader => self.stats.slow_readers_cut += 1,
             CloseReason::Idle => self.stats.idle_cut += 1,
             CloseReason::FrameDeadline => self.stats.frame_deadline_cut += 1,
+            CloseReason::LoginDeadline => self.stats.login_deadline_cut += 1,
             _ => {}
         }
     }

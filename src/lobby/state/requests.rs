@@ -115,6 +115,7 @@ impl<T> LobbyCore<T> {
         };
         self.next_user = self.next_user.wrapping_add(1).max(1);
         self.users.insert(key, id);
+        self.deadlines.logged_in(id);
         if let Some(c) = self.conns.get_mut(id) {
             info!(
                 "lobby: conn {id} from {} logged in as {user} {name:?}",
