@@ -121,6 +121,9 @@ pub struct LobbyStats {
     pub refused_unauthenticated: u64,
     /// Connections not logged in closed to make room for a newcomer.
     pub shed: u64,
+    /// Connections accepted and closed at once because the process was out of file
+    /// descriptors (EMFILE/ENFILE; the shell's spare descriptor took them).
+    pub refused_no_fd: u64,
     /// Connections closed for not logging in within `login_deadline`.
     pub login_deadline_cut: u64,
     /// Requests handled.
