@@ -29,7 +29,9 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 use unicode_security::skeleton;
 
-/// Most bytes of a [`NameKey`]: skeletons lengthen text (`m` is `rn`), so 8 times a name.
+/// Most bytes of a [`NameKey`]: skeletons lengthen text (`m` is `rn`; a Hangul syllable
+/// becomes jamo and their prototypes, 7 times its bytes at most, checked over every code
+/// point by a test), so 8 times a name.
 pub(crate) const MAX_KEY: usize = 8 * MAX_NAME;
 
 /// The uniqueness key of a name: one per logged-in user, stored inline.
@@ -66,10 +68,20 @@ pub(crate) fn accept(raw: &str) -> Option<(Name, NameKey)> {
     Some((name, k))
 }
 
+/// The most bytes of text that NFKC can bring down to a 16-byte name: 4 bytes per
+/// character (mathematical letters such as `𝐚`). A WHISPER or INVITE target longer than
+/// this names nobody, and is not keyed.
+pub(crate) const MAX_TARGET: usize = 4 * MAX_NAME;
+
 /// The uniqueness key of `s` (any text: a name, or the target of a WHISPER or INVITE):
-/// NFKC, then lowercase and skeleton until stable. `None` when it would not fit
-/// [`MAX_KEY`] (no stored name is that long, so nobody has that key). Allocates nothing.
+/// NFKC, then lowercase and skeleton until stable. `None` when `s` is longer than
+/// [`MAX_TARGET`] or the key would not fit [`MAX_KEY`] (no stored name is that long, so
+/// nobody has that key). Allocates nothing for names (the normalizers buffer a few
+/// characters inline; only long runs of combining marks would spill).
 pub(crate) fn key(s: &str) -> Option<NameKey> {
+    if s.len() > MAX_TARGET {
+        return None;
+    }
     let mut folded = NameKey::new();
     for c in s.nfkc() {
         folded.try_push(c).ok()?;
@@ -157,6 +169,24 @@ mod tests {
         for s in ["admin", "Ｗｏｒｌｄ", "mommy", "0O0", "ǅemal", "Straße"] {
             let once = k(s);
             assert_eq!(k(&once), once, "{s}");
+        }
+    }
+
+    #[test]
+    fn targets_longer_than_any_spelling_of_a_name_have_no_key() {
+        let bold = "\u{1D41A}".repeat(16); // 16 mathematical bold a: 64 bytes, "aaaa..."
+        assert_eq!(key(&bold), key("aaaaaaaaaaaaaaaa"));
+        assert_eq!(key(&format!("{bold}a")), None);
+    }
+
+    #[test]
+    fn no_character_a_name_may_hold_grows_more_than_8_times_in_its_key() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let mut buf = [0; 4];
+            let s = &*c.encode_utf8(&mut buf);
+            if let Some((name, k)) = accept(s) {
+                assert!(k.len() <= 7 * s.len(), "U+{:X} {name}", c as u32);
+            }
         }
     }
 
