@@ -52,8 +52,9 @@ pub struct LobbyConfig {
     pub send_buffer_bytes: usize,
     /// Size of each connection's receive ring (at least 4096, one whole frame).
     pub recv_buffer_bytes: usize,
-    /// Most ROOM_CHAT, WHISPER and INVITE requests one logged-in user may send per second,
-    /// on average (a token bucket per user); more are answered 10 bad request. 0: no limit.
+    /// Most ROOM_CHAT, WHISPER, INVITE, ROOM_ENTER and ROOM_LEAVE requests (those that
+    /// reach other users) one logged-in user may send per second, on average (a token
+    /// bucket per user); more are answered 10 bad request. 0: no limit.
     pub user_msgs_per_sec: u32,
     /// How many of those requests a user may send at once above that rate (the bucket's
     /// depth, at least 1).
@@ -138,7 +139,8 @@ pub struct LobbyStats {
     pub errors: [u64; msg::ErrorCode::ALL.len()],
     /// Connections cut because their send buffer would overflow.
     pub slow_readers_cut: u64,
-    /// ROOM_CHAT, WHISPER and INVITE requests refused: the user was over its rate.
+    /// ROOM_CHAT, WHISPER, INVITE, ROOM_ENTER and ROOM_LEAVE requests refused: the user
+    /// was over its rate.
     pub rate_limited: u64,
     /// WHISPER and INVITE requests refused because the target's send buffer could not
     /// take the notification (the sender is refused; the target is not cut).

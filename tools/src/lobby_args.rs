@@ -33,8 +33,8 @@ pub struct LobbyArgs {
     /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096).
     #[arg(long = "lobby-send-buffer", default_value_t = 65_536)]
     pub send_buffer: usize,
-    /// ROOM_CHAT, WHISPER and INVITE requests one lobby user may send per second on
-    /// average; more are answered 10 bad request (0: no limit).
+    /// Requests that reach other users (chat, whisper, invite, room enter and leave) one
+    /// lobby user may send per second on average; more get 10 bad request (0: no limit).
     #[arg(long = "lobby-user-rate", default_value_t = 10)]
     pub user_rate: u32,
     /// How many of those requests a lobby user may send at once above that rate.

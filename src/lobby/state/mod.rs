@@ -78,7 +78,8 @@ struct User {
     name: Name,
     ticket: u64,
     room: Option<u32>,
-    /// What it may still send of ROOM_CHAT, WHISPER and INVITE.
+    /// What it may still send of the requests that reach others (chat, whisper, invite,
+    /// room enter and leave).
     budget: Budget,
 }
 

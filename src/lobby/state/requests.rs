@@ -36,12 +36,16 @@ impl<T> LobbyCore<T> {
             (Request::Echo(_), _) => return self.echo(id, frame),
             (Request::Login { name }, _) => self.login(id, name, now),
             (_, None) => Err(Status::NotLoggedIn),
-            // What a user sends to others is limited per second (docs/LOBBY.md).
-            (Request::RoomChat { .. } | Request::Whisper { .. } | Request::Invite { .. }, _)
-                if !self.spend(id, now) =>
-            {
-                Err(Status::BadRequest)
-            }
+            // What reaches other users is limited per second (docs/LOBBY.md): chat,
+            // whisper, invite, and entering or leaving a room (the room is told).
+            (
+                Request::RoomChat { .. }
+                | Request::Whisper { .. }
+                | Request::Invite { .. }
+                | Request::RoomEnter { .. }
+                | Request::RoomLeave,
+                _,
+            ) if !self.spend(id, now) => Err(Status::BadRequest),
             (Request::RoomList, Some(_)) => self.room_list(id),
             (Request::RoomCreate { title, max }, Some(me)) => self.room_create(id, me, title, max),
             (Request::RoomEnter { room }, Some(me)) => self.room_enter(id, me, room),

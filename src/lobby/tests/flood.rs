@@ -198,3 +198,31 @@ fn chat_whisper_and_invite_share_one_budget_per_user() {
     );
     assert_eq!(h.core.stats().rate_limited, 2 * burst as u64);
 }
+
+/// One user entering and leaving a room in a loop floods every member with ENTER and
+/// LEAVE notifications: limited like chat, so a member that reads nothing is not cut.
+#[test]
+fn entering_and_leaving_in_a_loop_is_limited() {
+    let mut h = H::new(LobbyConfig {
+        send_buffer_bytes: 16 * 1024,
+        ..LobbyConfig::default()
+    });
+    let (victim, _) = h.login("victim");
+    let room = h.create_room(victim, "den", 4);
+    let (toggler, _) = h.login("toggler");
+    let mut ok = 0;
+    for i in 0..10_000 {
+        let r = if i % 2 == 0 {
+            Request::RoomEnter { room }
+        } else {
+            Request::RoomLeave
+        };
+        let out = h.req(toggler, r);
+        ok += usize::from(out.first().and_then(Message::result) == Some(Status::Ok));
+    }
+    h.pump();
+    assert!(h.closed.is_empty(), "{:?}", h.closed);
+    assert_eq!(ok, 20);
+    assert!(h.core.queued(victim) < 1024);
+    assert_eq!(h.core.stats().slow_readers_cut, 0);
+}
