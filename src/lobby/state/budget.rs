@@ -39,6 +39,26 @@ impl Budget {
         Budget { tat: now }
     }
 
+    /// A budget at `now` that starts no fuller than `left`, the budget of a user who
+    /// logged out from the same address: logging out and in again does not refill it.
+    pub(super) fn inherit(now: Instant, left: Option<Budget>) -> Budget {
+        Budget {
+            tat: left.map_or(now, |b| b.tat.max(now)),
+        }
+    }
+
+    /// Whether this budget is spent beyond `now`, i.e. still differs from a full one.
+    pub(super) fn in_debt(self, now: Instant) -> bool {
+        self.tat > now
+    }
+
+    /// The emptier of two budgets.
+    pub(super) fn emptier(self, other: Budget) -> Budget {
+        Budget {
+            tat: self.tat.max(other.tat),
+        }
+    }
+
     /// Spends one request at `now`; `false` (and nothing spent) when over the rate.
     pub(super) fn take(&mut self, rate: Rate, now: Instant) -> bool {
         let Some(interval) = rate.interval else {

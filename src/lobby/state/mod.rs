@@ -94,6 +94,15 @@ struct Conn<T> {
     dirty: bool,
 }
 
+/// What the lobby keeps per source address.
+#[derive(Debug, Default)]
+struct PerIp {
+    /// Open connections from it.
+    conns: usize,
+    /// The emptiest budget of a user who logged out from it.
+    left: Option<Budget>,
+}
+
 #[derive(Debug)]
 struct Room {
     title: Title,
@@ -109,7 +118,11 @@ pub struct LobbyCore<T> {
     rate: Rate,
     tickets: Tickets,
     conns: Slab<Conn<T>>,
-    per_ip: HashMap<IpAddr, usize>,
+    /// Per source address: open connections, and the emptiest send budget of the users
+    /// who logged out from it, which the next login from there inherits. Entries with no
+    /// connection are kept while that budget may be in debt, swept when the map reaches
+    /// [`LobbyCore::per_ip_cap`].
+    per_ip: HashMap<IpAddr, PerIp>,
     /// Logged-in users by the key of their name (one key each: bounded by `max_conns`).
     users: HashMap<NameKey, usize>,
     rooms: BTreeMap<u32, Room>,
@@ -137,7 +150,7 @@ impl<T> LobbyCore<T> {
         let cfg = cfg.sanitized();
         LobbyCore {
             conns: Slab::with_capacity(cfg.max_conns),
-            per_ip: HashMap::with_capacity(cfg.max_conns),
+            per_ip: HashMap::with_capacity(2 * cfg.max_conns),
             users: HashMap::with_capacity(cfg.max_conns),
             rooms: BTreeMap::new(),
             next_user: 1,
@@ -175,7 +188,7 @@ impl<T> LobbyCore<T> {
     /// removed at once and its `T` waits in [`LobbyCore::take_shed`]. Only when there is
     /// none is the newcomer refused. Logged-in users are never shed.
     pub fn open(&mut self, ip: IpAddr, io: T, now: Instant) -> Result<usize, (T, Refusal)> {
-        if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.cfg.max_conns_per_ip {
+        if self.per_ip.get(&ip).map_or(0, |e| e.conns) >= self.cfg.max_conns_per_ip {
             self.stats.refused_per_ip += 1;
             return Err((io, Refusal::TooManyFromIp));
         }
@@ -203,8 +216,17 @@ impl<T> LobbyCore<T> {
             self.stats.shed += 1;
             self.shed = self.remove(victim);
         }
-        let n = self.per_ip.get(&ip).copied().unwrap_or(0);
-        self.per_ip.insert(ip, n + 1);
+        if !self.per_ip.contains_key(&ip) && self.per_ip.len() >= self.per_ip_cap() {
+            // Forget the addresses with no connection whose budget is full again; if that
+            // is not enough, every address with no connection (at most `max_conns` have
+            // one, half the cap).
+            self.per_ip
+                .retain(|_, e| e.conns > 0 || e.left.is_some_and(|b| b.in_debt(now)));
+            if self.per_ip.len() >= self.per_ip_cap() {
+                self.per_ip.retain(|_, e| e.conns > 0);
+            }
+        }
+        self.per_ip.entry(ip).or_default().conns += 1;
         self.stats.accepted += 1;
         let id = self.conns.insert(Conn {
             io,
@@ -225,6 +247,23 @@ impl<T> LobbyCore<T> {
     /// How long a connection not logged in is safe from being shed for a newcomer (or
     /// the login deadline, if shorter): time to log in.
     pub const SHED_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Most entries of the per-address table: twice `max_conns` (at most `max_conns`
+    /// addresses have a connection; the rest only remember a budget).
+    fn per_ip_cap(&self) -> usize {
+        2 * self.cfg.max_conns
+    }
+
+    /// Entries of the per-address table (tests: it stays bounded).
+    #[cfg(test)]
+    pub(crate) fn per_ip_entries(&self) -> usize {
+        self.per_ip.len()
+    }
+
+    /// The budget a login from `ip` starts with at `now`.
+    fn budget_for(&self, ip: IpAddr, now: Instant) -> Budget {
+        Budget::inherit(now, self.per_ip.get(&ip).and_then(|e| e.left))
+    }
 
     /// The socket of a connection [`LobbyCore::open`] shed: close it (it is already out of
     /// the core). Call after every `open`.
@@ -400,9 +439,12 @@ impl<T> LobbyCore<T> {
             self.tickets.revoke(u.ticket);
             info!("lobby: user {} {:?} logged out", u.id, u.name.as_str());
         }
-        if let Some(n) = self.per_ip.get_mut(&c.ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(e) = self.per_ip.get_mut(&c.ip) {
+            e.conns -= 1;
+            if let Some(u) = &c.user {
+                e.left = Some(e.left.map_or(u.budget, |b| b.emptier(u.budget)));
+            }
+            if e.conns == 0 && e.left.is_none() {
                 self.per_ip.remove(&c.ip);
             }
         }

@@ -120,6 +120,9 @@ impl<T> LobbyCore<T> {
         self.next_user = self.next_user.wrapping_add(1).max(1);
         self.users.insert(key, id);
         self.deadlines.logged_in(id);
+        let budget = self
+            .peer_ip(id)
+            .map_or(Budget::new(now), |ip| self.budget_for(ip, now));
         if let Some(c) = self.conns.get_mut(id) {
             info!(
                 "lobby: conn {id} from {} logged in as {user} {name:?}",
@@ -130,7 +133,7 @@ impl<T> LobbyCore<T> {
                 name,
                 ticket,
                 room: None,
-                budget: Budget::new(now),
+                budget,
             });
         }
         let res = Message::LoginRes {

@@ -4,6 +4,7 @@
 
 use super::{status, Message, Request, Status, H};
 use crate::lobby::LobbyConfig;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 /// Reads up to `max` bytes of what is queued for `id`, as a socket would; returns them.
@@ -225,4 +226,80 @@ fn entering_and_leaving_in_a_loop_is_limited() {
     assert_eq!(ok, 20);
     assert!(h.core.queued(victim) < 1024);
     assert_eq!(h.core.stats().slow_readers_cut, 0);
+}
+
+/// Logging out and in again does not refill the budget: the next login from the same
+/// address inherits it, even after every connection from there has closed.
+#[test]
+fn reconnecting_does_not_refill_the_budget() {
+    let cfg = LobbyConfig::default();
+    let burst = cfg.user_msg_burst as usize;
+    let mut h = H::new(cfg);
+    let (victim, _) = h.login("victim");
+    let whispers = |h: &mut H, id: usize, n: usize| {
+        (0..n)
+            .filter(|_| {
+                let out = h.req(
+                    id,
+                    Request::Whisper {
+                        to: "victim",
+                        msg: "x",
+                    },
+                );
+                status(&out) == [Some(Status::Ok)]
+            })
+            .count()
+    };
+    let (a, _) = h.login("mallory");
+    assert_eq!(whispers(&mut h, a, 3 * burst), burst);
+    // Log out (close), log in again from the same address at once: nothing more.
+    h.core.close(a, crate::lobby::CloseReason::PeerClosed);
+    h.pump();
+    let (b, _) = h.login("mallory2");
+    assert_eq!(whispers(&mut h, b, 3 * burst), 0);
+    // Even with every connection from that address gone.
+    h.core.close(b, crate::lobby::CloseReason::PeerClosed);
+    h.core.close(victim, crate::lobby::CloseReason::PeerClosed);
+    h.pump();
+    assert_eq!(h.core.stats().conns, 0);
+    h.login("victim");
+    let (c, _) = h.login("mallory3");
+    assert_eq!(whispers(&mut h, c, 3 * burst), 0);
+    // The budget refills with time, at the rate, as for any user.
+    h.now += Duration::from_millis(500);
+    assert_eq!(whispers(&mut h, c, 3 * burst), 5);
+    // Another address starts full.
+    let other = IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9));
+    let d = h.core.open(other, (), h.now).unwrap();
+    assert_eq!(
+        status(&h.req(d, Request::Login { name: "dora" })),
+        [Some(Status::Ok)]
+    );
+    assert_eq!(whispers(&mut h, d, 3 * burst), burst);
+}
+
+/// The per-address table stays bounded when many addresses log in, spend, and leave.
+#[test]
+fn remembered_budgets_stay_bounded() {
+    let mut h = H::new(LobbyConfig {
+        max_conns: 8,
+        ..LobbyConfig::default()
+    });
+    let (victim, _) = h.login("victim");
+    for i in 0..1000u32 {
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let id = h.core.open(ip, (), h.now).unwrap();
+        h.req(id, Request::Login { name: "m" });
+        h.req(
+            id,
+            Request::Whisper {
+                to: "victim",
+                msg: "x",
+            },
+        );
+        h.core.close(id, crate::lobby::CloseReason::PeerClosed);
+        h.pump();
+        assert!(h.core.per_ip_entries() <= 16, "{}", h.core.per_ip_entries());
+    }
+    h.take(victim);
 }
