@@ -139,6 +139,8 @@ fn a_slow_reader_is_cut_off_and_memory_stays_bounded() {
     const BOUND: usize = 16 * 1024;
     let lobby = TestLobby::start(LobbyConfig {
         send_buffer_bytes: BOUND,
+        // One talker stands for a room's combined rate here: no per-user limit.
+        user_msgs_per_sec: 0,
         ..LobbyConfig::default()
     });
     let (mut talker, _) = lobby.user("talker");
@@ -219,6 +221,29 @@ fn connections_in_total_are_limited() {
     assert_eq!(b.echo(b"x").unwrap(), b"x");
 }
 
+/// A full lobby sheds its oldest connection not logged in for a newcomer, through the
+/// shell (the shed socket is closed and its token reused). The lurker must be at least
+/// `SHED_MIN_AGE` (1 s) old: the test sleeps past it, a lower bound, not a race.
+#[test]
+fn a_full_lobby_sheds_a_lurker_for_a_newcomer() {
+    let lobby = TestLobby::start(LobbyConfig {
+        max_conns: 2,
+        max_conns_per_ip: 10,
+        ..LobbyConfig::default()
+    });
+    let (mut ann, _) = lobby.user("ann");
+    let mut lurker = lobby.client();
+    assert_eq!(lurker.echo(b"here").unwrap(), b"here");
+    std::thread::sleep(tickwire::lobby::LobbyCore::<()>::SHED_MIN_AGE + Duration::from_millis(100));
+    let mut bob = lobby.client();
+    bob.login("bob").expect("the newcomer logs in");
+    assert!(closed_silently(&mut lurker));
+    let s = lobby.stats();
+    assert_eq!((s.shed, s.refused_total, s.conns, s.users), (1, 0, 2, 2));
+    assert_eq!(ann.echo(b"x").unwrap(), b"x");
+    assert_eq!(bob.echo(b"y").unwrap(), b"y");
+}
+
 #[test]
 fn shutdown_closes_everyone() {
     let lobby = TestLobby::start(LobbyConfig::default());
@@ -288,6 +313,8 @@ fn a_burst_larger_than_the_read_budget_is_read_over_several_turns() {
 fn a_chat_burst_reaches_every_reading_member() {
     let lobby = TestLobby::start(LobbyConfig {
         max_conns_per_ip: 100,
+        // A burst of 700 chats from one user is what this measures: no per-user limit.
+        user_msgs_per_sec: 0,
         ..LobbyConfig::default()
     });
     let (mut sender, _) = lobby.user("loud");

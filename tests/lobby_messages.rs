@@ -192,3 +192,59 @@ fn a_room_list_fits_one_frame() {
     assert_eq!(rooms.len(), (4096 - 5 - 3) / (4 + 1 + 32 + 2));
     assert!(rooms.windows(2).all(|w| w[0].room < w[1].room));
 }
+
+/// Issue 11 items 9 and 6 over real sockets: look-alike and invisible names are refused
+/// with LOGIN_RES results (no ERROR), the stored name is the NFKC one, a whisper finds a
+/// user by any spelling of its name, and a whisper flood is answered 10 bad request.
+#[test]
+fn look_alike_names_and_floods_over_the_wire() {
+    let lobby = TestLobby::start(LobbyConfig::default());
+    let (mut admin, _) = lobby.user("admin");
+    let mut m = lobby.client();
+    for (name, want) in [
+        ("Admin", Status::NameTaken),
+        ("\u{430}dmin", Status::NameTaken),
+        (
+            "\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}",
+            Status::NameTaken,
+        ),
+        ("admin\u{200B}", Status::BadName),
+        ("\u{FEFF}admin", Status::BadName),
+        (" admin ", Status::BadName),
+        ("\u{202E}nimda", Status::BadName),
+        ("\u{301}\u{301}", Status::BadName),
+    ] {
+        assert_eq!(refused(m.login(name)), want, "{name:?}");
+    }
+    // Mallory's budget starts full at this login.
+    let start = std::time::Instant::now();
+    let login = m.login("\u{FF4D}allory").unwrap();
+    assert_eq!(lobby.redeem(login.ticket).unwrap().name.as_str(), "mallory");
+    m.whisper("ADMIN", "hi").unwrap();
+    match ntf(&mut admin) {
+        Message::WhisperNtf { name, msg, .. } => {
+            assert_eq!((name.as_str(), msg.as_str()), ("mallory", "hi"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The rest of the burst, then refusals: the connection stays and admin is not cut.
+    let cfg = LobbyConfig::default();
+    let (burst, rate) = (cfg.user_msg_burst as usize, cfg.user_msgs_per_sec as usize);
+    let mut limited = 0;
+    for _ in 0..10 * burst {
+        match m.whisper("admin", "x") {
+            Ok(()) => {}
+            Err(Error::Refused(Status::BadRequest)) => limited += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    // Whatever the pace of this machine: at most the burst plus the rate over the time
+    // taken got through (the first whisper above included).
+    let secs = start.elapsed().as_secs() as usize + 1;
+    let ok = 10 * burst - limited + 1;
+    assert!(limited > 0 && ok <= burst + rate * secs, "{ok} in {secs} s");
+    assert_eq!(admin.echo(b"still here").unwrap(), b"still here");
+    let s = lobby.stop();
+    assert_eq!((s.errors, s.slow_readers_cut), ([0; 4], 0));
+    assert_eq!(s.rate_limited, limited as u64);
+}

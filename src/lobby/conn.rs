@@ -7,9 +7,10 @@ use crate::tickets::Tickets;
 use log::{debug, error, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
+use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most bytes read and thrown away from a connection being closed, so that the kernel
 /// sends FIN rather than RST and the peer gets to read our last ERROR.
@@ -19,6 +20,11 @@ const DRAIN_ON_CLOSE: usize = 64 * 1024;
 /// [`Lobby::run_pending`] call, so a fast sender cannot hold up the game tick or the other
 /// connections; what is left is read on the next turn of the loop.
 const READ_BUDGET: usize = 64 * 1024;
+
+/// How long after an `accept` failure that the spare descriptor could not absorb the
+/// listener is tried again. Edge-triggered readiness is not repeated for connections
+/// already queued, so without a retry a full queue would never be served again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// The lobby's TCP listener and connections, driven by the caller's `mio::Poll`.
 #[derive(Debug)]
@@ -31,6 +37,15 @@ pub struct Lobby {
     pending: Vec<usize>,
     /// Scratch list swapped with `pending` while it is served.
     serving: Vec<usize>,
+    /// A descriptor held in reserve (`/dev/null`): when `accept` fails with EMFILE or
+    /// ENFILE it is closed, one connection is accepted into its number and closed at
+    /// once, and it is reopened, so that the listener's queue keeps draining (the
+    /// libev/nginx way).
+    spare: Option<File>,
+    /// When to call `accept` again after a failure the spare could not absorb.
+    accept_retry: Option<Instant>,
+    /// Connections refused for lack of descriptors.
+    refused_no_fd: u64,
 }
 
 impl Lobby {
@@ -48,6 +63,9 @@ impl Lobby {
             token_base: 0,
             pending: Vec::with_capacity(max),
             serving: Vec::with_capacity(max),
+            spare: open_spare(),
+            accept_retry: None,
+            refused_no_fd: 0,
         })
     }
 
@@ -120,20 +138,30 @@ impl Lobby {
         }
     }
 
-    /// The earliest idle or frame deadline of any connection.
+    /// The earliest deadline of any connection, or of a retry of `accept`.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.core.next_timeout()
+        match (self.core.next_timeout(), self.accept_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Closes every connection whose deadline is at or before `now`.
+    /// Closes every connection whose deadline is at or before `now`; retries `accept` if
+    /// that is due.
     pub fn handle_timeout(&mut self, registry: &Registry, now: Instant) {
+        if self.accept_retry.is_some_and(|t| t <= now) {
+            self.accept_retry = None;
+            self.accept(registry, now);
+        }
         self.core.handle_timeout(now);
         self.pump(registry);
     }
 
     /// Counters and gauges.
     pub fn stats(&self) -> LobbyStats {
-        self.core.stats()
+        let mut s = self.core.stats();
+        s.refused_no_fd = self.refused_no_fd;
+        s
     }
 
     /// Closes every connection (flushing what the sockets take) and deregisters the
@@ -151,20 +179,58 @@ impl Lobby {
     }
 
     fn accept(&mut self, registry: &Registry, now: Instant) {
+        if self.spare.is_none() {
+            self.spare = open_spare();
+        }
         loop {
             let (stream, peer) = match self.listener.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if out_of_fds(&e) && self.spare.is_some() => {
+                    // Free the spare's number, take the oldest queued connection into
+                    // it, close it, take the number back: the queue drains, so readiness
+                    // comes again once descriptors are free.
+                    self.spare = None;
+                    let refused = self.listener.accept();
+                    if let Ok((stream, peer)) = &refused {
+                        self.refused_no_fd += 1;
+                        warn!("lobby: out of file descriptors ({e}), refused {peer}");
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
+                    // The refused stream is closed (dropped) before the spare is reopened
+                    // into the number it held.
+                    let refused = refused.map(drop);
+                    self.spare = open_spare();
+                    match refused {
+                        Ok(()) => continue,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                        Err(e) => {
+                            error!("lobby: accept failed even with the spare descriptor: {e}");
+                            self.accept_retry = Some(now + ACCEPT_RETRY);
+                            return;
+                        }
+                    }
+                }
                 Err(e) => {
-                    // EMFILE and friends: the pending connection stays queued; the next
-                    // readiness retries.
-                    error!("lobby: accept failed: {e}");
+                    // No spare (it could not be reopened) or another failure: the queued
+                    // connections will not raise readiness again, so retry on a timer.
+                    error!("lobby: accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    self.accept_retry = Some(now + ACCEPT_RETRY);
                     return;
                 }
             };
             let _ = stream.set_nodelay(true);
-            match self.core.open(peer.ip(), stream, now) {
+            let opened = self.core.open(peer.ip(), stream, now);
+            // A connection not logged in that was shed to make room: out of the core
+            // already, its token about to be reused.
+            if let Some(mut old) = self.core.take_shed() {
+                if let Err(e) = registry.deregister(&mut old) {
+                    debug!("lobby: deregister a shed conn: {e}");
+                }
+                let _ = old.shutdown(Shutdown::Both);
+            }
+            match opened {
                 Ok(id) => {
                     let token = Token(self.token_base + 1 + id);
                     let interest = Interest::READABLE | Interest::WRITABLE;
@@ -271,6 +337,16 @@ impl Lobby {
             info!("lobby: conn {id} from {peer:?} closed: {reason:?} ({left} bytes unsent)");
         }
     }
+}
+
+/// Whether an `accept` failed for lack of file descriptors (per process or system-wide).
+fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The spare descriptor, or `None` when even that cannot be had now.
+fn open_spare() -> Option<File> {
+    File::open("/dev/null").ok()
 }
 
 /// Reads and discards what the peer already sent, up to [`DRAIN_ON_CLOSE`] bytes.

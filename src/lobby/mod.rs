@@ -17,6 +17,7 @@ mod conn;
 mod cursor;
 pub(crate) mod frame;
 pub(crate) mod msg;
+mod name;
 pub(crate) mod ring;
 mod state;
 
@@ -41,10 +42,23 @@ pub struct LobbyConfig {
     pub idle_timeout: Duration,
     /// A frame whose first byte has arrived must be complete within this (slowloris).
     pub frame_deadline: Duration,
+    /// A connection must log in within this of being accepted, or it is closed.
+    pub login_deadline: Duration,
+    /// Percent of `max_conns` (1..=100, rounded up) that connections not logged in may
+    /// hold. Beyond it, and when the table is full, a newcomer sheds the oldest connection
+    /// not logged in (open at least 1 s), or is refused if there is none.
+    pub unauthenticated_share: u8,
     /// Bound of each connection's send buffer; a peer that lets it fill is cut off.
     pub send_buffer_bytes: usize,
     /// Size of each connection's receive ring (at least 4096, one whole frame).
     pub recv_buffer_bytes: usize,
+    /// Most ROOM_CHAT, WHISPER, INVITE, ROOM_ENTER and ROOM_LEAVE requests (those that
+    /// reach other users) one logged-in user may send per second, on average (a token
+    /// bucket per user); more are answered 10 bad request. 0: no limit.
+    pub user_msgs_per_sec: u32,
+    /// How many of those requests a user may send at once above that rate (the bucket's
+    /// depth, at least 1).
+    pub user_msg_burst: u32,
 }
 
 impl Default for LobbyConfig {
@@ -56,13 +70,24 @@ impl Default for LobbyConfig {
             max_room_users: msg::MAX_ROOM_USERS,
             idle_timeout: Duration::from_secs(300),
             frame_deadline: Duration::from_secs(10),
+            login_deadline: Duration::from_secs(10),
+            unauthenticated_share: 50,
             send_buffer_bytes: 64 * 1024,
             recv_buffer_bytes: 8 * 1024,
+            user_msgs_per_sec: 10,
+            user_msg_burst: 20,
         }
     }
 }
 
 impl LobbyConfig {
+    /// How many connections not logged in may be open at once: `unauthenticated_share`
+    /// percent of `max_conns`, rounded up (at least 1).
+    pub fn max_unauthenticated(&self) -> usize {
+        let share = usize::from(self.unauthenticated_share.clamp(1, 100));
+        self.max_conns.max(1).saturating_mul(share).div_ceil(100)
+    }
+
     /// The config with every field forced into its valid range: room size 1..=100, send
     /// buffer at least one frame, receive ring at least one frame, counts at least 1.
     pub fn sanitized(mut self) -> LobbyConfig {
@@ -71,6 +96,8 @@ impl LobbyConfig {
         self.max_room_users = self.max_room_users.clamp(1, msg::MAX_ROOM_USERS);
         self.send_buffer_bytes = self.send_buffer_bytes.max(frame::MAX_FRAME);
         self.recv_buffer_bytes = self.recv_buffer_bytes.max(frame::MAX_FRAME);
+        self.user_msg_burst = self.user_msg_burst.max(1);
+        self.unauthenticated_share = self.unauthenticated_share.clamp(1, 100);
         self
     }
 }
@@ -90,6 +117,16 @@ pub struct LobbyStats {
     pub refused_total: u64,
     /// Connections refused: `max_conns_per_ip` reached.
     pub refused_per_ip: u64,
+    /// Connections refused: as many not logged in as `unauthenticated_share` allows, and
+    /// none of them old enough to shed.
+    pub refused_unauthenticated: u64,
+    /// Connections not logged in closed to make room for a newcomer.
+    pub shed: u64,
+    /// Connections accepted and closed at once because the process was out of file
+    /// descriptors (EMFILE/ENFILE; the shell's spare descriptor took them).
+    pub refused_no_fd: u64,
+    /// Connections closed for not logging in within `login_deadline`.
+    pub login_deadline_cut: u64,
     /// Requests handled.
     pub msgs_in: u64,
     /// Frames queued to peers.
@@ -102,6 +139,12 @@ pub struct LobbyStats {
     pub errors: [u64; msg::ErrorCode::ALL.len()],
     /// Connections cut because their send buffer would overflow.
     pub slow_readers_cut: u64,
+    /// ROOM_CHAT, WHISPER, INVITE, ROOM_ENTER and ROOM_LEAVE requests refused: the user
+    /// was over its rate.
+    pub rate_limited: u64,
+    /// WHISPER and INVITE requests refused because the target's send buffer could not
+    /// take the notification (the sender is refused; the target is not cut).
+    pub target_full: u64,
     /// Connections closed for idleness.
     pub idle_cut: u64,
     /// Connections closed for not finishing a frame in time.

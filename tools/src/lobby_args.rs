@@ -22,9 +22,24 @@ pub struct LobbyArgs {
     /// frame it started.
     #[arg(long = "lobby-frame-deadline-ms", default_value_t = 10_000)]
     pub frame_deadline_ms: u64,
+    /// Close a lobby connection that has not logged in this many milliseconds after it
+    /// was accepted.
+    #[arg(long = "lobby-login-deadline-ms", default_value_t = 10_000)]
+    pub login_deadline_ms: u64,
+    /// Percent of --lobby-max-conns that connections not logged in may hold (1..=100);
+    /// beyond it, or when the lobby is full, a newcomer sheds the oldest of them.
+    #[arg(long = "lobby-unauthenticated-share", default_value_t = 50)]
+    pub unauthenticated_share: u8,
     /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096).
     #[arg(long = "lobby-send-buffer", default_value_t = 65_536)]
     pub send_buffer: usize,
+    /// Requests that reach other users (chat, whisper, invite, room enter and leave) one
+    /// lobby user may send per second on average; more get 10 bad request (0: no limit).
+    #[arg(long = "lobby-user-rate", default_value_t = 10)]
+    pub user_rate: u32,
+    /// How many of those requests a lobby user may send at once above that rate.
+    #[arg(long = "lobby-user-burst", default_value_t = 20)]
+    pub user_burst: u32,
 }
 
 impl LobbyArgs {
@@ -36,7 +51,11 @@ impl LobbyArgs {
             max_rooms: self.max_rooms,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             frame_deadline: Duration::from_millis(self.frame_deadline_ms),
+            login_deadline: Duration::from_millis(self.login_deadline_ms),
+            unauthenticated_share: self.unauthenticated_share,
             send_buffer_bytes: self.send_buffer,
+            user_msgs_per_sec: self.user_rate,
+            user_msg_burst: self.user_burst,
             ..LobbyConfig::default()
         }
         .sanitized()

@@ -158,11 +158,10 @@ pub type Title = ArrayString<MAX_TITLE>;
 /// A chat or whisper message: 1..=255 bytes of UTF-8, stored inline.
 pub type Text = ArrayString<MAX_TEXT>;
 
-/// Whether `s` is a valid user name: 1..=16 bytes, no control characters, not blank.
+/// Whether LOGIN_REQ accepts `s` as a user name (the rules are in `lobby/name.rs`).
+#[cfg(test)]
 pub fn valid_name(s: &str) -> bool {
-    (1..=crate::tickets::MAX_NAME).contains(&s.len())
-        && !s.chars().any(char::is_control)
-        && !s.trim().is_empty()
+    super::name::accept(s).is_some()
 }
 
 /// Whether `s` is a valid room title: 1..=32 bytes, no control characters, not blank.

@@ -1,38 +1,82 @@
-//! The two deadlines of every lobby connection, kept as data rather than found by a scan:
-//! the idle timeout (no frame completed for `idle_timeout`) and the slowloris guard (a
-//! started frame not completed within `frame_deadline`).
+//! The three deadlines of every lobby connection, kept as data rather than found by a
+//! scan: the idle timeout (no frame completed for `idle_timeout`), the slowloris guard (a
+//! started frame not completed within `frame_deadline`) and the login deadline (not logged
+//! in within `login_deadline` of being accepted).
 //!
 //! Each is an [`Expiry`] list ordered by last touch: every slot in one list shares one
 //! timeout, so the earliest deadline of a list is its front's touch plus that timeout, and
-//! the next deadline of the lobby is the earlier of two fronts.
+//! the next deadline of the lobby is the earliest of three fronts. The login list is also
+//! the set of connections not logged in, oldest first: the ones the lobby sheds.
 
 use super::CloseReason;
 use crate::timers::Expiry;
 use std::time::{Duration, Instant};
 
-/// Idle and partial-frame deadlines of the open connections that are not closing.
+/// Idle, partial-frame and login deadlines of the open connections that are not closing.
 #[derive(Debug)]
 pub(super) struct Deadlines {
     idle_timeout: Duration,
     frame_deadline: Duration,
+    login_deadline: Duration,
     /// When each connection last completed a frame (or was accepted).
     idle: Expiry<Option<Instant>>,
     /// When each connection holding part of a frame started that frame.
     partial: Expiry<Option<Instant>>,
+    /// When each connection not logged in was accepted.
+    login: Expiry<Option<Instant>>,
+    /// How many connections are in `login`.
+    unauthenticated: usize,
 }
 
 impl Deadlines {
     /// Deadlines for connection ids `0..slots`. Allocates once.
-    pub(super) fn new(slots: usize, idle_timeout: Duration, frame_deadline: Duration) -> Self {
+    pub(super) fn new(
+        slots: usize,
+        idle_timeout: Duration,
+        frame_deadline: Duration,
+        login_deadline: Duration,
+    ) -> Self {
         Deadlines {
             idle_timeout,
             frame_deadline,
+            login_deadline,
             idle: Expiry::new(slots),
             partial: Expiry::new(slots),
+            login: Expiry::new(slots),
+            unauthenticated: 0,
         }
     }
 
-    /// `id` was accepted or completed a frame at `now`: its idle deadline starts again.
+    /// `id` was accepted at `now`: idle and login deadlines start.
+    pub(super) fn accepted(&mut self, id: usize, now: Instant) {
+        self.active(id, now);
+        if self.login.touched_at(id).is_none() {
+            self.unauthenticated += 1;
+        }
+        self.login.touch(id, Some(now));
+    }
+
+    /// `id` logged in: it has no login deadline any more.
+    pub(super) fn logged_in(&mut self, id: usize) {
+        if self.login.touched_at(id).is_some() {
+            self.unauthenticated -= 1;
+            self.login.remove(id);
+        }
+    }
+
+    /// How many connections (not closing) have not logged in.
+    pub(super) fn unauthenticated(&self) -> usize {
+        self.unauthenticated
+    }
+
+    /// The connection (not closing) that has gone longest without logging in, and when it
+    /// was accepted.
+    pub(super) fn oldest_unauthenticated(&self) -> Option<(usize, Instant)> {
+        let (id, at) = self.login.oldest()?;
+        Some((id, at?))
+    }
+
+    /// `id` completed a frame at `now`: its idle deadline starts again.
     pub(super) fn active(&mut self, id: usize, now: Instant) {
         self.idle.touch(id, Some(now));
     }
@@ -56,6 +100,7 @@ impl Deadlines {
     pub(super) fn forget(&mut self, id: usize) {
         self.idle.remove(id);
         self.partial.remove(id);
+        self.logged_in(id);
     }
 
     /// `id`'s deadline and what passing it means: the frame deadline when it comes strictly
@@ -64,11 +109,17 @@ impl Deadlines {
     fn deadline(&self, id: usize) -> Option<(Instant, CloseReason)> {
         let idle = after(self.idle.touched_at(id), self.idle_timeout);
         let frame = after(self.partial.touched_at(id), self.frame_deadline);
-        match (frame, idle) {
+        let login = after(self.login.touched_at(id), self.login_deadline);
+        let best = match (frame, idle) {
             (Some(f), Some(i)) if f < i => Some((f, CloseReason::FrameDeadline)),
             (Some(f), None) => Some((f, CloseReason::FrameDeadline)),
             (_, Some(i)) => Some((i, CloseReason::Idle)),
             (None, None) => None,
+        };
+        match (login, best) {
+            (Some(l), Some((b, _))) if l < b => Some((l, CloseReason::LoginDeadline)),
+            (Some(l), None) => Some((l, CloseReason::LoginDeadline)),
+            (_, best) => best,
         }
     }
 
@@ -76,7 +127,12 @@ impl Deadlines {
     pub(super) fn next(&self) -> Option<Instant> {
         let idle = self.front(&self.idle, self.idle_timeout);
         let frame = self.front(&self.partial, self.frame_deadline);
-        idle.into_iter().chain(frame).map(|(at, _)| at).min()
+        let login = self.front(&self.login, self.login_deadline);
+        idle.into_iter()
+            .chain(frame)
+            .chain(login)
+            .map(|(at, _)| at)
+            .min()
     }
 
     /// A connection whose deadline is at or before `now`, and why, forgotten as it is
@@ -84,7 +140,8 @@ impl Deadlines {
     pub(super) fn pop_expired(&mut self, now: Instant) -> Option<(usize, CloseReason)> {
         let idle = self.front(&self.idle, self.idle_timeout);
         let frame = self.front(&self.partial, self.frame_deadline);
-        let (at, id) = idle.into_iter().chain(frame).min()?;
+        let login = self.front(&self.login, self.login_deadline);
+        let (at, id) = idle.into_iter().chain(frame).chain(login).min()?;
         if at > now {
             return None;
         }
@@ -113,7 +170,7 @@ mod tests {
     fn the_earlier_front_expires_first_with_the_rule_of_its_connection() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut d = Deadlines::new(4, s(30), s(5));
+        let mut d = Deadlines::new(4, s(30), s(5), Duration::MAX);
         assert_eq!(d.next(), None);
         d.active(0, t0);
         d.active(1, t0 + s(1));
@@ -135,7 +192,7 @@ mod tests {
     #[test]
     fn a_timeout_beyond_instant_never_fires() {
         let t0 = Instant::now();
-        let mut d = Deadlines::new(1, Duration::MAX, Duration::MAX);
+        let mut d = Deadlines::new(1, Duration::MAX, Duration::MAX, Duration::MAX);
         d.active(0, t0);
         d.frame_started(0, t0);
         assert_eq!(d.next(), None);

@@ -13,15 +13,18 @@
 //! The requests themselves are in `requests.rs` (one method each), room membership and
 //! fan-out in `rooms.rs`, the two deadlines of every connection in `deadlines.rs`.
 
+mod budget;
 mod deadlines;
 mod requests;
 mod rooms;
 
 use super::frame::{self, MAX_FRAME};
 use super::msg::{id, ErrorCode, Full, Message, Request, Title};
+use super::name::{self, NameKey};
 use super::ring::Ring;
 use super::{LobbyConfig, LobbyStats};
 use crate::tickets::{Name, Tickets};
+use budget::{Budget, Rate};
 use deadlines::Deadlines;
 use log::{info, warn};
 use slab::Slab;
@@ -36,6 +39,9 @@ pub enum Refusal {
     TooManyConns,
     /// `max_conns_per_ip` connections are open from this address.
     TooManyFromIp,
+    /// As many connections not logged in are open as `unauthenticated_share` allows, and
+    /// none has been open long enough to be shed.
+    TooManyUnauthenticated,
 }
 
 /// Why a connection is being closed.
@@ -53,6 +59,8 @@ pub enum CloseReason {
     Idle,
     /// A started frame was not completed within `frame_deadline`.
     FrameDeadline,
+    /// Not logged in within `login_deadline` of being accepted.
+    LoginDeadline,
     /// The lobby is shutting down.
     Shutdown,
 }
@@ -70,6 +78,9 @@ struct User {
     name: Name,
     ticket: u64,
     room: Option<u32>,
+    /// What it may still send of the requests that reach others (chat, whisper, invite,
+    /// room enter and leave).
+    budget: Budget,
 }
 
 #[derive(Debug)]
@@ -83,6 +94,15 @@ struct Conn<T> {
     dirty: bool,
 }
 
+/// What the lobby keeps per source address.
+#[derive(Debug, Default)]
+struct PerIp {
+    /// Open connections from it.
+    conns: usize,
+    /// The emptiest budget of a user who logged out from it.
+    left: Option<Budget>,
+}
+
 #[derive(Debug)]
 struct Room {
     title: Title,
@@ -94,16 +114,28 @@ struct Room {
 #[derive(Debug)]
 pub struct LobbyCore<T> {
     cfg: LobbyConfig,
+    /// Every user's send budget, from `cfg`.
+    rate: Rate,
     tickets: Tickets,
     conns: Slab<Conn<T>>,
-    per_ip: HashMap<IpAddr, usize>,
-    users: HashMap<Name, usize>,
+    /// Per source address: open connections, and the emptiest send budget of the users
+    /// who logged out from it, which the next login from there inherits. Entries with no
+    /// connection are kept while that budget may be in debt, swept when the map reaches
+    /// [`LobbyCore::per_ip_cap`].
+    per_ip: HashMap<IpAddr, PerIp>,
+    /// Logged-in users by the key of their name (one key each: bounded by `max_conns`).
+    users: HashMap<NameKey, usize>,
     rooms: BTreeMap<u32, Room>,
     next_user: u32,
     next_room: u32,
     dirty: VecDeque<usize>,
     closing: Vec<usize>,
     deadlines: Deadlines,
+    /// How many connections not logged in may be open at once.
+    max_unauthenticated: usize,
+    /// The socket of the connection the last [`LobbyCore::open`] shed, for the shell to
+    /// close ([`LobbyCore::take_shed`]). One at most: an untaken one is dropped by the next.
+    shed: Option<T>,
     /// Scratch list of the connections [`LobbyCore::handle_timeout`] closes.
     expired: Vec<(usize, CloseReason)>,
     scratch: Box<[u8]>,
@@ -118,18 +150,26 @@ impl<T> LobbyCore<T> {
         let cfg = cfg.sanitized();
         LobbyCore {
             conns: Slab::with_capacity(cfg.max_conns),
-            per_ip: HashMap::with_capacity(cfg.max_conns),
+            per_ip: HashMap::with_capacity(2 * cfg.max_conns),
             users: HashMap::with_capacity(cfg.max_conns),
             rooms: BTreeMap::new(),
             next_user: 1,
             next_room: 1,
             dirty: VecDeque::with_capacity(cfg.max_conns),
             closing: Vec::with_capacity(cfg.max_conns),
-            deadlines: Deadlines::new(cfg.max_conns, cfg.idle_timeout, cfg.frame_deadline),
+            deadlines: Deadlines::new(
+                cfg.max_conns,
+                cfg.idle_timeout,
+                cfg.frame_deadline,
+                cfg.login_deadline,
+            ),
+            max_unauthenticated: cfg.max_unauthenticated(),
+            shed: None,
             expired: Vec::with_capacity(cfg.max_conns),
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
             stats: LobbyStats::default(),
+            rate: Rate::new(cfg.user_msgs_per_sec, cfg.user_msg_burst),
             cfg,
             tickets,
         }
@@ -141,17 +181,52 @@ impl<T> LobbyCore<T> {
     }
 
     /// Admits a new connection from `ip`, or gives `io` back with the reason.
+    ///
+    /// When the table is full, or connections not logged in hold their whole share
+    /// ([`LobbyConfig::max_unauthenticated`]), the oldest connection not logged in is shed
+    /// to make room, if it has been open at least [`LobbyCore::SHED_MIN_AGE`]: it is
+    /// removed at once and its `T` waits in [`LobbyCore::take_shed`]. Only when there is
+    /// none is the newcomer refused. Logged-in users are never shed.
     pub fn open(&mut self, ip: IpAddr, io: T, now: Instant) -> Result<usize, (T, Refusal)> {
-        if self.conns.len() >= self.cfg.max_conns {
-            self.stats.refused_total += 1;
-            return Err((io, Refusal::TooManyConns));
-        }
-        let n = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if n >= self.cfg.max_conns_per_ip {
+        if self.per_ip.get(&ip).map_or(0, |e| e.conns) >= self.cfg.max_conns_per_ip {
             self.stats.refused_per_ip += 1;
             return Err((io, Refusal::TooManyFromIp));
         }
-        self.per_ip.insert(ip, n + 1);
+        let full = self.conns.len() >= self.cfg.max_conns;
+        if full || self.deadlines.unauthenticated() >= self.max_unauthenticated {
+            let min_age = Self::SHED_MIN_AGE.min(self.cfg.login_deadline);
+            let victim = self
+                .deadlines
+                .oldest_unauthenticated()
+                .filter(|&(_, at)| now.saturating_duration_since(at) >= min_age);
+            let Some((victim, _)) = victim else {
+                let why = if full {
+                    self.stats.refused_total += 1;
+                    Refusal::TooManyConns
+                } else {
+                    self.stats.refused_unauthenticated += 1;
+                    Refusal::TooManyUnauthenticated
+                };
+                return Err((io, why));
+            };
+            info!(
+                "lobby: conn {victim} from {:?}: not logged in, shed for a newcomer from {ip}",
+                self.peer_ip(victim)
+            );
+            self.stats.shed += 1;
+            self.shed = self.remove(victim);
+        }
+        if !self.per_ip.contains_key(&ip) && self.per_ip.len() >= self.per_ip_cap() {
+            // Forget the addresses with no connection whose budget is full again; if that
+            // is not enough, every address with no connection (at most `max_conns` have
+            // one, half the cap).
+            self.per_ip
+                .retain(|_, e| e.conns > 0 || e.left.is_some_and(|b| b.in_debt(now)));
+            if self.per_ip.len() >= self.per_ip_cap() {
+                self.per_ip.retain(|_, e| e.conns > 0);
+            }
+        }
+        self.per_ip.entry(ip).or_default().conns += 1;
         self.stats.accepted += 1;
         let id = self.conns.insert(Conn {
             io,
@@ -165,8 +240,35 @@ impl<T> LobbyCore<T> {
         // Slab keys stay below the most entries ever held at once: below `max_conns`, the
         // deadline lists' size.
         debug_assert!(id < self.cfg.max_conns);
-        self.deadlines.active(id, now);
+        self.deadlines.accepted(id, now);
         Ok(id)
+    }
+
+    /// How long a connection not logged in is safe from being shed for a newcomer (or
+    /// the login deadline, if shorter): time to log in.
+    pub const SHED_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Most entries of the per-address table: twice `max_conns` (at most `max_conns`
+    /// addresses have a connection; the rest only remember a budget).
+    fn per_ip_cap(&self) -> usize {
+        2 * self.cfg.max_conns
+    }
+
+    /// Entries of the per-address table (tests: it stays bounded).
+    #[cfg(test)]
+    pub(crate) fn per_ip_entries(&self) -> usize {
+        self.per_ip.len()
+    }
+
+    /// The budget a login from `ip` starts with at `now`.
+    fn budget_for(&self, ip: IpAddr, now: Instant) -> Budget {
+        Budget::inherit(now, self.per_ip.get(&ip).and_then(|e| e.left))
+    }
+
+    /// The socket of a connection [`LobbyCore::open`] shed: close it (it is already out of
+    /// the core). Call after every `open`.
+    pub fn take_shed(&mut self) -> Option<T> {
+        self.shed.take()
     }
 
     /// Whether connection `id` is open.
@@ -214,7 +316,7 @@ impl<T> LobbyCore<T> {
             let handled = frame::pop(&mut rx, &mut scratch, id::is_request, |f| {
                 completed = true;
                 match Request::parse(f) {
-                    Ok(req) => self.handle(id, req, f),
+                    Ok(req) => self.handle(id, req, f, now),
                     Err(code) => self.bad_input(id, code),
                 }
             });
@@ -316,6 +418,7 @@ impl<T> LobbyCore<T> {
             CloseReason::SlowReader => self.stats.slow_readers_cut += 1,
             CloseReason::Idle => self.stats.idle_cut += 1,
             CloseReason::FrameDeadline => self.stats.frame_deadline_cut += 1,
+            CloseReason::LoginDeadline => self.stats.login_deadline_cut += 1,
             _ => {}
         }
     }
@@ -330,13 +433,18 @@ impl<T> LobbyCore<T> {
         self.deadlines.forget(id);
         let c = self.conns.remove(id);
         if let Some(u) = &c.user {
-            self.users.remove(&u.name);
+            if let Some(k) = name::key(&u.name) {
+                self.users.remove(&k);
+            }
             self.tickets.revoke(u.ticket);
             info!("lobby: user {} {:?} logged out", u.id, u.name.as_str());
         }
-        if let Some(n) = self.per_ip.get_mut(&c.ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(e) = self.per_ip.get_mut(&c.ip) {
+            e.conns -= 1;
+            if let Some(u) = &c.user {
+                e.left = Some(e.left.map_or(u.budget, |b| b.emptier(u.budget)));
+            }
+            if e.conns == 0 && e.left.is_none() {
                 self.per_ip.remove(&c.ip);
             }
         }
@@ -422,6 +530,14 @@ impl<T> LobbyCore<T> {
             c.dirty = true;
             self.dirty.push_back(to);
         }
+    }
+
+    /// Whether `n` more bytes fit `to`'s send buffer now (a closing or gone connection
+    /// takes anything: it is sent nothing more).
+    fn fits(&self, to: usize, n: usize) -> bool {
+        self.conns
+            .get(to)
+            .is_none_or(|c| c.closing.is_some() || c.tx.free() >= n)
     }
 
     /// Writes `m` and queues it for `to`.

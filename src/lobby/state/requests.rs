@@ -5,10 +5,12 @@
 //! with that status and every later field zeroed ([`Request::answer`]). The room requests
 //! are in `rooms.rs`.
 
-use super::{LobbyCore, User};
-use crate::lobby::msg::{valid_name, Message, Request, Status, Text};
+use super::{Budget, LobbyCore, User};
+use crate::lobby::msg::{Message, Request, Status, Text};
+use crate::lobby::name;
 use crate::tickets::{Holder, Name};
 use log::{debug, info, warn};
+use std::time::Instant;
 
 /// What a handler knows of the logged-in user who sent the request.
 #[derive(Debug, Clone, Copy)]
@@ -26,14 +28,24 @@ pub(super) type Handled = Result<(), Status>;
 
 impl<T> LobbyCore<T> {
     /// Handles one parsed request; `frame` is its whole frame (ECHO sends it back).
-    pub(super) fn handle(&mut self, id: usize, req: Request, frame: &[u8]) {
+    pub(super) fn handle(&mut self, id: usize, req: Request, frame: &[u8], now: Instant) {
         self.stats.msgs_in += 1;
         debug!("lobby: conn {id}: {req:?}");
         // ECHO and LOGIN_REQ need no login; every other request does.
         let handled = match (req, self.me(id)) {
             (Request::Echo(_), _) => return self.echo(id, frame),
-            (Request::Login { name }, _) => self.login(id, name),
+            (Request::Login { name }, _) => self.login(id, name, now),
             (_, None) => Err(Status::NotLoggedIn),
+            // What reaches other users is limited per second (docs/LOBBY.md): chat,
+            // whisper, invite, and entering or leaving a room (the room is told).
+            (
+                Request::RoomChat { .. }
+                | Request::Whisper { .. }
+                | Request::Invite { .. }
+                | Request::RoomEnter { .. }
+                | Request::RoomLeave,
+                _,
+            ) if !self.spend(id, now) => Err(Status::BadRequest),
             (Request::RoomList, Some(_)) => self.room_list(id),
             (Request::RoomCreate { title, max }, Some(me)) => self.room_create(id, me, title, max),
             (Request::RoomEnter { room }, Some(me)) => self.room_enter(id, me, room),
@@ -58,6 +70,20 @@ impl<T> LobbyCore<T> {
         self.send(id, &m);
     }
 
+    /// Spends one of the user's sends; `false` when it is over its rate (counted).
+    fn spend(&mut self, id: usize, now: Instant) -> bool {
+        let rate = self.rate;
+        let ok = self
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.user.as_mut())
+            .is_none_or(|u| u.budget.take(rate, now));
+        if !ok {
+            self.stats.rate_limited += 1;
+        }
+        ok
+    }
+
     fn me(&self, id: usize) -> Option<Me> {
         self.user(id).map(|u| Me {
             user: u.id,
@@ -77,14 +103,14 @@ impl<T> LobbyCore<T> {
     }
 
     /// LOGIN_REQ: a valid free name gets a user id and a game-port ticket.
-    fn login(&mut self, id: usize, name: &str) -> Handled {
-        let valid = Name::from(name).ok().filter(|n| valid_name(n));
-        let name = match valid {
+    fn login(&mut self, id: usize, name: &str, now: Instant) -> Handled {
+        // The name as stored (NFKC) and its key (case and confusables folded): name.rs.
+        let (name, key) = match name::accept(name) {
             _ if self.user(id).is_some() => return Err(Status::AlreadyLoggedIn),
             None => return Err(Status::BadName),
-            Some(n) if self.users.contains_key(&n) => return Err(Status::NameTaken),
+            Some((_, k)) if self.users.contains_key(&k) => return Err(Status::NameTaken),
             Some(_) if self.users.len() >= self.cfg.max_conns => return Err(Status::ServerFull),
-            Some(n) => n,
+            Some(nk) => nk,
         };
         let user = self.next_user;
         let Ok(ticket) = self.tickets.issue(Holder { user, name }) else {
@@ -92,7 +118,11 @@ impl<T> LobbyCore<T> {
             return Err(Status::ServerFull);
         };
         self.next_user = self.next_user.wrapping_add(1).max(1);
-        self.users.insert(name, id);
+        self.users.insert(key, id);
+        self.deadlines.logged_in(id);
+        let budget = self
+            .peer_ip(id)
+            .map_or(Budget::new(now), |ip| self.budget_for(ip, now));
         if let Some(c) = self.conns.get_mut(id) {
             info!(
                 "lobby: conn {id} from {} logged in as {user} {name:?}",
@@ -103,6 +133,7 @@ impl<T> LobbyCore<T> {
                 name,
                 ticket,
                 room: None,
+                budget,
             });
         }
         let res = Message::LoginRes {
@@ -114,9 +145,15 @@ impl<T> LobbyCore<T> {
         Ok(())
     }
 
+    /// The connection of the user a WHISPER or INVITE names: the one whose name has the
+    /// same key (names are unique by key, so at most one).
+    fn target(&self, to: &str) -> Option<usize> {
+        self.users.get(&name::key(to)?).copied()
+    }
+
     /// WHISPER_REQ: a non-empty text to a logged-in user.
     fn whisper(&mut self, id: usize, me: Me, to: &str, msg: &str) -> Handled {
-        let target = self.users.get(to).copied();
+        let target = self.target(to);
         let msg = Text::from(msg).ok().filter(|m| !m.is_empty());
         let (Some(target), Some(msg)) = (target, msg) else {
             return Err(if msg.is_none() {
@@ -125,31 +162,51 @@ impl<T> LobbyCore<T> {
                 Status::NoSuchUser
             });
         };
-        self.send(id, &Message::WhisperRes { result: Status::Ok });
         let ntf = Message::WhisperNtf {
             user: me.user,
             name: me.name,
             msg,
         };
-        self.send(target, &ntf);
-        Ok(())
+        self.notify_one(
+            id,
+            &Message::WhisperRes { result: Status::Ok },
+            target,
+            &ntf,
+        )
     }
 
     /// INVITE_REQ: tells another logged-in user the room you are in.
     fn invite(&mut self, id: usize, me: Me, to: &str) -> Handled {
-        let target = self.users.get(to).copied();
+        let target = self.target(to);
         let (room, target) = match (me.room, target) {
             (None, _) => return Err(Status::NotInRoom),
             (_, None) => return Err(Status::NoSuchUser),
             (_, Some(t)) if t == id => return Err(Status::BadRequest),
             (Some(room), Some(t)) => (room, t),
         };
-        self.send(id, &Message::InviteRes { result: Status::Ok });
         let ntf = Message::InviteNtf {
             room,
             name: me.name,
         };
-        self.send(target, &ntf);
+        self.notify_one(id, &Message::InviteRes { result: Status::Ok }, target, &ntf)
+    }
+
+    /// Answers `res` to `id`, then sends `ntf` to `target`; but when `ntf` does not fit
+    /// `target`'s send buffer the request is refused, 11 server full: a flood of
+    /// whispers or invites costs its sender, never cuts its target as a slow reader.
+    fn notify_one(&mut self, id: usize, res: &Message, target: usize, ntf: &Message) -> Handled {
+        let (Ok(res_len), Ok(n)) = (res.emit(&mut self.out), ntf.emit(&mut self.out)) else {
+            return Err(Status::BadRequest);
+        };
+        // Whispering yourself, your own answer goes first into the same buffer.
+        let need = if target == id { res_len + n } else { n };
+        if !self.fits(target, need) {
+            self.stats.target_full += 1;
+            debug!("lobby: conn {id}: target conn {target} cannot take {n} more bytes");
+            return Err(Status::ServerFull);
+        }
+        self.send(id, res);
+        self.send(target, ntf);
         Ok(())
     }
 }

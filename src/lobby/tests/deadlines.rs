@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 fn idle_deadline_with_injected_time() {
     let cfg = LobbyConfig {
         idle_timeout: Duration::from_secs(30),
+        // Connections that never log in: the login deadline is not what this tests.
+        login_deadline: Duration::MAX,
         ..LobbyConfig::default()
     };
     let mut h = H::new(cfg);
@@ -36,6 +38,8 @@ fn idle_deadline_with_injected_time() {
 fn frame_deadline_cuts_slowloris() {
     let cfg = LobbyConfig {
         frame_deadline: Duration::from_secs(5),
+        // Connections that never log in: the login deadline is not what this tests.
+        login_deadline: Duration::MAX,
         ..LobbyConfig::default()
     };
     let mut h = H::new(cfg);
@@ -88,6 +92,8 @@ proptest! {
         let cfg = LobbyConfig {
             idle_timeout: Duration::from_secs(10),
             frame_deadline: Duration::from_secs(3),
+            // Connections that never log in: the login deadline is not what this tests.
+            login_deadline: Duration::MAX,
             ..LobbyConfig::default()
         };
         let mut h = H::new(cfg.clone());

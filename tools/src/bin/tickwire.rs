@@ -187,6 +187,15 @@ fn host_config(s: &Serve) -> HostConfig {
 }
 
 fn serve(s: Serve) -> Result<(), String> {
+    // Every lobby connection is a descriptor: raise the soft RLIMIT_NOFILE as far as the
+    // hard limit allows (capped at the kernel's usual nr_open, 2^20), before binding.
+    if let Ok((soft, hard)) = tickwire_tools::common::fd_limit() {
+        match tickwire_tools::common::raise_fd_limit(hard.min(1 << 20)) {
+            Ok(now) if now > soft => log::info!("file descriptor limit raised {soft} -> {now}"),
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot raise the file descriptor limit from {soft}: {e}"),
+        }
+    }
     let cfg = host_config(&s);
     let mut host = Host::bind(cfg, |_| Arena::default())
         .map_err(|e| format!("cannot start on udp {}: {e}", s.bind))?;

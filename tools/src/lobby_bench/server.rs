@@ -55,6 +55,15 @@ impl Server {
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
             .args(["--lobby-max-conns", &n, "--lobby-max-conns-per-ip", &n])
+            // The bench measures capacity: no per-user chat rate limit, and its idle
+            // connections (not logged in) may fill the table and stay past 10 s.
+            .args([
+                "--lobby-user-rate",
+                "0",
+                "--lobby-unauthenticated-share",
+                "100",
+            ])
+            .args(["--lobby-login-deadline-ms", "86400000"])
             .args(["--stats-interval-ms", "0"])
             .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
