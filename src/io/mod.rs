@@ -178,6 +178,9 @@ impl<G: Game> Host<G> {
             let mut s = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
+                // Closing the terminal that runs the server: stop cleanly too (there is no
+                // configuration file to reload).
+                signal_hook::consts::SIGHUP,
             ])?;
             poll.registry()
                 .register(&mut s, sources.add(Source::Signals), Interest::READABLE)?;

@@ -81,6 +81,27 @@ fn bad_flags_are_refused_with_a_message() {
 
 #[test]
 fn sigterm_says_bye_prints_stats_and_exits_zero() {
+    signal_says_bye_prints_stats_and_exits_zero(libc::SIGTERM);
+}
+
+/// Closing the terminal (SIGHUP) stops the server as SIGTERM does, instead of killing it
+/// (exit 129, no BYE, no stats).
+#[test]
+fn sighup_says_bye_prints_stats_and_exits_zero() {
+    signal_says_bye_prints_stats_and_exits_zero(libc::SIGHUP);
+}
+
+#[test]
+fn help_says_what_sighup_does() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("SIGHUP"), "{text}");
+}
+
+fn signal_says_bye_prints_stats_and_exits_zero(signal: i32) {
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_tickwire"))
             .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
@@ -107,8 +128,8 @@ fn sigterm_says_bye_prints_stats_and_exits_zero() {
     let mut c = NetClient::new(addr);
     c.connect();
     assert!(c.wait_for(Kind::Snapshot, PATIENCE).is_some());
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-    assert!(c.wait_for(Kind::Bye, PATIENCE).is_some(), "BYE on SIGTERM");
+    unsafe { libc::kill(child.0.id() as i32, signal) };
+    assert!(c.wait_for(Kind::Bye, PATIENCE).is_some(), "BYE on signal {signal}");
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();

@@ -12,7 +12,9 @@ use tickwire_tools::lobby_args::LobbyArgs;
 ///
 /// With no subcommand, runs `serve` with its defaults: the arena game on 0.0.0.0:7777.
 /// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
-/// `tickwire listening udp=ADDR`.
+/// `tickwire listening udp=ADDR`. SIGINT, SIGTERM and SIGHUP (closing the terminal) all
+/// stop the server: BYE to every client, the final stats, exit 0 (there is no
+/// configuration file, so SIGHUP reloads nothing).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -22,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the game server (the arena game) until SIGINT or SIGTERM.
+    /// Run the game server (the arena game) until SIGINT, SIGTERM or SIGHUP.
     Serve(Serve),
 }
 
