@@ -129,7 +129,10 @@ fn signal_says_bye_prints_stats_and_exits_zero(signal: i32) {
     c.connect();
     assert!(c.wait_for(Kind::Snapshot, PATIENCE).is_some());
     unsafe { libc::kill(child.0.id() as i32, signal) };
-    assert!(c.wait_for(Kind::Bye, PATIENCE).is_some(), "BYE on signal {signal}");
+    assert!(
+        c.wait_for(Kind::Bye, PATIENCE).is_some(),
+        "BYE on signal {signal}"
+    );
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();
