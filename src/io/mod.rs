@@ -135,15 +135,29 @@ impl<G: Game> Host<G> {
                     None => Tickets::new(lcfg.max_conns),
                 };
                 tickets = Some(t.clone());
-                let mut l = Lobby::bind(*addr, lcfg, t)
-                    .map_err(|e| io::Error::new(e.kind(), format!("lobby {addr}: {e}")))?;
+                let mut l = Lobby::bind(*addr, lcfg, t).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("the lobby cannot listen on tcp {addr}: {e}"),
+                    )
+                })?;
                 let base = sources.add_run(Source::Lobby, l.tokens());
                 l.register(poll.registry(), base.0)?;
                 Some(l)
             }
             None => None,
         };
-        let sockets = bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer)?;
+        let sockets = bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer).map_err(|e| {
+            let what = if n == 1 {
+                "the game port"
+            } else {
+                "the match ports"
+            };
+            io::Error::new(
+                e.kind(),
+                format!("{what} cannot bind udp {}: {e}", cfg.bind),
+            )
+        })?;
         let now = Instant::now();
         let mut matches = Vec::with_capacity(n);
         for (i, mut socket) in sockets.into_iter().enumerate() {

@@ -150,3 +150,73 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// The first stdout line of `tickwire ARGS`, which is then stopped.
+fn listening_line(args: &[&str]) -> String {
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (first, _) = first_line(BufReader::new(child.0.stdout.take().unwrap()), PATIENCE).unwrap();
+    first.trim().to_string()
+}
+
+/// Without --lobby, the lobby listens on --bind's address, not on 0.0.0.0.
+#[test]
+fn the_lobby_follows_the_game_ports_address() {
+    let line = listening_line(&["serve", "--bind", "127.0.0.1:0"]);
+    let (_, lobby) = line
+        .split_once(" lobby=")
+        .unwrap_or_else(|| panic!("no lobby on {line:?}"));
+    let lobby: std::net::SocketAddr = lobby.split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(lobby.ip().to_string(), "127.0.0.1", "{line}");
+    assert_ne!(lobby.port(), 0, "{line}");
+}
+
+#[test]
+fn help_says_the_lobby_login_is_not_access_control() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap().replace('\n', " ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("only a name, over plain TCP"), "{text}");
+    assert!(text.contains("admits anyone who can reach the lobby"), "{text}");
+    assert!(text.contains("--bind's address on port 7778"), "{text}");
+}
+
+/// A taken lobby port is reported as the lobby's failure, a taken game port as the game
+/// port's.
+#[test]
+fn a_taken_port_names_what_failed() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = tcp.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--lobby", &taken])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("the lobby cannot listen on tcp {taken}")),
+        "{err}"
+    );
+    assert!(!err.contains("on udp"), "{err}");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = udp.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["serve", "--bind", &taken, "--lobby", "off"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("the game port cannot bind udp {taken}")),
+        "{err}"
+    );
+}
