@@ -186,7 +186,10 @@ fn help_says_the_lobby_login_is_not_access_control() {
     let text = String::from_utf8(out.stdout).unwrap().replace('\n', " ");
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("only a name, over plain TCP"), "{text}");
-    assert!(text.contains("admits anyone who can reach the lobby"), "{text}");
+    assert!(
+        text.contains("admits anyone who can reach the lobby"),
+        "{text}"
+    );
     assert!(text.contains("--bind's address on port 7778"), "{text}");
 }
 
