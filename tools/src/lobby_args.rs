@@ -22,9 +22,24 @@ pub struct LobbyArgs {
     /// frame it started.
     #[arg(long = "lobby-frame-deadline-ms", default_value_t = 10_000)]
     pub frame_deadline_ms: u64,
-    /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096).
-    #[arg(long = "lobby-send-buffer", default_value_t = 65_536)]
+    /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096,
+    /// the largest lobby frame).
+    #[arg(long = "lobby-send-buffer", default_value_t = 65_536, value_parser = parse_send_buffer)]
     pub send_buffer: usize,
+}
+
+/// The largest lobby frame: a connection's send buffer must hold one.
+const MIN_SEND_BUFFER: usize = 4096;
+
+/// `--lobby-send-buffer`: refused below [`MIN_SEND_BUFFER`] instead of silently raised.
+fn parse_send_buffer(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e} (bytes)"))?;
+    if n < MIN_SEND_BUFFER {
+        return Err(format!(
+            "{n} bytes cannot hold one lobby frame: give at least {MIN_SEND_BUFFER}"
+        ));
+    }
+    Ok(n)
 }
 
 impl LobbyArgs {

@@ -223,3 +223,72 @@ fn a_taken_port_names_what_failed() {
         "{err}"
     );
 }
+
+#[test]
+fn small_flags_get_clear_messages() {
+    for (args, says) in [
+        (&["serve", "--timeout-ms", "0"][..], "at least 1 ms"),
+        (&["serve", "--lobby-send-buffer", "100"], "at least 4096"),
+        (&["serve", "--bind", "nope"], "IP:PORT or HOST:PORT"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_tickwire-bots"), "tickwire-bots "),
+        (env!("CARGO_BIN_EXE_tickwire-chat"), "tickwire-chat "),
+    ] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(name),
+            "{out:?}"
+        );
+    }
+}
+
+/// `--bind` takes a host name, resolved at start-up.
+#[test]
+fn bind_takes_a_host_name() {
+    let line = listening_line(&["serve", "--bind", "localhost:0", "--lobby", "off"]);
+    let addr: std::net::SocketAddr = line
+        .strip_prefix("tickwire listening udp=")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback(), "{line}");
+    assert_ne!(addr.port(), 0);
+}
+
+/// The README's description of the first stdout line is what the binary prints.
+#[test]
+fn readme_describes_the_listening_line() {
+    let line = listening_line(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--lobby",
+        "127.0.0.1:0",
+        "--matches",
+        "2",
+    ]);
+    let shape: Vec<String> = line
+        .split(' ')
+        .map(|w| match w.split_once('=') {
+            Some(("matches", _)) => "matches=K".to_string(),
+            Some((k, _)) => format!("{k}=ADDR"),
+            None => w.to_string(),
+        })
+        .collect();
+    let shape = shape.join(" ");
+    assert_eq!(shape, "tickwire listening udp=ADDR lobby=ADDR matches=K");
+    let readme = include_str!("../../README.md").replace('\n', " ");
+    assert!(
+        readme.contains(&format!("`{shape}`")),
+        "README lacks `{shape}`"
+    );
+}

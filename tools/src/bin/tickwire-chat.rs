@@ -13,7 +13,7 @@ use tickwire::client::lobby::{Request, Status};
 
 /// Interactive terminal client for the tickwire lobby (TCP).
 #[derive(Debug, Parser)]
-#[command(version, after_help = HELP)]
+#[command(name = "tickwire-chat", version, after_help = HELP)]
 struct Args {
     /// Lobby address, host:port.
     #[arg(long, default_value = "127.0.0.1:7778")]

@@ -14,7 +14,8 @@ use tickwire_tools::lobby_args::LobbyArgs;
 /// and the lobby on TCP 0.0.0.0:7778. The lobby login takes only a name, over plain TCP:
 /// `--require-ticket` admits anyone who reaches the lobby (there is no secure mode yet).
 /// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
-/// `tickwire listening udp=ADDR`. SIGINT, SIGTERM and SIGHUP (closing the terminal) all
+/// `tickwire listening udp=ADDR lobby=ADDR matches=K` (lobby= when the lobby runs,
+/// matches= when K > 1). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
 /// stop the server: BYE to every client, the final stats, exit 0 (there is no
 /// configuration file, so SIGHUP reloads nothing).
 #[derive(Parser, Debug)]
@@ -32,8 +33,9 @@ enum Cmd {
 
 #[derive(Args, Debug, Clone)]
 struct Serve {
-    /// UDP address of the game port. Port 0 picks a free port (printed on stdout).
-    #[arg(long, default_value = "0.0.0.0:7777")]
+    /// UDP address of the game port: IP:PORT, or HOST:PORT resolved at start-up (the first
+    /// address it resolves to). Port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:7777", value_parser = parse_addr)]
     bind: SocketAddr,
 
     /// Simulation and snapshot rate in Hz; every tick is broadcast to every client.
@@ -45,7 +47,7 @@ struct Serve {
     max_clients: u8,
 
     /// A client the server hears nothing valid from for this long is dropped and sent BYE.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5000, value_parser = parse_timeout_ms)]
     timeout_ms: u64,
 
     /// Application protocol id; HELLOs carrying another one are dropped silently.
@@ -141,9 +143,34 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(LobbyAddr(None));
     }
-    s.parse()
+    parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
-        .map_err(|e| format!("{e} (expected ADDR:PORT or off)"))
+        .map_err(|e| format!("{e}, or off"))
+}
+
+/// IP:PORT, or HOST:PORT resolved now (the first address).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{s} resolves to no address")),
+        Err(e) => Err(format!(
+            "cannot resolve {s}: {e} (expected IP:PORT or HOST:PORT)"
+        )),
+    }
+}
+
+/// `--timeout-ms`: at least 1.
+fn parse_timeout_ms(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("0 would drop every client at once: give at least 1 ms (default 5000)".into()),
+        Ok(ms) => Ok(ms),
+        Err(e) => Err(format!("{e} (milliseconds, at least 1)")),
+    }
 }
 
 /// The lobby's port when --lobby is not given and --bind's port is not 0.
