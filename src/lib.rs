@@ -67,7 +67,7 @@
 //! [`Host`] is the I/O shell: one thread, one `mio::Poll`, one UDP socket per match
 //! (`recvmmsg`/`sendmmsg`, the snapshot body sent from the ring without a copy), an
 //! absolute `timerfd` for the ticks, the optional lobby, signals and [`Adapter`]s. `run`
-//! returns when a [`Stopper`] (or SIGINT/SIGTERM with `handle_signals`) stops it, after a
+//! returns when a [`Stopper`] (or SIGINT, SIGTERM or SIGHUP with `handle_signals`) stops it, after a
 //! BYE to every client, or when a drain ([`Stopper::drain`]) has emptied the matches:
 //!
 //! ```

@@ -1,7 +1,9 @@
 //! STUN Binding (RFC 5389) on the game port (PROTOCOL.md section 6).
 //!
 //! The server side, [`Stun::handle`], answers a Binding Request with a Binding Success
-//! Response carrying XOR-MAPPED-ADDRESS, and FINGERPRINT when the request had one. Everything
+//! Response carrying XOR-MAPPED-ADDRESS, and FINGERPRINT when the request had one.
+//! [`Stun::handle_classic`] answers an RFC 3489 Binding Request (no magic cookie, told by
+//! [`is_classic_request`]) with MAPPED-ADDRESS, as RFC 5389 section 12.2 asks. Everything
 //! else that looks like STUN is dropped with a named reason: no error responses are sent, so
 //! a spoofed source cannot get more than a small, rate-limited answer. No SOFTWARE attribute
 //! is sent, for the same reason: an answer to the smallest request (20 bytes) is 32 bytes for
@@ -25,7 +27,8 @@ pub const HEADER_LEN: usize = 20;
 pub const DEFAULT_LIMIT_PER_SEC: u32 = 20;
 /// Size of a [`binding_request`]: the header and a FINGERPRINT.
 pub const BINDING_REQUEST_LEN: usize = HEADER_LEN + 8;
-/// Largest answer [`Stun::handle`] writes (IPv6 with FINGERPRINT).
+/// Largest answer [`Stun::handle`] or [`Stun::handle_classic`] writes (IPv6 with
+/// FINGERPRINT).
 pub const MAX_RESPONSE_LEN: usize = HEADER_LEN + 24 + 8;
 /// Entries in the per-source rate limiter (one per source; 1.5 MiB, allocated once): a
 /// source's budget does not depend on the other sources (see `crate::limit`).
@@ -36,6 +39,8 @@ mod ty {
     pub const BINDING_REQUEST: u16 = 0x0001;
     pub const BINDING_SUCCESS: u16 = 0x0101;
     pub const MAPPED_ADDRESS: u16 = 0x0001;
+    /// RFC 3489's CHANGE-REQUEST (RFC 5780's since).
+    pub const CHANGE_REQUEST: u16 = 0x0003;
     pub const USERNAME: u16 = 0x0006;
     pub const MESSAGE_INTEGRITY: u16 = 0x0008;
     pub const ERROR_CODE: u16 = 0x0009;
@@ -87,12 +92,46 @@ impl Stun {
         req: &[u8],
         out: &mut [u8],
     ) -> Result<usize, DropReason> {
-        let (txn, fingerprint) = check_request(req)?;
+        let (id, fingerprint) = check_request(req)?;
         if !self.limit.allow(now, src.ip()) {
             return Err(DropReason::StunRateLimited);
         }
-        write_response(src, txn, fingerprint, out).ok_or(DropReason::OutboxFull)
+        write_response(src, id, Form::Xor { fingerprint }, out).ok_or(DropReason::OutboxFull)
     }
+
+    /// Like [`Stun::handle`] for an RFC 3489 Binding Request ([`is_classic_request`]: its
+    /// bytes 4..20 are a 128-bit transaction id, there is no magic cookie): the answer is a
+    /// Binding Response with that id and MAPPED-ADDRESS (RFC 5389 section 12.2), the same
+    /// size as [`Stun::handle`]'s without FINGERPRINT, charged to the same per-source limit.
+    ///
+    /// Attributes are checked as in [`Stun::handle`], except that a CHANGE-REQUEST asking
+    /// for no change is accepted (RFC 3489 clients such as stund's send one in every
+    /// request); one asking for another address or port is `stun_unknown_attribute`, as is
+    /// RESPONSE-ADDRESS (an answer sent elsewhere would be a reflection). A datagram with
+    /// the magic cookie is `stun_malformed` here (it is [`Stun::handle`]'s).
+    pub fn handle_classic(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        req: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, DropReason> {
+        let id = check_classic_request(req)?;
+        if !self.limit.allow(now, src.ip()) {
+            return Err(DropReason::StunRateLimited);
+        }
+        write_response(src, id, Form::Classic, out).ok_or(DropReason::OutboxFull)
+    }
+}
+
+/// Whether a datagram has the exact shape of an RFC 3489 Binding Request: type `0x0001`, a
+/// length field equal to the datagram's length less the 20-byte header, and no magic
+/// cookie (which would make it RFC 5389's, [`crate::wire::demux`]'s `Stun`). A game
+/// datagram never has it: its byte 0 would be flags `0x00`, which no kind carries.
+pub fn is_classic_request(d: &[u8]) -> bool {
+    be16(d, 0) == Some(ty::BINDING_REQUEST)
+        && be16(d, 2).is_some_and(|len| usize::from(len) + HEADER_LEN == d.len())
+        && be32(d, 4) != Some(MAGIC_COOKIE)
 }
 
 impl Default for Stun {
@@ -166,8 +205,16 @@ fn check_header(m: &[u8]) -> Result<Header<'_>, DropReason> {
     Ok(Header { ty, txn })
 }
 
-/// Checks a Binding Request; returns its transaction id and whether it had a FINGERPRINT.
-fn check_request(req: &[u8]) -> Result<(&[u8; 12], bool), DropReason> {
+/// Bytes 4..20 of a message at least [`HEADER_LEN`] long: the magic cookie and the
+/// transaction id (RFC 5389), or the 128-bit transaction id (RFC 3489).
+fn id16(m: &[u8]) -> Result<&[u8; 16], DropReason> {
+    m.get(4..HEADER_LEN)
+        .and_then(|t| <&[u8; 16]>::try_from(t).ok())
+        .ok_or(DropReason::StunMalformed)
+}
+
+/// Checks a Binding Request; returns its bytes 4..20 and whether it had a FINGERPRINT.
+fn check_request(req: &[u8]) -> Result<(&[u8; 16], bool), DropReason> {
     let header = check_header(req)?;
     if header.ty != ty::BINDING_REQUEST {
         return Err(DropReason::StunNotBinding);
@@ -193,7 +240,41 @@ fn check_request(req: &[u8]) -> Result<(&[u8; 12], bool), DropReason> {
             _ => {}
         }
     }
-    Ok((header.txn, fingerprint))
+    Ok((id16(req)?, fingerprint))
+}
+
+/// Checks an RFC 3489 Binding Request; returns its 128-bit transaction id.
+fn check_classic_request(req: &[u8]) -> Result<&[u8; 16], DropReason> {
+    let (Some(ty), Some(len), Some(cookie)) = (be16(req, 0), be16(req, 2), be32(req, 4)) else {
+        return Err(DropReason::StunMalformed);
+    };
+    if cookie == MAGIC_COOKIE || len % 4 != 0 || usize::from(len) + HEADER_LEN != req.len() {
+        return Err(DropReason::StunMalformed);
+    }
+    if ty != ty::BINDING_REQUEST {
+        return Err(DropReason::StunNotBinding);
+    }
+    for attr in Attrs::new(req) {
+        let attr = attr?;
+        match attr.ty {
+            ty::MESSAGE_INTEGRITY | ty::MESSAGE_INTEGRITY_SHA256 => {
+                return Err(DropReason::StunIntegrity)
+            }
+            // "Change nothing": answered from where it was sent, as asked.
+            ty::CHANGE_REQUEST if attr.value == [0, 0, 0, 0] => {}
+            ty::MAPPED_ADDRESS
+            | ty::USERNAME
+            | ty::ERROR_CODE
+            | ty::UNKNOWN_ATTRIBUTES
+            | ty::REALM
+            | ty::NONCE
+            | ty::XOR_MAPPED_ADDRESS => {}
+            // RESPONSE-ADDRESS, a CHANGE-REQUEST for another address or port, the rest.
+            t if t < 0x8000 => return Err(DropReason::StunUnknownAttribute),
+            _ => {}
+        }
+    }
+    id16(req)
 }
 
 /// One attribute: its type and its value (without padding).
@@ -294,16 +375,23 @@ fn read_address(v: &[u8], txn: Option<&[u8; 12]>) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Writes the response for `src` into `out`; `None` if `out` is too short.
-fn write_response(
-    src: SocketAddr,
-    txn: &[u8; 12],
-    fingerprint: bool,
-    out: &mut [u8],
-) -> Option<usize> {
-    let mut key = [0u8; 16];
-    key[..4].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
-    key[4..].copy_from_slice(txn);
+/// How a response carries the address.
+#[derive(Clone, Copy)]
+enum Form {
+    /// RFC 5389: XOR-MAPPED-ADDRESS, FINGERPRINT when the request had one.
+    Xor { fingerprint: bool },
+    /// RFC 3489: MAPPED-ADDRESS, no FINGERPRINT.
+    Classic,
+}
+
+/// Writes the response for `src` into `out`, with `id` (the request's bytes 4..20) in
+/// bytes 4..20; `None` if `out` is too short.
+fn write_response(src: SocketAddr, id: &[u8; 16], form: Form, out: &mut [u8]) -> Option<usize> {
+    // The XOR key is the magic cookie and the transaction id: bytes 4..20.
+    let (attr_ty, key, fingerprint) = match form {
+        Form::Xor { fingerprint } => (ty::XOR_MAPPED_ADDRESS, *id, fingerprint),
+        Form::Classic => (ty::MAPPED_ADDRESS, [0u8; 16], false),
+    };
     // An IPv4-mapped IPv6 source (a dual-stack socket) is an IPv4 client.
     let (family, addr, addr_len): (u8, [u8; 16], usize) = match src.ip().to_canonical() {
         IpAddr::V4(a) => {
@@ -317,13 +405,15 @@ fn write_response(
     let attrs_len = 4 + xma_len + if fingerprint { 8 } else { 0 };
     let total = HEADER_LEN + attrs_len;
     let buf = out.get_mut(..total)?;
-    write_header(buf, ty::BINDING_SUCCESS, attrs_len as u16, txn);
+    buf[..2].copy_from_slice(&ty::BINDING_SUCCESS.to_be_bytes());
+    buf[2..4].copy_from_slice(&(attrs_len as u16).to_be_bytes());
+    buf[4..20].copy_from_slice(id);
     let xma = buf.get_mut(HEADER_LEN..HEADER_LEN + 4 + xma_len)?;
-    xma[..2].copy_from_slice(&ty::XOR_MAPPED_ADDRESS.to_be_bytes());
+    xma[..2].copy_from_slice(&attr_ty.to_be_bytes());
     xma[2..4].copy_from_slice(&(xma_len as u16).to_be_bytes());
     xma[4] = 0;
     xma[5] = family;
-    let port = src.port() ^ (MAGIC_COOKIE >> 16) as u16;
+    let port = src.port() ^ u16::from_be_bytes([key[0], key[1]]);
     xma[6..8].copy_from_slice(&port.to_be_bytes());
     for ((o, a), k) in xma[8..].iter_mut().zip(&addr[..addr_len]).zip(key) {
         *o = a ^ k;

@@ -1,5 +1,6 @@
-//! `Stun::handle` and `Query::handle` allocate nothing per request, counted exactly by a
-//! global allocator that counts the allocations of the threads that ask for it.
+//! `Stun::handle`, `Stun::handle_classic` and `Query::handle` allocate nothing per
+//! request, counted exactly by a global allocator that counts the allocations of the
+//! threads that ask for it.
 
 #[path = "common/counting.rs"]
 mod counting;
@@ -59,6 +60,10 @@ fn stun_and_query_allocate_nothing_per_request() {
     let mut req = [0u8; 64];
     let n = binding_request([7; 12], &mut req);
     let stun_req = &req[..n];
+    // An RFC 3489 request: no magic cookie, a 128-bit transaction id.
+    let mut classic = [0u8; 20];
+    classic[1] = 0x01;
+    classic[4..].copy_from_slice(&[9; 16]);
     let info = b"\xFF\xFF\xFF\xFFTSource Engine Query\0";
     let ask = [0xFF, 0xFF, 0xFF, 0xFF, 0x55, 0xFF, 0xFF, 0xFF, 0xFF];
 
@@ -84,6 +89,10 @@ fn stun_and_query_allocate_nothing_per_request() {
                 assert!(stun.handle(now, src, &buf[..m], &mut buf.clone()).is_err());
             }
             let _ = stun.handle(now, v4, &[0u8; 40], &mut buf);
+            for (src, len) in [(v4, 32), (v6, 44)] {
+                assert_eq!(stun.handle_classic(now, src, &classic, &mut buf), Ok(len));
+            }
+            let _ = stun.handle_classic(now, v4, &[0u8; 40], &mut buf);
             query.handle(now, v6, info, &state, &mut out).unwrap();
             for r in [&info_c, &player_c, &rules_c] {
                 query.handle(now, v4, r, &state, &mut out).unwrap();

@@ -154,7 +154,12 @@ BOTS_PID=$!
 # Memory "at start": once every bot has had time to connect and the server is warm.
 sleep 10
 RSS_START=$(rss_kib "$SRV_PID")
-wait "$BOTS_PID" || { echo "load generator failed" >&2; cat "$WORK/bots.err" >&2; exit 1; }
+# Exit 3 (some bots failed or were dropped) is reported below, not fatal: over an impaired
+# link that is part of what the soak measures.
+BOTS_RC=0; wait "$BOTS_PID" || BOTS_RC=$?
+if [ "$BOTS_RC" -ne 0 ] && [ "$BOTS_RC" -ne 3 ]; then
+  echo "load generator failed (exit $BOTS_RC)" >&2; cat "$WORK/bots.err" >&2; exit 1
+fi
 BOTS_PID=""
 # Let datagrams still delayed on the link (the bots' BYEs) reach the server first.
 sleep 1

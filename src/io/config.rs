@@ -24,7 +24,7 @@ pub struct HostConfig {
     pub recv_budget: usize,
     /// How often to log a stats line (`None` = never; 5 s by default).
     pub stats_interval: Option<Duration>,
-    /// Stop cleanly on SIGINT and SIGTERM (off for embedders, on in the binary).
+    /// Stop cleanly on SIGINT, SIGTERM and SIGHUP (off for embedders, on in the binary).
     pub handle_signals: bool,
     /// Name, map and game shown to A2S server browsers.
     pub info: ServerInfo,

@@ -3,7 +3,7 @@
 //! ```text
 //!   Running ──drain(within)──► Draining ──every match empty, or `within` passed──► Stopped
 //!      │                          │
-//!      └──────stop() / SIGINT / SIGTERM──────────────────────────────────────────► Stopped
+//!      └──────stop() / SIGINT / SIGTERM / SIGHUP────────────────────────────────► Stopped
 //! ```
 //!
 //! - **Running**: everything is served.

@@ -135,15 +135,29 @@ impl<G: Game> Host<G> {
                     None => Tickets::new(lcfg.max_conns),
                 };
                 tickets = Some(t.clone());
-                let mut l = Lobby::bind(*addr, lcfg, t)
-                    .map_err(|e| io::Error::new(e.kind(), format!("lobby {addr}: {e}")))?;
+                let mut l = Lobby::bind(*addr, lcfg, t).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("the lobby cannot listen on tcp {addr}: {e}"),
+                    )
+                })?;
                 let base = sources.add_run(Source::Lobby, l.tokens());
                 l.register(poll.registry(), base.0)?;
                 Some(l)
             }
             None => None,
         };
-        let sockets = bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer)?;
+        let sockets = bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer).map_err(|e| {
+            let what = if n == 1 {
+                "the game port"
+            } else {
+                "the match ports"
+            };
+            io::Error::new(
+                e.kind(),
+                format!("{what} cannot bind udp {}: {e}", cfg.bind),
+            )
+        })?;
         let now = Instant::now();
         let mut matches = Vec::with_capacity(n);
         for (i, mut socket) in sockets.into_iter().enumerate() {
@@ -178,6 +192,9 @@ impl<G: Game> Host<G> {
             let mut s = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
+                // Closing the terminal that runs the server: stop cleanly too (there is no
+                // configuration file to reload).
+                signal_hook::consts::SIGHUP,
             ])?;
             poll.registry()
                 .register(&mut s, sources.add(Source::Signals), Interest::READABLE)?;

@@ -14,7 +14,7 @@ use mio::Token;
 pub(crate) enum Source {
     /// The tick timerfd.
     Timer,
-    /// SIGINT and SIGTERM.
+    /// SIGINT, SIGTERM and SIGHUP.
     Signals,
     /// The waker of [`Stopper`](super::Stopper).
     Waker,

@@ -1,5 +1,5 @@
 //! The per-match socket driver: receive with `recvmmsg`, demultiplex to the game core, STUN
-//! and A2S, and flush the core's transmits with `sendmmsg`.
+//! (RFC 5389, and RFC 3489 requests by their shape) and A2S, and flush the core's transmits with `sendmmsg`.
 //!
 //! Hot path: nothing here allocates. The batches and reply buffers are allocated once in
 //! [`Udp::new`] and shared by every match of the loop.
@@ -9,7 +9,7 @@ use super::report::{lateness_histogram, record};
 use super::sys::{RecvBatch, SendBatch};
 use crate::proto::{Game, Server};
 use crate::query::{Query, QueryOut};
-use crate::stun::Stun;
+use crate::stun::{self, Stun};
 use crate::wire::{demux, Demux, Kind, Packet, HEADER_LEN};
 use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
@@ -118,6 +118,14 @@ impl Udp {
                             continue;
                         };
                         match demux(data) {
+                            // An RFC 3489 Binding Request has no magic cookie, so the demux
+                            // calls it a game datagram; no valid one has its shape.
+                            Demux::Game if stun::is_classic_request(data) => {
+                                match self.stun.handle_classic(now, src, data, &mut self.stun_out) {
+                                    Ok(len) => reply(m, src, &self.stun_out[..len], c),
+                                    Err(d) => m.server.count_drop(d),
+                                }
+                            }
                             Demux::Game if !turn.admitting && is_hello(data) => {
                                 // Draining: admit nobody, answer nothing.
                                 c.refused_draining += 1;

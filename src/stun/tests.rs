@@ -374,3 +374,159 @@ proptest! {
         let _ = parse_binding_response(&m, &TXN);
     }
 }
+
+/// The 128-bit transaction id of an RFC 3489 request (bytes 4..20: no magic cookie).
+const CLASSIC_ID: [u8; 16] = [
+    0x5a, 0x1e, 0x00, 0x07, 0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+];
+
+/// An RFC 3489 Binding Request with the given attributes (type, value).
+fn classic_with(ty: u16, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut m = request_with(ty, attrs);
+    m[4..20].copy_from_slice(&CLASSIC_ID);
+    m
+}
+
+fn handle_classic(req: &[u8]) -> Result<Vec<u8>, DropReason> {
+    let mut out = [0u8; 1200];
+    let n = Stun::default().handle_classic(Instant::now(), v4(), req, &mut out)?;
+    Ok(out[..n].to_vec())
+}
+
+/// RFC 3489 Binding Request (20 bytes) and our answer from 192.0.2.1:32853: the id copied,
+/// MAPPED-ADDRESS in the clear (RFC 5389 section 12.2), 32 bytes.
+#[test]
+fn classic_request_gets_mapped_address() {
+    let mut req = vec![0x00, 0x01, 0x00, 0x00];
+    req.extend_from_slice(&CLASSIC_ID);
+    assert!(is_classic_request(&req));
+    let mut want = vec![
+        0x01, 0x01, 0x00, 0x0c, // Binding Response, 12 bytes of attributes
+    ];
+    want.extend_from_slice(&CLASSIC_ID);
+    want.extend_from_slice(&[
+        0x00, 0x01, 0x00, 0x08, // MAPPED-ADDRESS
+        0x00, 0x01, 0x80, 0x55, // IPv4, port 32853
+        0xc0, 0x00, 0x02, 0x01, // 192.0.2.1
+    ]);
+    assert_eq!(handle_classic(&req), Ok(want));
+    // IPv6: 44 bytes, the address in the clear.
+    let mut out = [0u8; 1200];
+    let n = Stun::default()
+        .handle_classic(Instant::now(), v6(), &req, &mut out)
+        .unwrap();
+    assert_eq!(n, 44);
+    assert!(n <= MAX_RESPONSE_LEN);
+    assert_eq!(out[20..24], [0x00, 0x01, 0x00, 0x14]);
+    assert_eq!(out[24..28], [0x00, 0x02, 0x80, 0x55]);
+    let IpAddr::V6(ip) = v6().ip() else {
+        unreachable!()
+    };
+    assert_eq!(out[28..44], ip.octets());
+    // A too-short output buffer is refused, not overrun.
+    assert_eq!(
+        Stun::default().handle_classic(Instant::now(), v4(), &req, &mut [0u8; 31]),
+        Err(DropReason::OutboxFull)
+    );
+}
+
+#[test]
+fn classic_shape_is_exact() {
+    let ok = classic_with(0x0001, &[(0x8022, b"soft")]);
+    assert!(is_classic_request(&ok));
+    // With the magic cookie it is RFC 5389's (the demux's Stun), not classic.
+    assert!(!is_classic_request(&REQUEST));
+    assert!(!is_classic_request(&request_with(0x0001, &[])));
+    // Another type, a length that is not the datagram's, too short.
+    assert!(!is_classic_request(&classic_with(0x0101, &[])));
+    assert!(!is_classic_request(&ok[..ok.len() - 4]));
+    let mut longer = ok.clone();
+    longer.extend_from_slice(&[0; 4]);
+    assert!(!is_classic_request(&longer));
+    assert!(!is_classic_request(&ok[..19]));
+    assert!(!is_classic_request(&[]));
+    // A game HELLO (flags 0x80) is not.
+    let mut hello = [0u8; 61];
+    hello[0] = 0x80;
+    hello[10] = 0x01;
+    hello[12] = 48;
+    assert!(!is_classic_request(&hello));
+}
+
+#[test]
+fn classic_attributes_are_checked() {
+    // stund's client sends CHANGE-REQUEST asking for no change in every request.
+    let m = classic_with(0x0001, &[(0x0003, &[0, 0, 0, 0])]);
+    assert!(handle_classic(&m).is_ok());
+    // Another address or port: cannot be honoured, so not answered.
+    for flags in [2u8, 4, 6] {
+        let m = classic_with(0x0001, &[(0x0003, &[0, 0, 0, flags])]);
+        assert_eq!(handle_classic(&m), Err(DropReason::StunUnknownAttribute));
+    }
+    // RESPONSE-ADDRESS would send the answer elsewhere (a reflection).
+    let m = classic_with(0x0001, &[(0x0002, &[0, 1, 0x12, 0x34, 10, 0, 0, 1])]);
+    assert_eq!(handle_classic(&m), Err(DropReason::StunUnknownAttribute));
+    let m = classic_with(0x0001, &[(0x0008, &[0; 20])]);
+    assert_eq!(handle_classic(&m), Err(DropReason::StunIntegrity));
+    // Comprehension-optional and known attributes are fine.
+    let m = classic_with(0x0001, &[(0x8022, b"soft"), (0x0006, b"user")]);
+    assert!(handle_classic(&m).is_ok());
+    // Framing: length not a multiple of 4, an overrunning attribute, the magic cookie.
+    let mut m = classic_with(0x0001, &[]);
+    m.extend_from_slice(&[0, 0]);
+    m[3] = 2;
+    assert_eq!(handle_classic(&m), Err(DropReason::StunMalformed));
+    let mut m = classic_with(0x0001, &[(0x8022, b"abcd")]);
+    m[23] = 5;
+    assert_eq!(handle_classic(&m), Err(DropReason::StunMalformed));
+    assert_eq!(handle_classic(&REQUEST), Err(DropReason::StunMalformed));
+    assert_eq!(handle_classic(&[]), Err(DropReason::StunMalformed));
+    assert_eq!(
+        handle_classic(&classic_with(0x0111, &[])),
+        Err(DropReason::StunNotBinding)
+    );
+}
+
+#[test]
+fn classic_requests_share_the_source_limit() {
+    let t0 = Instant::now();
+    let mut stun = Stun::new(10);
+    let mut out = [0u8; 1200];
+    let classic = classic_with(0x0001, &[]);
+    for i in 0..10 {
+        let r = if i % 2 == 0 {
+            stun.handle_classic(t0, v4(), &classic, &mut out)
+        } else {
+            stun.handle(t0, v4(), &REQUEST, &mut out)
+        };
+        assert!(r.is_ok(), "{i}");
+    }
+    assert_eq!(
+        stun.handle_classic(t0, v4(), &classic, &mut out),
+        Err(DropReason::StunRateLimited)
+    );
+    assert_eq!(
+        stun.handle(t0, v4(), &REQUEST, &mut out),
+        Err(DropReason::StunRateLimited)
+    );
+}
+
+proptest! {
+    #[test]
+    fn classic_junk_never_panics(
+        attrs in proptest::collection::vec(any::<u8>(), 0..120),
+        fix_len in any::<bool>(),
+    ) {
+        let mut m = vec![0x00, 0x01];
+        let len = if fix_len { attrs.len() as u16 } else { (attrs.len() as u16) & !3 };
+        m.extend_from_slice(&len.to_be_bytes());
+        m.extend_from_slice(&CLASSIC_ID);
+        m.extend_from_slice(&attrs);
+        let mut stun = Stun::new(1_000_000);
+        let mut out = [0u8; MAX_RESPONSE_LEN];
+        if let Ok(n) = stun.handle_classic(Instant::now(), v4(), &m, &mut out) {
+            prop_assert_eq!(n, 32);
+            prop_assert_eq!(&out[4..20], &CLASSIC_ID[..]);
+        }
+    }
+}

@@ -30,8 +30,9 @@ pub struct LobbyArgs {
     /// beyond it, or when the lobby is full, a newcomer sheds the oldest of them.
     #[arg(long = "lobby-unauthenticated-share", default_value_t = 50)]
     pub unauthenticated_share: u8,
-    /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096).
-    #[arg(long = "lobby-send-buffer", default_value_t = 65_536)]
+    /// Bytes queued per lobby connection before a slow reader is cut off (at least 4096,
+    /// the largest lobby frame).
+    #[arg(long = "lobby-send-buffer", default_value_t = 65_536, value_parser = parse_send_buffer)]
     pub send_buffer: usize,
     /// Requests that reach other users (chat, whisper, invite, room enter and leave) one
     /// lobby user may send per second on average; more get 10 bad request (0: no limit).
@@ -40,6 +41,20 @@ pub struct LobbyArgs {
     /// How many of those requests a lobby user may send at once above that rate.
     #[arg(long = "lobby-user-burst", default_value_t = 20)]
     pub user_burst: u32,
+}
+
+/// The largest lobby frame: a connection's send buffer must hold one.
+const MIN_SEND_BUFFER: usize = 4096;
+
+/// `--lobby-send-buffer`: refused below [`MIN_SEND_BUFFER`] instead of silently raised.
+fn parse_send_buffer(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e} (bytes)"))?;
+    if n < MIN_SEND_BUFFER {
+        return Err(format!(
+            "{n} bytes cannot hold one lobby frame: give at least {MIN_SEND_BUFFER}"
+        ));
+    }
+    Ok(n)
 }
 
 impl LobbyArgs {

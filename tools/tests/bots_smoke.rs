@@ -150,3 +150,139 @@ fn bots_with_stun_send_their_learned_reply_address() {
     assert!(s.snapshots_received > 0);
     assert!(line.contains("accepts=5"), "{line}");
 }
+
+/// A full server: the summary says how many were rejected and why (server full), and the
+/// failed count is every bot that did not connect.
+#[test]
+fn rejected_bots_are_counted_by_reason() {
+    let mut hc = HostConfig::default();
+    hc.server.max_clients = 2;
+    let host = net::start(hc);
+    let cfg = BotConfig {
+        servers: host.addrs.clone(),
+        clients: 5,
+        duration: Duration::from_secs(1),
+        connect_rate: 100.0,
+        seed: 5,
+        ..BotConfig::default()
+    };
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    drop(host);
+    assert_eq!((s.connected, s.failed, s.rejected), (2, 3, 3), "{s:?}");
+    assert_eq!(s.failures.rejected_full, 3, "{:?}", s.failures);
+    let text = s.to_string();
+    assert!(text.contains("3 rejected: server full"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+    assert_eq!(v["failures"]["rejected_full"], 3);
+}
+
+/// When the server goes away (BYE to everyone), every bot is dropped: the run ends then,
+/// not at --seconds, and the dropped bots count as failed, as on the progress line.
+#[test]
+fn the_run_ends_when_every_bot_was_dropped() {
+    let host = net::start(HostConfig::default());
+    let stopper = host.stopper.clone();
+    let cfg = BotConfig {
+        servers: host.addrs.clone(),
+        clients: 4,
+        // Far longer than the test needs: the run must end by itself long before.
+        duration: Duration::from_secs(600),
+        connect_rate: 100.0,
+        progress: Some(Duration::from_millis(20)),
+        seed: 9,
+        ..BotConfig::default()
+    };
+    let mut last_failed = 0;
+    let s = bots::run(&cfg, |p| {
+        if p.connected == 4 {
+            stopper.stop();
+        }
+        last_failed = p.failed;
+    })
+    .expect("bots ran");
+    drop(host);
+    assert!(
+        s.wall_s < 300.0,
+        "the run went on after every bot was dropped"
+    );
+    assert_eq!((s.connected, s.dropped, s.failed), (4, 4, 4), "{s:?}");
+    assert_eq!(s.failures.dropped_bye, 4, "{:?}", s.failures);
+    assert!(last_failed <= s.failed);
+}
+
+/// The binary's exit status says whether every bot connected.
+#[test]
+fn exit_status_says_whether_every_bot_connected() {
+    let bin = env!("CARGO_BIN_EXE_tickwire-bots");
+    let run = |server: &str, extra: &[&str]| {
+        let mut args = vec!["--server", server, "--seconds", "1", "--progress", "0"];
+        args.extend_from_slice(extra);
+        std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let mut hc = HostConfig::default();
+    hc.server.max_clients = 2;
+    let host = net::start(hc);
+    let server = host.addrs[0].to_string();
+    let all = run(&server, &["--clients", "2"]);
+    assert_eq!(all.status.code(), Some(0), "{all:?}");
+    let some = run(&server, &["--clients", "4"]);
+    assert_eq!(some.status.code(), Some(3), "{some:?}");
+    assert!(String::from_utf8_lossy(&some.stdout).contains("server full"));
+    drop(host);
+    let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let none = run(
+        &quiet.local_addr().unwrap().to_string(),
+        &["--clients", "2", "--connect-timeout-ms", "300"],
+    );
+    assert_eq!(none.status.code(), Some(4), "{none:?}");
+    assert!(String::from_utf8_lossy(&none.stdout).contains("handshake timed out"));
+    let v = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("tickwire-bots "));
+    let help = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Exit status: 0 every bot connected"),
+        "{help}"
+    );
+}
+
+/// Against a `--require-ticket` server, bots with a lobby get tickets and play; bots
+/// without are rejected for their ticket, and the summary says so.
+#[test]
+fn bots_log_in_to_the_lobby_for_tickets() {
+    let mut hc = HostConfig::default();
+    hc.server.require_ticket = true;
+    hc.lobby = Some((
+        "127.0.0.1:0".parse().unwrap(),
+        tickwire::lobby::LobbyConfig::default(),
+    ));
+    let host = net::start(hc);
+    let cfg = BotConfig {
+        servers: host.addrs.clone(),
+        clients: 5,
+        duration: Duration::from_secs(1),
+        connect_rate: 50.0,
+        seed: 11,
+        lobby: host.lobby,
+        ..BotConfig::default()
+    };
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    assert_eq!((s.connected, s.failed), (5, 0), "{s:?}");
+    assert!(s.snapshots_received > 0);
+    let without = BotConfig { lobby: None, ..cfg };
+    let s = bots::run(&without, |_| {}).expect("bots ran");
+    assert_eq!((s.connected, s.failed), (0, 5), "{s:?}");
+    assert_eq!(s.failures.rejected_bad_ticket, 5, "{:?}", s.failures);
+    net::sync(host.addrs[0]);
+    let line = host.stop();
+    assert!(line.contains("accepts=5"), "{line}");
+}

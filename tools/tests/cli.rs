@@ -81,6 +81,27 @@ fn bad_flags_are_refused_with_a_message() {
 
 #[test]
 fn sigterm_says_bye_prints_stats_and_exits_zero() {
+    signal_says_bye_prints_stats_and_exits_zero(libc::SIGTERM);
+}
+
+/// Closing the terminal (SIGHUP) stops the server as SIGTERM does, instead of killing it
+/// (exit 129, no BYE, no stats).
+#[test]
+fn sighup_says_bye_prints_stats_and_exits_zero() {
+    signal_says_bye_prints_stats_and_exits_zero(libc::SIGHUP);
+}
+
+#[test]
+fn help_says_what_sighup_does() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("SIGHUP"), "{text}");
+}
+
+fn signal_says_bye_prints_stats_and_exits_zero(signal: i32) {
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_tickwire"))
             .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
@@ -107,8 +128,11 @@ fn sigterm_says_bye_prints_stats_and_exits_zero() {
     let mut c = NetClient::new(addr);
     c.connect();
     assert!(c.wait_for(Kind::Snapshot, PATIENCE).is_some());
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-    assert!(c.wait_for(Kind::Bye, PATIENCE).is_some(), "BYE on SIGTERM");
+    unsafe { libc::kill(child.0.id() as i32, signal) };
+    assert!(
+        c.wait_for(Kind::Bye, PATIENCE).is_some(),
+        "BYE on signal {signal}"
+    );
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();
@@ -125,4 +149,146 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The first stdout line of `tickwire ARGS`, which is then stopped.
+fn listening_line(args: &[&str]) -> String {
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (first, _) = first_line(BufReader::new(child.0.stdout.take().unwrap()), PATIENCE).unwrap();
+    first.trim().to_string()
+}
+
+/// Without --lobby, the lobby listens on --bind's address, not on 0.0.0.0.
+#[test]
+fn the_lobby_follows_the_game_ports_address() {
+    let line = listening_line(&["serve", "--bind", "127.0.0.1:0"]);
+    let (_, lobby) = line
+        .split_once(" lobby=")
+        .unwrap_or_else(|| panic!("no lobby on {line:?}"));
+    let lobby: std::net::SocketAddr = lobby.split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(lobby.ip().to_string(), "127.0.0.1", "{line}");
+    assert_ne!(lobby.port(), 0, "{line}");
+}
+
+#[test]
+fn help_says_the_lobby_login_is_not_access_control() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap().replace('\n', " ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("only a name, over plain TCP"), "{text}");
+    assert!(
+        text.contains("admits anyone who can reach the lobby"),
+        "{text}"
+    );
+    assert!(text.contains("--bind's address on port 7778"), "{text}");
+}
+
+/// A taken lobby port is reported as the lobby's failure, a taken game port as the game
+/// port's.
+#[test]
+fn a_taken_port_names_what_failed() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = tcp.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--lobby", &taken])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("the lobby cannot listen on tcp {taken}")),
+        "{err}"
+    );
+    assert!(!err.contains("on udp"), "{err}");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = udp.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["serve", "--bind", &taken, "--lobby", "off"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("the game port cannot bind udp {taken}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn small_flags_get_clear_messages() {
+    for (args, says) in [
+        (&["serve", "--timeout-ms", "0"][..], "at least 1 ms"),
+        (&["serve", "--lobby-send-buffer", "100"], "at least 4096"),
+        (&["serve", "--bind", "nope"], "IP:PORT or HOST:PORT"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_tickwire-bots"), "tickwire-bots "),
+        (env!("CARGO_BIN_EXE_tickwire-chat"), "tickwire-chat "),
+    ] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(name),
+            "{out:?}"
+        );
+    }
+}
+
+/// `--bind` takes a host name, resolved at start-up.
+#[test]
+fn bind_takes_a_host_name() {
+    let line = listening_line(&["serve", "--bind", "localhost:0", "--lobby", "off"]);
+    let addr: std::net::SocketAddr = line
+        .strip_prefix("tickwire listening udp=")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback(), "{line}");
+    assert_ne!(addr.port(), 0);
+}
+
+/// The README's description of the first stdout line is what the binary prints.
+#[test]
+fn readme_describes_the_listening_line() {
+    let line = listening_line(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--lobby",
+        "127.0.0.1:0",
+        "--matches",
+        "2",
+    ]);
+    let shape: Vec<String> = line
+        .split(' ')
+        .map(|w| match w.split_once('=') {
+            Some(("matches", _)) => "matches=K".to_string(),
+            Some((k, _)) => format!("{k}=ADDR"),
+            None => w.to_string(),
+        })
+        .collect();
+    let shape = shape.join(" ");
+    assert_eq!(shape, "tickwire listening udp=ADDR lobby=ADDR matches=K");
+    let readme = include_str!("../../README.md").replace('\n', " ");
+    assert!(
+        readme.contains(&format!("`{shape}`")),
+        "README lacks `{shape}`"
+    );
 }

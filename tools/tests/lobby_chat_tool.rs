@@ -79,3 +79,53 @@ fn chat_tool_talks_to_the_lobby() {
         Some(Message::RoomUserLeaveNtf { .. })
     ));
 }
+
+/// Piped input: the tool exits at the end of the input only after printing the replies;
+/// an out-of-range MAX is refused; a whisper is confirmed to its sender.
+#[test]
+fn piped_input_prints_every_reply_before_exiting() {
+    let lobby = TestLobby::start(LobbyConfig::default());
+    let (_bob, _) = lobby.user("bob");
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_tickwire-chat"))
+        .args(["--server", &lobby.addr.to_string(), "--name", "piper"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn tickwire-chat");
+    let mut stdin = tool.stdin.take().expect("stdin");
+    writeln!(stdin, "/create big 1000").unwrap();
+    writeln!(stdin, "/create r 200").unwrap();
+    writeln!(stdin, "/create piped 4").unwrap();
+    writeln!(stdin, "/w bob psst").unwrap();
+    writeln!(stdin, "/w nobody psst").unwrap();
+    writeln!(stdin, "/echo last").unwrap();
+    drop(stdin); // end of input, no /quit
+    let stdout = tool.stdout.take().expect("stdout");
+    // Reads to the end of the output, which comes when the tool exits.
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let deadline = Instant::now() + PATIENCE;
+    while tool.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "tool did not exit at end of input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(tool.wait().unwrap().success());
+    let text = reader.join().unwrap().join("\n");
+    assert_eq!(
+        text.matches("MAX is 1..=100 users, not ").count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("created and entered room"), "{text}");
+    assert!(!text.contains("big 1000"), "{text}");
+    assert!(text.contains("* whispered to bob"), "{text}");
+    assert!(text.contains("* whisper to nobody failed"), "{text}");
+    assert!(text.contains("* echo: last"), "{text}");
+}

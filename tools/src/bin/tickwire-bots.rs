@@ -14,13 +14,19 @@ use tickwire_tools::common::{secs_or_off, stop_on_signals};
 /// that connect, walk, fire, keep alive and measure what they receive.
 ///
 /// A progress line goes to stderr while it runs; the summary goes to stdout at the end
-/// (human-readable, or one JSON object with --json). SIGINT/SIGTERM end the run early and
-/// still print the summary.
+/// (human-readable, or one JSON object with --json), with why each failed bot failed
+/// (rejected and why, handshake timeout, dropped). SIGINT/SIGTERM end the run early and
+/// still print the summary; so does every bot having failed or been dropped.
+///
+/// Exit status: 0 every bot connected and none was dropped before the end; 3 some bots
+/// failed to connect or were dropped (the summary says why); 4 no bot connected at all;
+/// 1 the run could not start (sockets, file descriptors, no server); 2 bad flags.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "tickwire-bots", version, about, long_about)]
 struct Cli {
     /// Server game port(s): repeat the flag or give a comma-separated list. Bot i goes to
-    /// the (i mod count)-th address.
+    /// the (i mod count)-th address. With --matches K, the server must run K matches
+    /// (`tickwire serve --matches K`).
     #[arg(long, value_delimiter = ',', required = true)]
     server: Vec<SocketAddr>,
 
@@ -76,6 +82,14 @@ struct Cli {
     #[arg(long)]
     stun: Option<std::net::SocketAddr>,
 
+    /// For a `tickwire serve --require-ticket` server: each bot logs in to this lobby (TCP
+    /// ADDR:PORT, name b<seed>-<i>) when it starts and sends the ticket it gets in HELLO.
+    /// A bot holds its lobby connection until its handshake ends; the server's
+    /// --lobby-max-conns-per-ip (16 by default) bounds how many may be connecting at once
+    /// from one IP, so keep --connect-rate modest.
+    #[arg(long)]
+    lobby: Option<std::net::SocketAddr>,
+
     /// Seed of the random walk and aim (0 = from the clock).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -108,6 +122,7 @@ fn main() -> ExitCode {
         socket_buffer: (cli.socket_buffer > 0).then_some(cli.socket_buffer),
         stop: Some(stop),
         stun: cli.stun,
+        lobby: cli.lobby,
     };
     let tty = std::io::stderr().is_terminal();
     let result = bots::run(&cfg, |p| {
@@ -125,13 +140,24 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(s) => {
-            if cli.json {
-                println!("{}", s.to_json());
+            // A closed stdout (`| head`) is not worth a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = if cli.json {
+                writeln!(out, "{}", s.to_json())
             } else {
-                println!("{s}");
-            }
+                writeln!(out, "{s}")
+            };
+            drop(out);
             if s.connected == 0 && s.clients > 0 {
-                return ExitCode::from(2);
+                eprintln!("tickwire-bots: no bot connected");
+                return ExitCode::from(4);
+            }
+            if s.failed > 0 {
+                eprintln!(
+                    "tickwire-bots: {} of {} bots failed or were dropped",
+                    s.failed, s.clients
+                );
+                return ExitCode::from(3);
             }
             ExitCode::SUCCESS
         }

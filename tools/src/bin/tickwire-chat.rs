@@ -2,18 +2,22 @@
 //!
 //! Type `/help` for the commands; a line that is not a command is said to your room.
 //! Notifications are printed as they arrive (a reader thread owns the receiving side).
+//! At `/quit` or the end of the input (a pipe), the replies to what was sent are waited for
+//! (a bounded time) and printed before the tool exits.
 
 use clap::Parser;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tickwire::client::lobby::{Error, LobbyClient, Message};
 use tickwire::client::lobby::{Request, Status};
 
 /// Interactive terminal client for the tickwire lobby (TCP).
 #[derive(Debug, Parser)]
-#[command(version, after_help = HELP)]
+#[command(name = "tickwire-chat", version, after_help = HELP)]
 struct Args {
     /// Lobby address, host:port.
     #[arg(long, default_value = "127.0.0.1:7778")]
@@ -27,10 +31,17 @@ struct Args {
     keepalive_secs: u64,
 }
 
+/// Most users a room can have (the protocol's limit; a server may allow fewer).
+const MAX_ROOM_USERS: u8 = 100;
+/// Default of `/create`'s MAX.
+const DEFAULT_ROOM_USERS: u8 = 8;
+/// How long `/quit` and the end of the input wait for outstanding replies.
+const DRAIN: Duration = Duration::from_secs(5);
+
 const HELP: &str = "\
 Commands:
   /list                 list rooms
-  /create TITLE [MAX]   create a room (MAX users, default 8) and enter it
+  /create TITLE [MAX]   create a room (MAX users 1..=100, default 8) and enter it
   /join ID              enter a room
   /leave                leave your room
   /w NAME MSG           whisper to a user
@@ -61,10 +72,26 @@ fn run(args: &Args) -> Result<(), Error> {
     let mut reader = client.try_clone()?;
     let mut names = HashMap::from([(login.user, args.name.clone())]);
     let keepalive = Duration::from_secs(args.keepalive_secs.max(1));
+    // Requests without their reply yet, and the names whispered to, in order (the lobby
+    // answers one connection's requests in order).
+    let pending = Arc::new(AtomicUsize::new(0));
+    let whispers: Arc<Mutex<VecDeque<String>>> = Arc::default();
+    let (r_pending, r_whispers) = (pending.clone(), whispers.clone());
     std::thread::spawn(move || loop {
         match reader.recv(keepalive) {
-            Ok(Some(m)) => print_message(&m, &mut names),
+            Ok(Some(m)) => {
+                let to = matches!(m, Message::WhisperRes { .. })
+                    .then(|| r_whispers.lock().ok().and_then(|mut w| w.pop_front()))
+                    .flatten();
+                print_message(&m, &mut names, to.as_deref());
+                if is_reply(&m) {
+                    // Printed first, then counted: the main thread exits only after.
+                    let _ = r_pending
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                }
+            }
             Ok(None) => {
+                r_pending.fetch_add(1, Ordering::SeqCst);
                 if let Err(e) = reader.send(&Request::Echo(b"")) {
                     eprintln!("* keepalive failed: {e}");
                 }
@@ -79,13 +106,32 @@ fn run(args: &Args) -> Result<(), Error> {
     for line in stdin.lock().lines() {
         let line = line?;
         match command(line.trim()) {
-            Ok(Some(req)) => client.send(&req)?,
-            Ok(None) => return Ok(()),
+            Ok(Some(req)) => {
+                if let Request::Whisper { to, .. } = req {
+                    if let Ok(mut w) = whispers.lock() {
+                        w.push_back(to.to_string());
+                    }
+                }
+                pending.fetch_add(1, Ordering::SeqCst);
+                client.send(&req)?;
+            }
+            Ok(None) => break,
             Err(msg) => println!("* {msg}"),
         }
         io::stdout().flush()?;
     }
+    // /quit or the end of the input: print the replies still on their way first.
+    let deadline = Instant::now() + DRAIN;
+    while pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    io::stdout().flush()?;
     Ok(())
+}
+
+/// Whether `m` answers a request (a RES, an ECHO or an ERROR), not a notification.
+fn is_reply(m: &Message) -> bool {
+    m.result().is_some() || matches!(m, Message::Echo(_) | Message::Error { .. })
 }
 
 /// A request for the line; `Ok(None)` to quit; `Err` with something to tell the user.
@@ -108,9 +154,19 @@ fn command(line: &str) -> Result<Option<Request<'_>>, String> {
             room: rest.parse().map_err(|_| "usage: /join ID")?,
         },
         "create" | "c" => {
+            // A last word of digits is MAX, and must be one the lobby takes as given.
             let (title, max) = match rest.rsplit_once(' ') {
-                Some((t, m)) if m.parse::<u8>().is_ok() => (t.trim(), m.parse().unwrap_or(8)),
-                _ => (rest, 8),
+                Some((t, m)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()) => {
+                    match m.parse::<u8>() {
+                        Ok(n) if (1..=MAX_ROOM_USERS).contains(&n) => (t.trim(), n),
+                        _ => {
+                            return Err(format!(
+                                "MAX is 1..={MAX_ROOM_USERS} users, not {m}; usage: /create TITLE [MAX]"
+                            ))
+                        }
+                    }
+                }
+                _ => (rest, DEFAULT_ROOM_USERS),
             };
             if title.is_empty() {
                 return Err("usage: /create TITLE [MAX]".into());
@@ -147,10 +203,15 @@ fn who(names: &HashMap<u32, String>, user: u32) -> String {
         .map_or_else(|| format!("user {user}"), |n| clean(n))
 }
 
-fn print_message(m: &Message, names: &mut HashMap<u32, String>) {
+/// Prints `m`; `whisper_to` is the name a WHISPER_RES answers.
+fn print_message(m: &Message, names: &mut HashMap<u32, String>, whisper_to: Option<&str>) {
     if let Some(result) = m.result() {
         if result != Status::Ok {
-            println!("* failed: {result}");
+            match whisper_to {
+                Some(to) => println!("* whisper to {} failed: {result}", clean(to)),
+                None => println!("* failed: {result}"),
+            }
+            let _ = io::stdout().flush();
             return;
         }
     }
@@ -184,7 +245,11 @@ fn print_message(m: &Message, names: &mut HashMap<u32, String>) {
         }
         Message::RoomLeaveRes { .. } => println!("* left the room"),
         Message::RoomUserLeaveNtf { user } => println!("* {} left", who(names, *user)),
-        Message::RoomChatRes { .. } | Message::WhisperRes { .. } => {}
+        Message::RoomChatRes { .. } => {}
+        Message::WhisperRes { .. } => match whisper_to {
+            Some(to) => println!("* whispered to {}", clean(to)),
+            None => println!("* whisper sent"),
+        },
         Message::RoomChatNtf { user, msg } => println!("<{}> {}", who(names, *user), clean(msg)),
         Message::WhisperNtf { user, name, msg } => {
             names.insert(*user, name.to_string());
@@ -238,6 +303,30 @@ mod tests {
         assert!(command("/join x").is_err());
         assert!(command("/w bob").is_err());
         assert!(command("/nope").is_err());
+        // MAX out of range is refused, not taken as part of the title or clamped.
+        for line in [
+            "/create big 1000",
+            "/create r 200",
+            "/create r 0",
+            "/create r 101",
+        ] {
+            let e = command(line).unwrap_err();
+            assert!(e.contains("MAX is 1..=100"), "{line}: {e}");
+        }
+        assert_eq!(
+            command("/create r 100"),
+            Ok(Some(Request::RoomCreate {
+                title: "r",
+                max: 100
+            }))
+        );
+        assert_eq!(
+            command("/create room 2b"),
+            Ok(Some(Request::RoomCreate {
+                title: "room 2b",
+                max: 8
+            }))
+        );
         assert_eq!(clean("a\x1b[2Jb"), "a\u{FFFD}[2Jb");
     }
 }

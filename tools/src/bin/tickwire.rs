@@ -10,9 +10,14 @@ use tickwire_tools::lobby_args::LobbyArgs;
 
 /// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
 ///
-/// With no subcommand, runs `serve` with its defaults: the arena game on 0.0.0.0:7777.
+/// With no subcommand, runs `serve` with its defaults: the arena game on UDP 0.0.0.0:7777
+/// and the lobby on TCP 0.0.0.0:7778. The lobby login takes only a name, over plain TCP:
+/// `--require-ticket` admits anyone who reaches the lobby (there is no secure mode yet).
 /// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
-/// `tickwire listening udp=ADDR`.
+/// `tickwire listening udp=ADDR lobby=ADDR matches=K` (lobby= when the lobby runs,
+/// matches= when K > 1). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
+/// stop the server: BYE to every client, the final stats, exit 0 (there is no
+/// configuration file, so SIGHUP reloads nothing).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -22,14 +27,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the game server (the arena game) until SIGINT or SIGTERM.
+    /// Run the game server (the arena game) until SIGINT, SIGTERM or SIGHUP.
     Serve(Serve),
 }
 
 #[derive(Args, Debug, Clone)]
 struct Serve {
-    /// UDP address of the game port. Port 0 picks a free port (printed on stdout).
-    #[arg(long, default_value = "0.0.0.0:7777")]
+    /// UDP address of the game port: IP:PORT, or HOST:PORT resolved at start-up (the first
+    /// address it resolves to). Port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:7777", value_parser = parse_addr)]
     bind: SocketAddr,
 
     /// Simulation and snapshot rate in Hz; every tick is broadcast to every client.
@@ -55,7 +61,7 @@ struct Serve {
 
     /// A client the server hears nothing valid from for this long is dropped and sent BYE;
     /// so is one whose datagrams acknowledged none of the server's for this long.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5000, value_parser = parse_timeout_ms)]
     timeout_ms: u64,
 
     /// Application protocol id; HELLOs carrying another one are dropped silently.
@@ -113,12 +119,16 @@ struct Serve {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     query_limit: u32,
 
-    /// TCP address of the lobby (accounts, rooms, chat, tickets), or `off`.
-    #[arg(long, default_value = "0.0.0.0:7778", value_parser = parse_lobby)]
-    lobby: LobbyAddr,
+    /// TCP address of the lobby (accounts, rooms, chat, tickets), or `off`. By default the
+    /// lobby follows --bind's address on port 7778 (port 0, a free one, when --bind's port
+    /// is 0): `--bind 127.0.0.1:7777` puts it on 127.0.0.1:7778.
+    #[arg(long, value_parser = parse_lobby)]
+    lobby: Option<LobbyAddr>,
 
     /// Admit a HELLO only with an unused ticket from the lobby's LOGIN_RES; the player then
-    /// carries its lobby name. Needs the lobby.
+    /// carries its lobby name. Needs the lobby. Not access control yet: a lobby login takes
+    /// only a name, over plain TCP, so this admits anyone who can reach the lobby (until
+    /// secure mode exists). Bind the lobby where only your players can reach it.
     #[arg(long)]
     require_ticket: bool,
 
@@ -147,9 +157,49 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(LobbyAddr(None));
     }
-    s.parse()
+    parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
-        .map_err(|e| format!("{e} (expected ADDR:PORT or off)"))
+        .map_err(|e| format!("{e}, or off"))
+}
+
+/// IP:PORT, or HOST:PORT resolved now (the first address).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{s} resolves to no address")),
+        Err(e) => Err(format!(
+            "cannot resolve {s}: {e} (expected IP:PORT or HOST:PORT)"
+        )),
+    }
+}
+
+/// `--timeout-ms`: at least 1.
+fn parse_timeout_ms(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("0 would drop every client at once: give at least 1 ms (default 5000)".into()),
+        Ok(ms) => Ok(ms),
+        Err(e) => Err(format!("{e} (milliseconds, at least 1)")),
+    }
+}
+
+/// The lobby's port when --lobby is not given and --bind's port is not 0.
+const LOBBY_PORT: u16 = 7778;
+
+/// Where the lobby listens: --lobby, or --bind's address on [`LOBBY_PORT`] (port 0 with
+/// --bind's port 0), or nowhere.
+fn lobby_addr(s: &Serve) -> Option<SocketAddr> {
+    match s.lobby {
+        Some(LobbyAddr(a)) => a,
+        None => {
+            let port = if s.bind.port() == 0 { 0 } else { LOBBY_PORT };
+            Some(SocketAddr::new(s.bind.ip(), port))
+        }
+    }
 }
 
 fn host_config(s: &Serve) -> HostConfig {
@@ -182,7 +232,7 @@ fn host_config(s: &Serve) -> HostConfig {
         },
         stun_limit: s.stun_limit,
         query_limit: s.query_limit,
-        lobby: s.lobby.0.map(|a| (a, s.lobby_args.config())),
+        lobby: lobby_addr(s).map(|a| (a, s.lobby_args.config())),
     }
 }
 
@@ -197,8 +247,8 @@ fn serve(s: Serve) -> Result<(), String> {
         }
     }
     let cfg = host_config(&s);
-    let mut host = Host::bind(cfg, |_| Arena::default())
-        .map_err(|e| format!("cannot start on udp {}: {e}", s.bind))?;
+    let mut host =
+        Host::bind(cfg, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
     let addrs = host.udp_addrs();
     let mut line = format!("tickwire listening udp={}", addrs[0]);
     if let Some(l) = host.lobby_addr() {

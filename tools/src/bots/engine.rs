@@ -13,9 +13,10 @@ use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use tickwire::client::lobby::LobbyClient;
 use tickwire::client::{arena, Client, ClientConfig, DisconnectReason, Event};
 use tickwire::internal::RecvBatch;
-use tickwire::wire::MAX_DATAGRAM;
+use tickwire::wire::{RejectReason, MAX_DATAGRAM};
 
 use super::{BotConfig, Progress, Summary};
 use crate::common::{cpu_time, micros, raise_fd_limit, unspecified};
@@ -29,6 +30,8 @@ const RECENT: usize = 64;
 /// The delivery window closes this long before a bot's end, so snapshots still in flight
 /// at the end are not counted as lost.
 const WINDOW_MARGIN: Duration = Duration::from_millis(50);
+/// How long a bot waits for the lobby's answer to its login.
+const LOBBY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -61,6 +64,15 @@ pub(super) struct Bot {
     pub(super) next_input: Instant,
     pub(super) next_fire: Instant,
     pub(super) dir: (i8, i8),
+    /// The REJECT's reason, when the server rejected this bot.
+    pub(super) rejected: Option<RejectReason>,
+    /// Why the connection ended, when it ended before the run did.
+    pub(super) ended: Option<DisconnectReason>,
+    /// The lobby login failed ([`BotConfig::lobby`]): the bot never sent HELLO.
+    pub(super) lobby_failed: bool,
+    /// The lobby connection that issued this bot's ticket, held until the handshake ends
+    /// (logging out revokes an unused ticket).
+    pub(super) lobby: Option<LobbyClient>,
 }
 
 #[derive(Default)]
@@ -68,6 +80,8 @@ pub(super) struct Counters {
     pub(super) started: usize,
     pub(super) connected: usize,
     pub(super) failed: usize,
+    /// Bots done for good before the end (rejected, failed, dropped or closed).
+    pub(super) ended: usize,
     pub(super) snapshots: u64,
     pub(super) ticks_lost: u64,
     pub(super) datagrams_in: u64,
@@ -165,6 +179,10 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
             next_input: start,
             next_fire: start,
             dir: (0, 0),
+            rejected: None,
+            ended: None,
+            lobby_failed: false,
+            lobby: None,
         });
     }
     let mut e = Engine {
@@ -190,6 +208,10 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
     loop {
         let now = Instant::now();
         if now >= end || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        // Every bot is done (rejected, failed, dropped): nothing is left to measure.
+        if n > 0 && e.c.ended >= n {
             break;
         }
         e.run_due(now);
@@ -324,14 +346,32 @@ impl Engine<'_> {
                 self.schedule(i, at);
                 return;
             }
+            self.c.started += 1;
+            let mut ticket = cfg.client.ticket;
+            if let Some(lobby) = cfg.lobby {
+                match lobby_login(lobby, i, cfg.seed) {
+                    Ok((l, t)) => {
+                        ticket = t;
+                        b.lobby = Some(l);
+                    }
+                    Err(err) => {
+                        log::debug!("bot {i}: lobby login at {lobby}: {err}");
+                        b.lobby_failed = true;
+                        b.phase = Phase::ConnectFailed;
+                        self.c.failed += 1;
+                        self.c.ended += 1;
+                        return;
+                    }
+                }
+            }
             let ccfg = ClientConfig {
                 protocol_id: cfg.protocol_id,
                 reply: b.reply.or(cfg.client.reply),
+                ticket,
                 ..cfg.client
             };
             b.client = Some(Client::new(ccfg, now));
             b.phase = Phase::Running;
-            self.c.started += 1;
         }
         let Some(client) = b.client.as_mut() else {
             return;
@@ -424,6 +464,19 @@ impl Engine<'_> {
     }
 }
 
+/// Logs bot `i` in to the lobby at `addr` (name `b<seed mod 10^6>-<i>`, at most 16 bytes)
+/// and returns the connection and the ticket it issued.
+fn lobby_login(addr: SocketAddr, i: usize, seed: u64) -> io::Result<(LobbyClient, u64)> {
+    let stream = std::net::TcpStream::connect_timeout(&addr, LOBBY_TIMEOUT)?;
+    let mut l = LobbyClient::from_stream(stream)?;
+    l.set_timeout(LOBBY_TIMEOUT);
+    let name = format!("b{}-{i}", seed % 1_000_000);
+    let login = l
+        .login(&name)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok((l, login.ticket))
+}
+
 fn on_event(
     b: &mut Bot,
     c: &mut Counters,
@@ -440,6 +493,7 @@ fn on_event(
             ..
         } => {
             b.connected_at = Some(now);
+            b.lobby = None; // the ticket is redeemed
             b.tick_hz = tick_hz;
             b.accept = (tick, server_time_us);
             c.connected += 1;
@@ -465,12 +519,18 @@ fn on_event(
             b.newest = Some((tick, time_us));
         }
         Event::Game { .. } => {}
-        Event::Rejected(_) => {
+        Event::Rejected(reason) => {
             b.phase = Phase::Rejected;
+            b.rejected = Some(reason);
+            b.lobby = None;
             c.failed += 1;
+            c.ended += 1;
         }
         Event::Disconnected(reason) => {
             b.ended_at = Some(now);
+            b.ended = Some(reason);
+            b.lobby = None;
+            c.ended += 1;
             if b.connected_at.is_some() {
                 c.connected = c.connected.saturating_sub(1);
                 if reason != DisconnectReason::Closed {

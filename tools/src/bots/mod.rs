@@ -38,7 +38,7 @@ use std::time::Duration;
 use tickwire::client::ClientConfig;
 
 pub use engine::run;
-pub use summary::{CpuUse, Percentiles, Progress, Summary, Traffic};
+pub use summary::{CpuUse, Failures, Percentiles, Progress, Summary, Traffic};
 
 /// What the bots do and where.
 #[derive(Debug, Clone)]
@@ -71,6 +71,11 @@ pub struct BotConfig {
     /// asks it for its socket's public address before it starts, and puts that address in
     /// HELLO's reply field. The request is blocking, at socket creation.
     pub stun: Option<SocketAddr>,
+    /// A tickwire lobby (for a `serve --require-ticket` server): each bot logs in there
+    /// (blocking, when it starts; name `b<seed>-<i>`) and sends the ticket it gets in
+    /// HELLO. It holds that lobby connection until its handshake ends, since logging out
+    /// revokes an unused ticket; a failed login ends the bot (counted in the summary).
+    pub lobby: Option<SocketAddr>,
 }
 
 impl Default for BotConfig {
@@ -93,6 +98,7 @@ impl Default for BotConfig {
             socket_buffer: None,
             stop: None,
             stun: None,
+            lobby: None,
         }
     }
 }

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::engine::{Engine, Phase};
 use crate::common::{histogram, micros, Quantiles};
+use tickwire::client::DisconnectReason;
+use tickwire::wire::RejectReason;
 
 /// Largest histogram value, microseconds (60 s).
 const HIST_MAX_US: u64 = 60_000_000;
@@ -98,6 +100,29 @@ pub struct CpuUse {
     pub busy: f64,
 }
 
+/// Why the bots that failed failed: every bot counted in [`Summary::failed`] is counted in
+/// exactly one of these.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Failures {
+    /// REJECT 1: every slot of the match was taken (`--max-clients` per match).
+    pub rejected_full: usize,
+    /// REJECT 2: the server requires a ticket (`--require-ticket`) and this one was
+    /// missing, unknown or used.
+    pub rejected_bad_ticket: usize,
+    /// REJECT with a reason this version does not know.
+    pub rejected_other: usize,
+    /// No ACCEPT within `--connect-timeout-ms` (nobody answering on that port?).
+    pub connect_timeout: usize,
+    /// Still in the handshake when the run ended.
+    pub still_connecting: usize,
+    /// The lobby login failed (`--lobby`), so no HELLO was sent.
+    pub lobby_login: usize,
+    /// Connected, then the server said BYE before the end.
+    pub dropped_bye: usize,
+    /// Connected, then heard nothing for the client's timeout before the end.
+    pub dropped_timeout: usize,
+}
+
 /// The outcome of a run; `Display` is the human summary, `Serialize` the JSON one.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
@@ -107,12 +132,16 @@ pub struct Summary {
     pub clients: usize,
     /// Bots that got ACCEPT.
     pub connected: usize,
-    /// Bots that did not (rejected, handshake timeout, or still connecting at the end).
+    /// Bots that failed, counted as the progress line counts them: those that never
+    /// connected (rejected, handshake timeout, lobby login failed, still connecting at the
+    /// end) and those dropped after connecting. Why: [`Summary::failures`].
     pub failed: usize,
     /// Of the failed: REJECTed (server full or bad ticket).
     pub rejected: usize,
-    /// Connected bots the server dropped or that timed out before the end.
+    /// Of the failed: connected bots the server dropped or that timed out before the end.
     pub dropped: usize,
+    /// Why each failed bot failed.
+    pub failures: Failures,
     /// Wall time of the run, seconds.
     pub wall_s: f64,
     /// Server tick rate, from ACCEPT (0 when nobody connected).
@@ -177,9 +206,12 @@ impl fmt::Display for Summary {
         writeln!(f, "  servers              {}", self.servers.join(","))?;
         writeln!(
             f,
-            "  clients              {} connected, {} failed ({} rejected), {} dropped early, of {}",
+            "  clients              {} connected, {} failed ({} rejected, {} dropped early), of {}",
             self.connected, self.failed, self.rejected, self.dropped, self.clients
         )?;
+        if self.failed > 0 {
+            writeln!(f, "  failures             {}", self.failures)?;
+        }
         writeln!(f, "  wall time            {:.2} s", self.wall_s)?;
         writeln!(f, "  handshake            {}", p(&self.handshake_ms))?;
         writeln!(
@@ -236,6 +268,62 @@ impl fmt::Display for Summary {
     }
 }
 
+impl fmt::Display for Failures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [
+            (self.rejected_full, "rejected: server full (more bots than --max-clients per match? --matches K needs `tickwire serve --matches K`)"),
+            (self.rejected_bad_ticket, "rejected: no valid ticket (the server requires tickets: give --lobby)"),
+            (self.rejected_other, "rejected: unknown reason"),
+            (self.connect_timeout, "handshake timed out (is a server listening on every port?)"),
+            (self.still_connecting, "still connecting at the end (no answer yet: is a server listening on every port?)"),
+            (self.lobby_login, "lobby login failed"),
+            (self.dropped_bye, "dropped: BYE from the server"),
+            (self.dropped_timeout, "dropped: timed out"),
+        ];
+        let mut first = true;
+        for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
+            if !first {
+                write!(f, "; ")?;
+            }
+            first = false;
+            write!(f, "{n} {what}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Failures {
+    /// Counts bot `b`'s failure, if it failed.
+    fn count(&mut self, b: &super::engine::Bot) {
+        if let Some(r) = b.rejected {
+            match r {
+                RejectReason::Full => self.rejected_full += 1,
+                RejectReason::BadTicket => self.rejected_bad_ticket += 1,
+                RejectReason::Other(_) => self.rejected_other += 1,
+            }
+            return;
+        }
+        if b.lobby_failed {
+            self.lobby_login += 1;
+            return;
+        }
+        match (b.connected_at.is_some(), b.ended) {
+            (true, Some(DisconnectReason::Bye)) => self.dropped_bye += 1,
+            (true, Some(DisconnectReason::Timeout | DisconnectReason::ConnectTimeout)) => {
+                self.dropped_timeout += 1
+            }
+            (true, _) => {}
+            (false, Some(DisconnectReason::ConnectTimeout | DisconnectReason::Timeout)) => {
+                self.connect_timeout += 1
+            }
+            // A BYE or a close before ACCEPT: the handshake did not complete.
+            (false, Some(_)) => self.connect_timeout += 1,
+            // In the handshake, or not started yet, when the run ended.
+            (false, None) => self.still_connecting += 1,
+        }
+    }
+}
+
 impl Engine<'_> {
     pub(super) fn summary(&self, wall: Duration, cpu: (Duration, Duration)) -> Summary {
         let mut handshake = histogram(HIST_MAX_US);
@@ -259,6 +347,7 @@ impl Engine<'_> {
             failed: 0,
             rejected: 0,
             dropped: 0,
+            failures: Failures::default(),
             wall_s: wall.as_secs_f64(),
             tick_hz: 0,
             handshake_ms: Percentiles::default(),
@@ -291,6 +380,7 @@ impl Engine<'_> {
                 Phase::Dropped => s.dropped += 1,
                 _ => {}
             }
+            s.failures.count(b);
             let Some(client) = b.client.as_ref() else {
                 continue;
             };
@@ -330,7 +420,8 @@ impl Engine<'_> {
             rate_sum += rate;
             rate_min = rate_min.min(rate);
         }
-        s.failed = s.clients - s.connected;
+        // As the progress line counts them: never connected, or dropped after connecting.
+        s.failed = s.clients - s.connected + s.dropped;
         if s.connected > 0 {
             s.snapshots_per_s_mean = rate_sum / s.connected as f64;
             s.snapshots_per_s_min = rate_min;
