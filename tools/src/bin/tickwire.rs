@@ -1,8 +1,9 @@
 //! The `tickwire` binary: parse flags, start logging, run the host.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
@@ -16,8 +17,8 @@ use tickwire_tools::lobby_args::LobbyArgs;
 /// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
 /// `tickwire listening udp=ADDR lobby=ADDR matches=K` (lobby= when the lobby runs,
 /// matches= when K > 1). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
-/// stop the server: BYE to every client, the final stats, exit 0 (there is no
-/// configuration file, so SIGHUP reloads nothing).
+/// stop the server: BYE to every client, the final stats, exit 0 (SIGHUP does not
+/// reload `serve --config FILE`: restart the server to apply a changed file).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -138,6 +139,17 @@ struct Serve {
     /// Interval of the stats log line in milliseconds (0 = off).
     #[arg(long, default_value_t = 5000)]
     stats_interval_ms: u64,
+
+    /// Read flags from this TOML file: flat keys named as the flags without their leading
+    /// -- (`tick-hz = 30`, `lobby-max-conns = 4096`, `require-ticket = true`). Flags given
+    /// on the command line override the file; an unknown key is an error.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the effective configuration (flags, --config file and defaults) as TOML that
+    /// --config reads back, and exit without binding anything.
+    #[arg(long)]
+    print_config: bool,
 }
 
 impl Default for Serve {
@@ -276,11 +288,32 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cmd = Cli::command();
+    let matches = cmd.clone().get_matches_from(&args);
+    let matches = match tickwire_tools::config_file::apply(&cmd, &args, &matches, "serve") {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("tickwire: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let serve_args = match cli.cmd {
         Some(Cmd::Serve(s)) => s,
         None => Serve::default(),
     };
+    if let Some(file) = &serve_args.config {
+        log::info!("configuration read from {}", file.display());
+    }
+    if serve_args.print_config {
+        let sc = cmd.find_subcommand("serve").expect("serve is a subcommand");
+        let sm = matches
+            .subcommand_matches("serve")
+            .expect("--print-config is a serve flag");
+        print!("{}", tickwire_tools::config_file::to_toml(sc, sm));
+        return ExitCode::SUCCESS;
+    }
     match serve(serve_args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
