@@ -1,7 +1,7 @@
 //! tickwire's binaries and their shared code: the load generator's engine ([`bots`]), the
 //! lobby benchmark ([`lobby_bench`]), the lobby flags of the server's command line
-//! ([`lobby_args`]), its configuration file ([`config_file`]) and the
-//! helpers every tool uses ([`common`]). The binaries are in
+//! ([`lobby_args`]), its configuration file ([`config_file`]), logging ([`logging`])
+//! and the helpers every tool uses ([`common`]). The binaries are in
 //! `src/bin/`; the impairment model of the netem proxy is its own crate, `tickwire-netem`
 //! (`tools/netem`).
 
@@ -10,3 +10,4 @@ pub mod common;
 pub mod config_file;
 pub mod lobby_args;
 pub mod lobby_bench;
+pub mod logging;

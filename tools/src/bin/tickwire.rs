@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
 use tickwire_tools::lobby_args::LobbyArgs;
+use tickwire_tools::logging::LogFormat;
 
 /// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
 ///
@@ -139,6 +140,11 @@ struct Serve {
     /// Interval of the stats log line in milliseconds (0 = off).
     #[arg(long, default_value_t = 5000)]
     stats_interval_ms: u64,
+
+    /// How log lines are written on stderr: `text`, or `json` (one object per line with
+    /// timestamp, level, target and message, for log collectors).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
 
     /// Read flags from this TOML file: flat keys named as the flags without their leading
     /// -- (`tick-hz = 30`, `lobby-max-conns = 4096`, `require-ticket = true`). Flags given
@@ -285,9 +291,6 @@ fn serve(s: Serve) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cmd = Cli::command();
     let matches = cmd.clone().get_matches_from(&args);
@@ -303,6 +306,7 @@ fn main() -> ExitCode {
         Some(Cmd::Serve(s)) => s,
         None => Serve::default(),
     };
+    tickwire_tools::logging::init(serve_args.log_format);
     if let Some(file) = &serve_args.config {
         log::info!("configuration read from {}", file.display());
     }
