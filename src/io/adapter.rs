@@ -11,7 +11,9 @@
 //! 2. [`Adapter::ready`] for every event on one of its tokens;
 //! 3. [`Adapter::woken`] on the turn after one of its wakers was woken;
 //! 4. [`Adapter::handle_timeout`] once its [`Adapter::poll_timeout`] has passed (the
-//!    deadline is part of the loop's timer, like a match's next tick).
+//!    deadline is part of the loop's timer, like a match's next tick);
+//! 5. [`Adapter::take_kick`] after each of those callbacks, until it returns `None`: the
+//!    one change to the host an adapter can ask for (an admin endpoint's kick).
 //!
 //! The callbacks run on the loop's thread, between ticks: keep them short and do not block
 //! (a slow adapter makes ticks late). An adapter that needs to stop or drain the host holds
@@ -61,7 +63,7 @@ use super::source::{Source, Sources};
 use super::udp::{Counters, Match};
 use super::IoStats;
 use crate::lobby::Lobby;
-use crate::proto::{Game, Server, Stats};
+use crate::proto::{Game, PlayerId, Server, Stats};
 use mio::event::Event;
 use mio::{Registry, Token, Waker};
 use std::io;
@@ -95,6 +97,25 @@ pub trait Adapter<G>: Send {
     /// Called on the first turn of the loop at or after [`Adapter::poll_timeout`].
     fn handle_timeout(&mut self, now: Instant, host: &HostView<'_, G>) {
         let _ = (now, host);
+    }
+
+    /// A player to disconnect, as `(match index, player)`: asked after every callback
+    /// above until `None`. The host disconnects it as [`Server::kick`] does (BYE, slot
+    /// freed); a match or player that is not there is ignored. By default, none.
+    fn take_kick(&mut self) -> Option<(usize, PlayerId)> {
+        None
+    }
+}
+
+/// Disconnects every player `adapter` asks to ([`Adapter::take_kick`]).
+pub(super) fn apply_kicks<G: Game>(adapter: &mut dyn Adapter<G>, matches: &mut [Match<G>]) {
+    while let Some((i, player)) = adapter.take_kick() {
+        let Some(m) = matches.get_mut(i) else {
+            continue;
+        };
+        if m.server.kick(Instant::now(), player) {
+            log::info!("match {i}: player {player} kicked by an adapter");
+        }
     }
 }
 

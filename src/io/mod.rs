@@ -366,6 +366,9 @@ impl<G: Game> Host<G> {
                 for slot in self.adapters.iter_mut().filter(|s| s.take_woken()) {
                     slot.adapter.woken(&view);
                 }
+                for slot in self.adapters.iter_mut() {
+                    adapter::apply_kicks(slot.adapter.as_mut(), &mut self.matches);
+                }
             }
             Some(Source::Match(i)) if i < self.matches.len() => self.matches[i].pending = true,
             Some(Source::Lobby) if self.lobby.is_some() => {
@@ -376,6 +379,7 @@ impl<G: Game> Host<G> {
             Some(Source::Adapter(i)) if i < self.adapters.len() => {
                 let view = view!(self);
                 self.adapters[i].adapter.ready(ev, &view);
+                adapter::apply_kicks(self.adapters[i].adapter.as_mut(), &mut self.matches);
             }
             _ => {
                 self.counters.unknown_events += 1;
@@ -398,6 +402,9 @@ impl<G: Game> Host<G> {
             if a.poll_timeout().is_some_and(|t| t <= now) {
                 a.handle_timeout(now, &view);
             }
+        }
+        for slot in self.adapters.iter_mut() {
+            adapter::apply_kicks(slot.adapter.as_mut(), &mut self.matches);
         }
     }
 

@@ -1,10 +1,12 @@
-//! tickwire's binaries and their shared code: the load generator's engine ([`bots`]), the
+//! tickwire's binaries and their shared code: the server's admin endpoint ([`admin`]), the
+//! load generator's engine ([`bots`]), the
 //! lobby benchmark ([`lobby_bench`]), the lobby flags of the server's command line
 //! ([`lobby_args`]), its configuration file ([`config_file`]), logging ([`logging`])
 //! and the helpers every tool uses ([`common`]). The binaries are in
 //! `src/bin/`; the impairment model of the netem proxy is its own crate, `tickwire-netem`
 //! (`tools/netem`).
 
+pub mod admin;
 pub mod bots;
 pub mod common;
 pub mod config_file;

@@ -17,7 +17,7 @@ use tickwire_tools::logging::LogFormat;
 /// `--require-ticket` admits anyone who reaches the lobby (there is no secure mode yet).
 /// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
 /// `tickwire listening udp=ADDR lobby=ADDR matches=K` (lobby= when the lobby runs,
-/// matches= when K > 1). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
+/// matches= when K > 1, then admin=ADDR with --admin). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
 /// stop the server: BYE to every client, the final stats, exit 0 (SIGHUP does not
 /// reload `serve --config FILE`: restart the server to apply a changed file).
 #[derive(Parser, Debug)]
@@ -146,6 +146,13 @@ struct Serve {
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 
+    /// TCP address of the admin endpoint (off by default): a PORT (on 127.0.0.1) or
+    /// IP:PORT. A line-based text protocol: `players` lists who is connected, `kick MATCH
+    /// QPORT` disconnects one. No authentication: whoever reaches it can kick, so keep it
+    /// on a loopback or private address. See docs/OPERATING.md.
+    #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
+    admin: Option<SocketAddr>,
+
     /// Read flags from this TOML file: flat keys named as the flags without their leading
     /// -- (`tick-hz = 30`, `lobby-max-conns = 4096`, `require-ticket = true`). Flags given
     /// on the command line override the file; an unknown key is an error.
@@ -178,6 +185,14 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
         .map_err(|e| format!("{e}, or off"))
+}
+
+/// `--admin`: PORT (on 127.0.0.1) or an address.
+fn parse_admin(s: &str) -> Result<SocketAddr, String> {
+    match s.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => parse_addr(s).map_err(|e| format!("{e}, or a PORT on 127.0.0.1")),
+    }
 }
 
 /// IP:PORT, or HOST:PORT resolved now (the first address).
@@ -267,6 +282,17 @@ fn serve(s: Serve) -> Result<(), String> {
     let cfg = host_config(&s);
     let mut host =
         Host::bind(cfg, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
+    let admin = match s.admin {
+        Some(a) => {
+            let admin = tickwire_tools::admin::Admin::bind(a)
+                .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
+            let at = admin.local_addr();
+            host.add_adapter(Box::new(admin))
+                .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
+            Some(at)
+        }
+        None => None,
+    };
     let addrs = host.udp_addrs();
     let mut line = format!("tickwire listening udp={}", addrs[0]);
     if let Some(l) = host.lobby_addr() {
@@ -274,6 +300,9 @@ fn serve(s: Serve) -> Result<(), String> {
     }
     if addrs.len() > 1 {
         line.push_str(&format!(" matches={}", addrs.len()));
+    }
+    if let Some(a) = admin {
+        line.push_str(&format!(" admin={a}"));
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
