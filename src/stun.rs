@@ -141,7 +141,8 @@ impl Default for Stun {
 }
 
 /// Writes a Binding Request with transaction id `txn` and a FINGERPRINT into `out`, and
-/// returns its length ([`BINDING_REQUEST_LEN`]), or 0 if `out` is shorter than that.
+/// returns its length (28 bytes: the 20-byte header and the FINGERPRINT), or 0 if `out` is
+/// shorter than that.
 pub fn binding_request(txn: [u8; 12], out: &mut [u8]) -> usize {
     let Some(buf) = out.get_mut(..BINDING_REQUEST_LEN) else {
         return 0;
