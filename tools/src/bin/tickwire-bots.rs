@@ -83,7 +83,7 @@ struct Cli {
     stun: Option<std::net::SocketAddr>,
 
     /// For a `tickwire serve --require-ticket` server: each bot logs in to this lobby (TCP
-    /// ADDR:PORT, name b<seed>-<i>) when it starts and sends the ticket it gets in HELLO.
+    /// ADDR:PORT, name `b<seed>-<i>`) when it starts and sends the ticket it gets in HELLO.
     /// A bot holds its lobby connection until its handshake ends; the server's
     /// --lobby-max-conns-per-ip (16 by default) bounds how many may be connecting at once
     /// from one IP, so keep --connect-rate modest.
