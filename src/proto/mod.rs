@@ -387,7 +387,7 @@ impl<G: Game> Server<G> {
                 break;
             }
             let q = q as u8;
-            log::info!("client {} ({}) timed out", q, self.peers[q as usize].src());
+            log::info!("client {} ({}) left: timed out", q, self.peers[q as usize].src());
             self.stats.timeouts += 1;
             self.queue_bye(q, now_us);
             self.free(q);
@@ -490,7 +490,7 @@ impl<G: Game> Server<G> {
         self.note_acks(q, acked_before, now_us);
         match kind {
             Kind::Bye => {
-                log::debug!("client {} ({}) said BYE", q, src);
+                log::info!("client {} ({}) left: BYE", q, src);
                 self.stats.byes += 1;
                 self.free(q);
             }
@@ -550,6 +550,7 @@ impl<G: Game> Server<G> {
             return false;
         }
         let now_us = self.time_us(now);
+        log::info!("client {} ({}) left: kicked", player, self.peers[player as usize].src());
         self.queue_bye(player, now_us);
         self.free(player);
         true
