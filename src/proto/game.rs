@@ -12,24 +12,87 @@ pub type PlayerId = u8;
 /// and the snapshot ring; the game owns the world.
 ///
 /// Every method is called on the server's one thread, never concurrently. None may block.
+/// Only [`Game::step`] and [`Game::snapshot`] are required: every other method has a
+/// default that suits a game which does not care about it (no input kinds, nothing to do on
+/// a join or a leave, score 0, a neutral identity in server browsers).
+///
+/// # Example
+///
+/// A game where each player sends one byte (kind `0x20`) and the world is every player's
+/// last byte:
+///
+/// ```
+/// use tickwire::{Context, Game, PlayerId, SnapshotWriter};
+///
+/// const PICK: u8 = 0x20;
+///
+/// struct Picks([Option<u8>; 256]);
+///
+/// impl Game for Picks {
+///     fn knows_kind(&self, kind: u8) -> bool {
+///         kind == PICK
+///     }
+///     fn check_input(&self, _kind: u8, payload: &[u8]) -> bool {
+///         payload.len() == 1
+///     }
+///     fn connect(&mut self, player: PlayerId, _name: Option<&str>) {
+///         self.0[player as usize] = Some(0);
+///     }
+///     fn disconnect(&mut self, player: PlayerId) {
+///         self.0[player as usize] = None;
+///     }
+///     fn input(&mut self, _cx: &mut Context<'_>, player: PlayerId, _kind: u8, payload: &[u8]) {
+///         self.0[player as usize] = Some(payload[0]);
+///     }
+///     fn step(&mut self, _tick: u32) {}
+///     fn snapshot(&self, w: &mut SnapshotWriter<'_>) {
+///         // Two bytes per entity: the client's decoder knows that size (entities carry
+///         // no length of their own).
+///         for (id, pick) in self.0.iter().enumerate() {
+///             if let Some(p) = pick {
+///                 let _ = w.entity(&[id as u8, *p]);
+///             }
+///         }
+///     }
+///     fn description(&self) -> &str {
+///         "picks"
+///     }
+/// }
+///
+/// let server = tickwire::Server::new(
+///     tickwire::Config::default(),
+///     Picks([None; 256]),
+///     std::time::Instant::now(),
+/// );
+/// assert_eq!(server.game().description(), "picks");
+/// assert_eq!(server.game().map_name(), "");
+/// ```
 pub trait Game {
     /// Whether clients may send game kind `kind` (0x10..=0xFF). An unknown kind is dropped
-    /// before anything else is looked at.
-    fn knows_kind(&self, kind: u8) -> bool;
+    /// before anything else is looked at. By default none: a game that takes no input.
+    fn knows_kind(&self, _kind: u8) -> bool {
+        false
+    }
 
     /// Whether `payload` has the right shape for `kind`. Called before the datagram's
-    /// sequence number is accepted: a malformed payload never moves the window.
-    fn check_input(&self, kind: u8, payload: &[u8]) -> bool;
+    /// sequence number is accepted: a malformed payload never moves the window. By default
+    /// every payload of a known kind passes, so [`Game::input`] must then treat it as
+    /// untrusted bytes of any length up to the maximum payload.
+    fn check_input(&self, _kind: u8, _payload: &[u8]) -> bool {
+        true
+    }
 
-    /// A player joined. `name` is the lobby name when a ticket was presented.
-    fn connect(&mut self, player: PlayerId, name: Option<&str>);
+    /// A player joined. `name` is the lobby name when a ticket was presented. Nothing by
+    /// default.
+    fn connect(&mut self, _player: PlayerId, _name: Option<&str>) {}
 
-    /// A player left (BYE, timeout or server shutdown).
-    fn disconnect(&mut self, player: PlayerId);
+    /// A player left (BYE, timeout, kick or server shutdown). Nothing by default.
+    fn disconnect(&mut self, _player: PlayerId) {}
 
     /// A payload of one of the game's kinds from a connected player, after every check of
-    /// the core. `cx` gives the time and lag-compensated rewind.
-    fn input(&mut self, cx: &mut Context<'_>, player: PlayerId, kind: u8, payload: &[u8]);
+    /// the core. `cx` gives the time and lag-compensated rewind. Ignored
+    /// by default.
+    fn input(&mut self, _cx: &mut Context<'_>, _player: PlayerId, _kind: u8, _payload: &[u8]) {}
 
     /// Advances the world by one tick.
     fn step(&mut self, tick: u32);
@@ -40,6 +103,20 @@ pub trait Game {
     /// A player's score, shown by server queries. 0 by default.
     fn score(&self, _player: PlayerId) -> i32 {
         0
+    }
+
+    /// The map server browsers (A2S info) show, unless the host's
+    /// [`ServerInfo::map`](crate::ServerInfo::map) names one. Empty by default; the arena
+    /// says `"arena"`.
+    fn map_name(&self) -> &str {
+        ""
+    }
+
+    /// The game description server browsers (A2S info) show, unless the host's
+    /// [`ServerInfo::game`](crate::ServerInfo::game) names one. `"tickwire game"` by
+    /// default; the arena says `"tickwire arena"`.
+    fn description(&self) -> &str {
+        "tickwire game"
     }
 }
 

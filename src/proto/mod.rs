@@ -387,7 +387,11 @@ impl<G: Game> Server<G> {
                 break;
             }
             let q = q as u8;
-            log::info!("client {} ({}) left: timed out", q, self.peers[q as usize].src());
+            log::info!(
+                "client {} ({}) left: timed out",
+                q,
+                self.peers[q as usize].src()
+            );
             self.stats.timeouts += 1;
             self.queue_bye(q, now_us);
             self.free(q);
@@ -550,7 +554,11 @@ impl<G: Game> Server<G> {
             return false;
         }
         let now_us = self.time_us(now);
-        log::info!("client {} ({}) left: kicked", player, self.peers[player as usize].src());
+        log::info!(
+            "client {} ({}) left: kicked",
+            player,
+            self.peers[player as usize].src()
+        );
         self.queue_bye(player, now_us);
         self.free(player);
         true
