@@ -26,7 +26,7 @@ mod ring;
 mod stats;
 
 pub use game::{Context, Game, Past, PlayerId, RewindError, RewindStats};
-pub use outbox::Transmit;
+pub use outbox::{SendError, Transmit};
 pub use peer::PeerStats;
 pub(crate) use ring::MAX_PARTS;
 pub use ring::{SnapshotFull, SnapshotWriter};
@@ -499,7 +499,7 @@ impl<G: Game> Server<G> {
                 self.free(q);
             }
             Kind::Game(k) => {
-                let (srtt_us, budget) = self.peers[q as usize].rewind_parts();
+                let (srtt_us, _) = self.peers[q as usize].rewind_parts();
                 let mut cx = Context {
                     now_us,
                     newest_tick: self.newest_tick,
@@ -509,13 +509,18 @@ impl<G: Game> Server<G> {
                     max_rtt_us: self.max_rewind_rtt_us,
                     rewinds_per_sec: self.cfg.rewinds_per_sec,
                     srtt_us,
-                    budget,
+                    player: q,
+                    peers: &mut self.peers,
                     ip: src.ip(),
                     ips: &mut self.rewind_ips,
-                    stats: &mut self.stats.rewinds,
+                    stats: &mut self.stats,
                     depth: &mut self.rewind_depth,
+                    outbox: &mut self.outbox,
+                    sent_to: [0; 4],
                 };
                 self.game.input(&mut cx, q, k, p.payload());
+                let sent_to = cx.sent_to;
+                self.note_sent_to(sent_to, now_us);
             }
             _ => {}
         }
