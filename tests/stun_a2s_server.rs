@@ -1,5 +1,7 @@
 //! STUN and A2S on a running host's game port, next to real game clients.
 mod common;
+#[path = "common/python.rs"]
+mod python;
 
 use bytecodec::{DecodeExt, EncodeExt};
 use common::net::{start, start_with, PATIENCE};
@@ -83,22 +85,12 @@ fn the_client_library_connects_with_a_stun_learned_reply_address() {
 }
 
 fn python_a2s(port: u16) -> serde_json::Value {
-    let ok = Command::new("python3")
-        .args(["-c", "import a2s"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "python3 with python-a2s is needed: run tools/install-test-deps.sh"
-    );
+    python::require_a2s();
     let out = Command::new("timeout")
-        .args([
-            "20",
-            "python3",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a2s_query.py"),
-            "127.0.0.1",
-        ])
+        .arg("20")
+        .arg(python::python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a2s_query.py"))
+        .arg("127.0.0.1")
         .arg(port.to_string())
         .stderr(Stdio::inherit())
         .output()
