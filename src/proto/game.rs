@@ -1,5 +1,6 @@
 //! The [`Game`] trait: what a game plugs into the server core, and the context the core
-//! lends it (the clock, and lag-compensated rewind into the snapshot ring).
+//! lends it (the clock, lag-compensated rewind into the snapshot ring, and sending one
+//! player a datagram of its own).
 
 use super::outbox::{send_game, Outbox, SendError};
 use super::peer::Peer;

@@ -11,7 +11,7 @@
 //! | `peer.rs` | one client slot: the connected receive path and its sequence numbers, over the link layer (`crate::link`, shared with the client) |
 //! | `clock.rs` | tick deadlines and catch-up |
 //! | `broadcast.rs` | a tick's snapshot, serialized once into the ring and queued for everyone |
-//! | `outbox.rs` | [`Transmit`], the transmit queue and [`Server::write_transmit`] |
+//! | `outbox.rs` | [`Transmit`], the transmit queue and [`Server::write_transmit`]; a game's datagram to one player ([`Context::send`], [`Server::send`]) |
 //! | `stats.rs` | [`Stats`], [`PlayerInfo`] |
 //! | `ring.rs`, `game.rs` | the snapshot ring; the [`Game`] trait, [`Context`] and rewinds |
 

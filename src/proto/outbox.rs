@@ -24,8 +24,10 @@ enum Body {
     Own { off: u32, len: u16 },
 }
 
-/// A datagram the server wants sent: a head in place, and maybe a snapshot part body that
-/// stays in the ring (see [`Server::body`]), so that body is never copied per client.
+/// A datagram the server wants sent: a head in place, and maybe a body (see
+/// [`Server::body`]): a snapshot part that stays in the ring, so it is never copied per
+/// client, or a game payload ([`Context::send`](super::Context::send)) kept in the queue's
+/// own buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Transmit {
     /// Destination.
