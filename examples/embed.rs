@@ -38,6 +38,9 @@ impl Game for Beacon {
         self.colours[player as usize] = Some(payload[0]);
     }
     fn step(&mut self, _tick: u32) {}
+    fn description(&self) -> &str {
+        "beacon"
+    }
     fn snapshot(&self, w: &mut SnapshotWriter<'_>) {
         for (id, c) in self.colours.iter().enumerate() {
             if let Some(c) = c {
@@ -48,6 +51,9 @@ impl Game for Beacon {
 }
 
 fn main() -> std::io::Result<()> {
+    // The host logs through the `log` crate and prints nothing without a logger: this one
+    // prints joins, leaves and the stats line to stderr (`RUST_LOG=debug` for more).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // The launcher part: ten lines.
     let cfg = HostConfig {
         bind: "127.0.0.1:0".parse().expect("valid address"),

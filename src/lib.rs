@@ -120,8 +120,8 @@ pub use io::{
     Stopper,
 };
 pub use proto::{
-    Config, Context, Game, Past, PeerStats, PlayerId, PlayerInfo, RewindError, RewindStats, Server,
-    SnapshotFull, SnapshotWriter, Stats, Transmit, MAX_CLIENTS, RING_LEN,
+    Config, Context, Game, Past, PeerStats, PlayerId, PlayerInfo, RewindError, RewindStats,
+    SendError, Server, SnapshotFull, SnapshotWriter, Stats, Transmit, MAX_CLIENTS, RING_LEN,
 };
 pub use tickets::{Holder, IssueError, Name, Tickets};
 

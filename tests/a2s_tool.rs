@@ -1,6 +1,11 @@
 //! A real A2S client, python-a2s, queries a `Query` served on a loopback UDP socket.
 //!
-//! Needs `python3` with the `a2s` module: run `tools/install-test-deps.sh`.
+//! Needs Python with the `a2s` module: run `tools/install-test-deps.sh` (a virtual
+//! environment under `target/test-venv/`; see `common/python.rs` for which Python runs).
+
+#[path = "common/python.rs"]
+mod python;
+use python::{python, require_a2s};
 
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -52,20 +57,6 @@ impl QueryState for Fake {
     }
 }
 
-fn require_a2s() {
-    let ok = Command::new("python3")
-        .args(["-c", "import a2s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "python3 with the `a2s` module (python-a2s) is needed: run tools/install-test-deps.sh"
-    );
-}
-
 /// Serves `state` on a loopback socket from a thread, runs the python client against it and
 /// returns its JSON.
 fn query_with_python(state: Fake) -> serde_json::Value {
@@ -101,14 +92,14 @@ fn query_with_python(state: Fake) -> serde_json::Value {
         })
     };
 
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a2s_query.py"))
         .arg("127.0.0.1")
         .arg(port.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run python3");
+        .expect("run python");
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -200,4 +191,34 @@ fn python_a2s_reassembles_a_split_player_list() {
         assert_eq!(p["score"], i as i64);
         assert_eq!(p["duration"].as_f64().unwrap(), i as f64);
     }
+}
+
+/// Issue 17, item 10: the A2S client comes from the project's own virtual environment
+/// (`tools/install-test-deps.sh` makes it; the test command runs that first), not from the
+/// system's Python: `a2s` imports from under `target/test-venv/`.
+#[test]
+fn python_a2s_comes_from_the_project_venv() {
+    if std::env::var_os("TICKWIRE_PYTHON").is_some_and(|p| !p.is_empty()) {
+        return; // the caller chose an interpreter
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv");
+    assert!(
+        std::path::Path::new(venv).join("bin/python3").exists(),
+        "no {venv}: run tools/install-test-deps.sh"
+    );
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import a2s, os; print(os.path.realpath(a2s.__file__))",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let file = String::from_utf8(out.stdout).unwrap();
+    let venv = std::fs::canonicalize(venv).unwrap();
+    assert!(
+        std::path::Path::new(file.trim()).starts_with(&venv),
+        "a2s from {file:?}, not from {}",
+        venv.display()
+    );
 }

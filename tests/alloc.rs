@@ -71,6 +71,31 @@ fn core_allocates_nothing_per_datagram_or_tick() {
     assert_eq!(sim.server.client_count(), 255);
 }
 
+/// A datagram to one player (`Server::send`, the path of `Context::send` too) allocates
+/// nothing either, to every client in a tick (issue 17, item 7).
+#[test]
+fn sending_to_one_player_allocates_nothing() {
+    let mut sim = Sim::new();
+    let clients: Vec<_> = (0..255).map(|i| sim.connect(addr(i))).collect();
+    sim.advance(Duration::from_millis(100));
+    sim.drain();
+    for round in 0..20u8 {
+        let ((), allocs) = counted(|| {
+            for c in &clients {
+                sim.server
+                    .send(sim.now, c.qport, 0x40, &[round; 16])
+                    .unwrap();
+            }
+            sim.now += Duration::from_nanos(16_666_667);
+            sim.server.handle_timeout(sim.now);
+            let n = sim.server.transmits().len();
+            sim.server.sent(n);
+        });
+        assert_eq!(allocs, 0, "allocations sending to 255 players");
+    }
+    assert_eq!(sim.server.stats().game_sent, 20 * 255);
+}
+
 #[test]
 fn host_thread_allocates_nothing_in_steady_state() {
     let host = start_with(

@@ -1,8 +1,10 @@
 //! STUN and A2S on a running host's game port, next to real game clients.
 mod common;
+#[path = "common/python.rs"]
+mod python;
 
 use bytecodec::{DecodeExt, EncodeExt};
-use common::net::{start, PATIENCE};
+use common::net::{start, start_with, PATIENCE};
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -83,22 +85,12 @@ fn the_client_library_connects_with_a_stun_learned_reply_address() {
 }
 
 fn python_a2s(port: u16) -> serde_json::Value {
-    let ok = Command::new("python3")
-        .args(["-c", "import a2s"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "python3 with python-a2s is needed: run tools/install-test-deps.sh"
-    );
+    python::require_a2s();
     let out = Command::new("timeout")
-        .args([
-            "20",
-            "python3",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a2s_query.py"),
-            "127.0.0.1",
-        ])
+        .arg("20")
+        .arg(python::python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a2s_query.py"))
+        .arg("127.0.0.1")
         .arg(port.to_string())
         .stderr(Stdio::inherit())
         .output()
@@ -176,4 +168,50 @@ fn python_a2s_reads_a_running_server_with_players() {
         summary.contains(&format!("{}=1", DropReason::QueryMalformed)),
         "{summary}"
     );
+}
+
+/// A game of an embedder's own: only the two required methods, every other one defaulted.
+struct Lighthouse;
+
+impl tickwire::Game for Lighthouse {
+    fn step(&mut self, _tick: u32) {}
+    fn snapshot(&self, _w: &mut tickwire::SnapshotWriter<'_>) {}
+}
+
+/// Issue 17, item 6: `HostConfig::default()` used to advertise map "arena" and game
+/// "tickwire arena" whatever the game; now A2S shows what the game says.
+#[test]
+fn a2s_info_of_a_game_that_is_not_the_arena_does_not_say_arena() {
+    let host = start_with(HostConfig::default(), |_| Lighthouse, || {});
+    let j = python_a2s(host.addrs[0].port());
+    let info = &j["info"];
+    assert_eq!(info["server_name"], "tickwire");
+    assert_eq!(info["map_name"], "");
+    assert_eq!(info["game"], "tickwire game");
+    for field in ["server_name", "map_name", "folder", "game"] {
+        let v = info[field].as_str().unwrap();
+        assert!(!v.contains("arena"), "{field} = {v:?}");
+    }
+    host.stop();
+}
+
+/// The arena still says it is the arena, by default and when the host names a map.
+#[test]
+fn a2s_info_of_the_arena_says_arena() {
+    let host = start(HostConfig::default());
+    let j = python_a2s(host.addrs[0].port());
+    assert_eq!(j["info"]["map_name"], "arena");
+    assert_eq!(j["info"]["game"], "tickwire arena");
+    host.stop();
+    let host = start(HostConfig {
+        info: ServerInfo {
+            map: "dust".into(),
+            ..ServerInfo::default()
+        },
+        ..HostConfig::default()
+    });
+    let j = python_a2s(host.addrs[0].port());
+    assert_eq!(j["info"]["map_name"], "dust");
+    assert_eq!(j["info"]["game"], "tickwire arena");
+    host.stop();
 }

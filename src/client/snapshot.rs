@@ -181,6 +181,20 @@ impl Reassembly {
 
 /// The body parts of the last whole snapshot, in part order, from
 /// [`Client::snapshot_parts`](super::Client::snapshot_parts).
+///
+/// Each part is what the server's [`SnapshotWriter`](crate::SnapshotWriter) wrote: one
+/// byte, `count` (`u8`, 0..=255), the number of entities in this part, then those `count`
+/// entities back to back. Entities carry no length: the game's decoder knows each one's
+/// size. Every part decodes on its own, so a game can read part by part:
+///
+/// ```
+/// // Parts of two-byte entities `[id, colour]`:
+/// fn entities(part: &[u8]) -> impl Iterator<Item = (u8, u8)> + '_ {
+///     let (count, rest) = part.split_first().map_or((0, &[][..]), |(c, r)| (*c, r));
+///     rest.chunks_exact(2).take(count as usize).map(|e| (e[0], e[1]))
+/// }
+/// assert_eq!(entities(&[2, 7, 1, 9, 3]).collect::<Vec<_>>(), [(7, 1), (9, 3)]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SnapshotParts<'a> {
     buf: &'a PartBuf,

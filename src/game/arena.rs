@@ -334,6 +334,14 @@ pub(crate) fn resolve(past: &Past<'_>, from: Entity, ax: i16, ay: i16) -> Option
 }
 
 impl Game for Arena {
+    fn map_name(&self) -> &str {
+        "arena"
+    }
+
+    fn description(&self) -> &str {
+        "tickwire arena"
+    }
+
     fn knows_kind(&self, kind: u8) -> bool {
         kind == INPUT || kind == FIRE
     }

@@ -26,14 +26,23 @@ pub struct HostConfig {
     pub stats_interval: Option<Duration>,
     /// Stop cleanly on SIGINT, SIGTERM and SIGHUP (off for embedders, on in the binary).
     pub handle_signals: bool,
-    /// Name, map and game shown to A2S server browsers.
+    /// Name, map and game shown to A2S server browsers. By default ([`ServerInfo::default`])
+    /// the name `"tickwire"` and, for map and game, what the match's game says
+    /// ([`Game::map_name`](crate::Game::map_name), [`Game::description`](crate::Game::description)):
+    /// a game of your own is not advertised as the arena.
     pub info: ServerInfo,
     /// STUN answers per second per source IP (20).
     pub stun_limit: u32,
     /// A2S answers per second per source IP (20).
     pub query_limit: u32,
-    /// The TCP lobby's address and settings; `None` runs no lobby. Logins issue tickets
-    /// that every match redeems (`Config::require_ticket` makes them mandatory).
+    /// The TCP lobby's address and settings; `None` (the default) runs no lobby. Logins
+    /// issue tickets that every match redeems (`Config::require_ticket` makes them
+    /// mandatory). `Some((addr, LobbyConfig::default()))` runs one with
+    /// [`LobbyConfig::default`]: 1024 connections (16 per IP, at most half of them not
+    /// logged in), 256 rooms of at most 100 users, a 300 s idle timeout, 10 s to complete a
+    /// frame and 10 s to log in, 64 KiB send and 8 KiB receive buffers per connection, and
+    /// 10 messages per second (bursts of 20) per user. The binary's lobby listens on the
+    /// game port's address, port 7778.
     pub lobby: Option<(SocketAddr, LobbyConfig)>,
 }
 

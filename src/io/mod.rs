@@ -67,6 +67,13 @@ const SEND_CHUNK: usize = 8;
 
 /// One event loop hosting one or more matches.
 ///
+/// # Logging
+///
+/// A host logs through the [`log`](https://docs.rs/log) crate (joins and leaves, the stats
+/// line every [`HostConfig::stats_interval`], signals, lobby events) and prints nothing
+/// itself: an embedder sees none of it unless it installs a logger, for example
+/// `env_logger::init()` at the start of `main` (see `examples/embed.rs`).
+///
 /// `Host<G>` is `Send` when `G` is: it may be built on one thread and run on another
 /// (every part of it, adapters included, is `Send`). It is not `Sync`: one thread runs it.
 pub struct Host<G> {

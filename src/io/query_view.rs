@@ -6,16 +6,22 @@ use arrayvec::ArrayString;
 use core::fmt::Write;
 use std::time::Instant;
 
-/// The server's public face in browsers: `--name`, `--map`.
+/// The server's public face in browsers (A2S info): `--name`, `--map`.
+///
+/// The default is neutral: name `"tickwire"`, folder `"tickwire"`, and an empty map and
+/// game, which mean "ask the game": A2S then shows [`Game::map_name`] and
+/// [`Game::description`] of the match's game (the arena says `"arena"` and
+/// `"tickwire arena"`; a game that does not override them shows an empty map and
+/// `"tickwire game"`). Set a field to show that instead whatever the game says.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
-    /// Server name.
+    /// Server name (`"tickwire"`).
     pub name: String,
-    /// Map name.
+    /// Map name; empty (the default): the game's [`Game::map_name`].
     pub map: String,
-    /// Game folder (short id).
+    /// Game folder, a short id (`"tickwire"`).
     pub folder: String,
-    /// Game description.
+    /// Game description; empty (the default): the game's [`Game::description`].
     pub game: String,
 }
 
@@ -23,9 +29,9 @@ impl Default for ServerInfo {
     fn default() -> ServerInfo {
         ServerInfo {
             name: "tickwire".into(),
-            map: "arena".into(),
+            map: String::new(),
             folder: "tickwire".into(),
-            game: "tickwire arena".into(),
+            game: String::new(),
         }
     }
 }
@@ -46,13 +52,19 @@ impl<G: Game> QueryState for QueryView<'_, G> {
         &self.info.name
     }
     fn map(&self) -> &str {
-        &self.info.map
+        match self.info.map.as_str() {
+            "" => self.server.game().map_name(),
+            m => m,
+        }
     }
     fn folder(&self) -> &str {
         &self.info.folder
     }
     fn game(&self) -> &str {
-        &self.info.game
+        match self.info.game.as_str() {
+            "" => self.server.game().description(),
+            g => g,
+        }
     }
     fn players(&self) -> u8 {
         self.server.client_count().min(255) as u8

@@ -82,7 +82,7 @@ impl Reporter {
             Some(l) => {
                 let ls = l.stats();
                 log::info!(
-                    "{line} lobby conns={} users={} rooms={} msgs_in={} msgs_out={} slow_cut={}",
+                    "{line} lobby conns={} users={} rooms={} total_msgs_in={} total_msgs_out={} total_slow_cut={}",
                     ls.conns,
                     ls.users,
                     ls.rooms,
@@ -108,26 +108,7 @@ impl Reporter {
                 let _ = depth.add(server.depth_histogram());
             }
         }
-        let r = &s.rewinds;
-        let refused: String = crate::proto::RewindError::ALL
-            .iter()
-            .zip(r.refused.iter())
-            .map(|(e, n)| format!(" {}={}", e.label(), n))
-            .collect();
-        let l = &self.window;
-        format!(
-            "clients={} in/s={in_ps:.0} out/s={out_ps:.0} drops[{}] tick_late_us p50={} p99={} max={} shots ok={}{} rewind_ticks p50={} p99={} max={}",
-            host.clients(),
-            drops_list(&s),
-            l.value_at_quantile(0.5),
-            l.value_at_quantile(0.99),
-            l.max(),
-            r.ok,
-            refused,
-            depth.value_at_quantile(0.5),
-            depth.value_at_quantile(0.99),
-            depth.max(),
-        )
+        format_line(host.clients(), (in_ps, out_ps), &s, &self.window, &depth)
     }
 
     /// A one-line summary of everything since start.
@@ -160,6 +141,37 @@ impl Reporter {
     }
 }
 
+/// The stats line (README, "stats line"): gauges (`clients=`), per-second rates over the
+/// last interval (`in/s=`, `out/s=`), tick lateness over the last interval
+/// (`tick_late_us`), then counts since start, each prefixed `total_`.
+fn format_line(
+    clients: usize,
+    (in_ps, out_ps): (f64, f64),
+    s: &Stats,
+    window: &Histogram<u64>,
+    depth: &Histogram<u64>,
+) -> String {
+    let r = &s.rewinds;
+    let refused: String = crate::proto::RewindError::ALL
+        .iter()
+        .zip(r.refused.iter())
+        .map(|(e, n)| format!(" {}={}", e.label(), n))
+        .collect();
+    format!(
+        "clients={} in/s={in_ps:.0} out/s={out_ps:.0} tick_late_us p50={} p99={} max={} total_drops[{}] total_shots ok={}{} total_rewind_ticks p50={} p99={} max={}",
+        clients,
+        window.value_at_quantile(0.5),
+        window.value_at_quantile(0.99),
+        window.max(),
+        drops_list(s),
+        r.ok,
+        refused,
+        depth.value_at_quantile(0.5),
+        depth.value_at_quantile(0.99),
+        depth.max(),
+    )
+}
+
 /// Datagrams in and out of all matches.
 fn totals<G: Game>(host: &HostView<'_, G>) -> (u64, u64) {
     (0..host.matches())
@@ -182,4 +194,33 @@ fn drops_list(s: &Stats) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rates and totals are told apart (issue 17, item 9): rates say `/s`, and every count
+    /// since start is prefixed `total_`.
+    #[test]
+    fn the_stats_line_tells_rates_from_totals() {
+        let mut s = Stats::default();
+        s.drops.add(DropReason::Duplicate);
+        s.rewinds.ok = 7;
+        let line = format_line(
+            3,
+            (120.4, 7000.0),
+            &s,
+            &lateness_histogram(),
+            &Histogram::new_with_bounds(1, 3600, 2).unwrap(),
+        );
+        assert!(
+            line.starts_with("clients=3 in/s=120 out/s=7000 tick_late_us p50=0"),
+            "{line}"
+        );
+        assert!(line.contains(" total_drops[duplicate=1] "), "{line}");
+        assert!(line.contains(" total_shots ok=7 overwritten=0 "), "{line}");
+        assert!(line.contains(" total_rewind_ticks p50=0 "), "{line}");
+        assert!(!line.contains(" drops["), "{line}");
+    }
 }

@@ -325,7 +325,7 @@ impl Lobby {
             if reason.flush() {
                 self.flush(id);
             }
-            let peer = self.core.peer_ip(id);
+            let peer = self.core.peer_shown(id);
             let left = self.core.queued(id);
             if let Some(mut stream) = self.core.remove(id) {
                 let _ = stream.shutdown(Shutdown::Write);
@@ -334,7 +334,7 @@ impl Lobby {
                     debug!("lobby: deregister conn {id}: {e}");
                 }
             }
-            info!("lobby: conn {id} from {peer:?} closed: {reason:?} ({left} bytes unsent)");
+            info!("lobby: conn {id} from {peer} closed: {reason:?} ({left} bytes unsent)");
         }
     }
 }

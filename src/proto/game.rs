@@ -1,7 +1,11 @@
 //! The [`Game`] trait: what a game plugs into the server core, and the context the core
-//! lends it (the clock, and lag-compensated rewind into the snapshot ring).
+//! lends it (the clock, lag-compensated rewind into the snapshot ring, and sending one
+//! player a datagram of its own).
 
+use super::outbox::{send_game, Outbox, SendError};
+use super::peer::Peer;
 use super::ring::{Ring, SnapshotWriter};
+use super::Stats;
 use core::net::IpAddr;
 use core::time::Duration;
 
@@ -12,24 +16,92 @@ pub type PlayerId = u8;
 /// and the snapshot ring; the game owns the world.
 ///
 /// Every method is called on the server's one thread, never concurrently. None may block.
+/// Only [`Game::step`] and [`Game::snapshot`] are required: every other method has a
+/// default that suits a game which does not care about it (no input kinds, nothing to do on
+/// a join or a leave, score 0, a neutral identity in server browsers).
+///
+/// # Example
+///
+/// A game where each player sends one byte (kind `0x20`) and the world is every player's
+/// last byte; a byte of 0 is answered to that player alone with [`Context::send`]:
+///
+/// ```
+/// use tickwire::{Context, Game, PlayerId, SnapshotWriter};
+///
+/// const PICK: u8 = 0x20;
+/// const PRIVATE: u8 = 0x21;
+///
+/// struct Picks([Option<u8>; 256]);
+///
+/// impl Game for Picks {
+///     fn knows_kind(&self, kind: u8) -> bool {
+///         kind == PICK
+///     }
+///     fn check_input(&self, _kind: u8, payload: &[u8]) -> bool {
+///         payload.len() == 1
+///     }
+///     fn connect(&mut self, player: PlayerId, _name: Option<&str>) {
+///         self.0[player as usize] = Some(0);
+///     }
+///     fn disconnect(&mut self, player: PlayerId) {
+///         self.0[player as usize] = None;
+///     }
+///     fn input(&mut self, cx: &mut Context<'_>, player: PlayerId, _kind: u8, payload: &[u8]) {
+///         self.0[player as usize] = Some(payload[0]);
+///         if payload[0] == 0 {
+///             // Only this player hears it; refused (and counted) if the outbox is full.
+///             let _ = cx.send(player, PRIVATE, b"zero is not a colour");
+///         }
+///     }
+///     fn step(&mut self, _tick: u32) {}
+///     fn snapshot(&self, w: &mut SnapshotWriter<'_>) {
+///         // Two bytes per entity: the client's decoder knows that size (entities carry
+///         // no length of their own).
+///         for (id, pick) in self.0.iter().enumerate() {
+///             if let Some(p) = pick {
+///                 let _ = w.entity(&[id as u8, *p]);
+///             }
+///         }
+///     }
+///     fn description(&self) -> &str {
+///         "picks"
+///     }
+/// }
+///
+/// let server = tickwire::Server::new(
+///     tickwire::Config::default(),
+///     Picks([None; 256]),
+///     std::time::Instant::now(),
+/// );
+/// assert_eq!(server.game().description(), "picks");
+/// assert_eq!(server.game().map_name(), "");
+/// ```
 pub trait Game {
     /// Whether clients may send game kind `kind` (0x10..=0xFF). An unknown kind is dropped
-    /// before anything else is looked at.
-    fn knows_kind(&self, kind: u8) -> bool;
+    /// before anything else is looked at. By default none: a game that takes no input.
+    fn knows_kind(&self, _kind: u8) -> bool {
+        false
+    }
 
     /// Whether `payload` has the right shape for `kind`. Called before the datagram's
-    /// sequence number is accepted: a malformed payload never moves the window.
-    fn check_input(&self, kind: u8, payload: &[u8]) -> bool;
+    /// sequence number is accepted: a malformed payload never moves the window. By default
+    /// every payload of a known kind passes, so [`Game::input`] must then treat it as
+    /// untrusted bytes of any length up to the maximum payload.
+    fn check_input(&self, _kind: u8, _payload: &[u8]) -> bool {
+        true
+    }
 
-    /// A player joined. `name` is the lobby name when a ticket was presented.
-    fn connect(&mut self, player: PlayerId, name: Option<&str>);
+    /// A player joined. `name` is the lobby name when a ticket was presented. Nothing by
+    /// default.
+    fn connect(&mut self, _player: PlayerId, _name: Option<&str>) {}
 
-    /// A player left (BYE, timeout or server shutdown).
-    fn disconnect(&mut self, player: PlayerId);
+    /// A player left (BYE, timeout, kick or server shutdown). Nothing by default.
+    fn disconnect(&mut self, _player: PlayerId) {}
 
     /// A payload of one of the game's kinds from a connected player, after every check of
-    /// the core. `cx` gives the time and lag-compensated rewind.
-    fn input(&mut self, cx: &mut Context<'_>, player: PlayerId, kind: u8, payload: &[u8]);
+    /// the core. `cx` gives the time, lag-compensated rewind and [`Context::send`]. Ignored
+    /// by default.
+    fn input(&mut self, _cx: &mut Context<'_>, _player: PlayerId, _kind: u8, _payload: &[u8]) {}
 
     /// Advances the world by one tick.
     fn step(&mut self, tick: u32);
@@ -40,6 +112,20 @@ pub trait Game {
     /// A player's score, shown by server queries. 0 by default.
     fn score(&self, _player: PlayerId) -> i32 {
         0
+    }
+
+    /// The map server browsers (A2S info) show, unless the host's
+    /// [`ServerInfo::map`](crate::ServerInfo::map) names one. Empty by default; the arena
+    /// says `"arena"`.
+    fn map_name(&self) -> &str {
+        ""
+    }
+
+    /// The game description server browsers (A2S info) show, unless the host's
+    /// [`ServerInfo::game`](crate::ServerInfo::game) names one. `"tickwire game"` by
+    /// default; the arena says `"tickwire arena"`.
+    fn description(&self) -> &str {
+        "tickwire game"
     }
 }
 
@@ -276,12 +362,26 @@ pub struct Context<'a> {
     pub(crate) max_rtt_us: u64,
     pub(crate) rewinds_per_sec: u32,
     pub(crate) srtt_us: Option<u64>,
-    pub(crate) budget: &'a mut RewindBudget,
+    /// The player whose input this is; its rewind budget is in its slot of `peers`.
+    pub(crate) player: PlayerId,
+    /// Every client slot: the rewind budget of `player`, and the sequence numbers of
+    /// whoever [`Context::send`] writes to.
+    pub(crate) peers: &'a mut [Peer],
     /// The player's source IP and the per-IP budgets.
     pub(crate) ip: IpAddr,
     pub(crate) ips: &'a mut RewindIps,
-    pub(crate) stats: &'a mut RewindStats,
+    /// The server's counters (rewind outcomes, and what `send` queues).
+    pub(crate) stats: &'a mut Stats,
     pub(crate) depth: &'a mut hdrhistogram::Histogram<u64>,
+    /// Where `send` queues.
+    pub(crate) outbox: &'a mut Outbox,
+    /// Players `send` queued a datagram to (bit `q`), for the server's liveness clock.
+    pub(crate) sent_to: [u64; 4],
+}
+
+/// The rewind budget in player `q`'s slot.
+fn budget(peers: &mut [Peer], q: PlayerId) -> &mut RewindBudget {
+    peers[q as usize].rewind_parts().1
 }
 
 impl<'a> Context<'a> {
@@ -300,6 +400,30 @@ impl<'a> Context<'a> {
         self.srtt_us.map(Duration::from_micros)
     }
 
+    /// Queues one datagram of game kind `kind` (`0x10..=0xFF`) with `payload` to `player`
+    /// alone, any connected player (not only the one whose input this is). It goes out
+    /// with the next transmits, sequenced like everything the server sends that player
+    /// (its next seq, the current ack), and its client delivers it as
+    /// [`Event::Game`](crate::client::Event::Game). Unreliable, like a snapshot: a game
+    /// that needs it delivered resends until the player's input says it arrived.
+    ///
+    /// The payload is copied into a buffer allocated with the server: nothing allocates.
+    /// Queued datagrams count in [`Stats::datagrams_out`] and [`Stats::game_sent`].
+    /// Refused, and nothing queued, when `kind` is a protocol kind, `player` is not
+    /// connected, `payload` is longer than [`MAX_PAYLOAD`](crate::wire::MAX_PAYLOAD), or the
+    /// outbox has no room (counted under `outbox_full`).
+    pub fn send(&mut self, player: PlayerId, kind: u8, payload: &[u8]) -> Result<(), SendError> {
+        send_game(
+            self.peers,
+            self.outbox,
+            self.stats,
+            self.now_us,
+            (player, kind, payload),
+        )?;
+        self.sent_to[player as usize / 64] |= 1 << (player % 64);
+        Ok(())
+    }
+
     /// Rewinds to the snapshot of `tick` stamped `time_us`, as a client saw it. Refused,
     /// and counted, when that tick is in the future, older than the rewind limit, no longer
     /// (or never) in the ring, stamped with another time, implausibly far from what the
@@ -308,12 +432,12 @@ impl<'a> Context<'a> {
         let r = self.try_rewind(tick, time_us);
         match r {
             Ok(p) => {
-                self.stats.ok += 1;
+                self.stats.rewinds.ok += 1;
                 let _ = self.depth.record(u64::from(p.depth));
             }
             Err(e) => {
                 let i = RewindError::ALL.iter().position(|x| *x == e).unwrap_or(0);
-                self.stats.refused[i] += 1;
+                self.stats.rewinds.refused[i] += 1;
             }
         }
         r
@@ -363,18 +487,18 @@ impl<'a> Context<'a> {
     fn budget_left(&mut self) -> bool {
         let now = self.now_us;
         let per_sec = self.rewinds_per_sec;
-        self.budget.roll(now);
-        if self.budget.used >= per_sec {
+        budget(self.peers, self.player).roll(now);
+        if budget(self.peers, self.player).used >= per_sec {
             return false;
         }
-        let joined = self.budget.joined;
+        let joined = budget(self.peers, self.player).joined;
         let Some(e) = self.ips.entry(self.ip, now) else {
             // No room for this IP: the per-player budget alone.
             return true;
         };
         if !joined {
             e.players = e.players.saturating_add(1);
-            self.budget.joined = true;
+            budget(self.peers, self.player).joined = true;
         }
         if e.budget.roll(now) {
             e.peak = e.players;
@@ -385,8 +509,8 @@ impl<'a> Context<'a> {
 
     /// Charges one rewind to the player and to its IP.
     fn charge(&mut self) {
-        self.budget.used += 1;
-        if self.budget.joined {
+        budget(self.peers, self.player).used += 1;
+        if budget(self.peers, self.player).joined {
             if let Some(e) = self.ips.entry(self.ip, self.now_us) {
                 e.budget.used = e.budget.used.saturating_add(1);
             }

@@ -247,12 +247,15 @@ impl<G: Game> Server<G> {
         // ACCEPT is outstanding: the client must acknowledge something within the timeout.
         self.behind(q, now_us);
         self.stats.accepts += 1;
-        log::debug!(
-            "client {} connected from {} (reply {}){}",
+        // INFO is safe here: a join is behind the cookie, so it cannot be made at a high
+        // rate from spoofed addresses. No allocation: the name is printed in place.
+        log::info!(
+            "client {} joined from {} (reply {}){}{}",
             q,
             src,
             reply,
-            name.map(|n| format!(" as {n}")).unwrap_or_default()
+            if name.is_some() { " as " } else { "" },
+            name.as_ref().map_or("", |n| n.as_str())
         );
         self.game.connect(q, name.as_ref().map(|n| n.as_str()));
         self.queue_accept(q)

@@ -69,7 +69,7 @@ impl<G: Game> Server<G> {
             }
             let q = q as u8;
             log::info!(
-                "client {} ({}) acknowledged nothing for the timeout",
+                "client {} ({}) left: acknowledged nothing for the timeout",
                 q,
                 self.peers[q as usize].src()
             );

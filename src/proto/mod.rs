@@ -11,7 +11,7 @@
 //! | `peer.rs` | one client slot: the connected receive path and its sequence numbers, over the link layer (`crate::link`, shared with the client) |
 //! | `clock.rs` | tick deadlines and catch-up |
 //! | `broadcast.rs` | a tick's snapshot, serialized once into the ring and queued for everyone |
-//! | `outbox.rs` | [`Transmit`], the transmit queue and [`Server::write_transmit`] |
+//! | `outbox.rs` | [`Transmit`], the transmit queue and [`Server::write_transmit`]; a game's datagram to one player ([`Context::send`], [`Server::send`]) |
 //! | `stats.rs` | [`Stats`], [`PlayerInfo`] |
 //! | `ring.rs`, `game.rs` | the snapshot ring; the [`Game`] trait, [`Context`] and rewinds |
 
@@ -26,7 +26,7 @@ mod ring;
 mod stats;
 
 pub use game::{Context, Game, Past, PlayerId, RewindError, RewindStats};
-pub use outbox::Transmit;
+pub use outbox::{SendError, Transmit};
 pub use peer::PeerStats;
 pub(crate) use ring::MAX_PARTS;
 pub use ring::{SnapshotFull, SnapshotWriter};
@@ -387,7 +387,11 @@ impl<G: Game> Server<G> {
                 break;
             }
             let q = q as u8;
-            log::info!("client {} ({}) timed out", q, self.peers[q as usize].src());
+            log::info!(
+                "client {} ({}) left: timed out",
+                q,
+                self.peers[q as usize].src()
+            );
             self.stats.timeouts += 1;
             self.queue_bye(q, now_us);
             self.free(q);
@@ -490,12 +494,12 @@ impl<G: Game> Server<G> {
         self.note_acks(q, acked_before, now_us);
         match kind {
             Kind::Bye => {
-                log::debug!("client {} ({}) said BYE", q, src);
+                log::info!("client {} ({}) left: BYE", q, src);
                 self.stats.byes += 1;
                 self.free(q);
             }
             Kind::Game(k) => {
-                let (srtt_us, budget) = self.peers[q as usize].rewind_parts();
+                let (srtt_us, _) = self.peers[q as usize].rewind_parts();
                 let mut cx = Context {
                     now_us,
                     newest_tick: self.newest_tick,
@@ -505,13 +509,18 @@ impl<G: Game> Server<G> {
                     max_rtt_us: self.max_rewind_rtt_us,
                     rewinds_per_sec: self.cfg.rewinds_per_sec,
                     srtt_us,
-                    budget,
+                    player: q,
+                    peers: &mut self.peers,
                     ip: src.ip(),
                     ips: &mut self.rewind_ips,
-                    stats: &mut self.stats.rewinds,
+                    stats: &mut self.stats,
                     depth: &mut self.rewind_depth,
+                    outbox: &mut self.outbox,
+                    sent_to: [0; 4],
                 };
                 self.game.input(&mut cx, q, k, p.payload());
+                let sent_to = cx.sent_to;
+                self.note_sent_to(sent_to, now_us);
             }
             _ => {}
         }
@@ -550,6 +559,11 @@ impl<G: Game> Server<G> {
             return false;
         }
         let now_us = self.time_us(now);
+        log::info!(
+            "client {} ({}) left: kicked",
+            player,
+            self.peers[player as usize].src()
+        );
         self.queue_bye(player, now_us);
         self.free(player);
         true

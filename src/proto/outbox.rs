@@ -1,21 +1,40 @@
 //! The transmit queue and its drive contract: [`Server::transmits`] gives the queued
 //! datagrams not yet sent, [`Server::sent`] reports how many of them went out, and
 //! [`Server::write_transmit`] assembles one into a buffer for callers that do not send
-//! head and body as two slices.
+//! head and body as two slices. Also the one path that queues a game's datagram to one
+//! player ([`Context::send`](super::Context::send)), whose payload the outbox keeps.
 
-use super::{Game, Server, MAX_HEAD};
-use crate::wire::{BufferTooSmall, DropReason, Header};
+use super::peer::Peer;
+use super::{Game, PlayerId, Server, Stats, MAX_HEAD};
+use crate::wire::{BufferTooSmall, DropReason, Header, Kind, MAX_PAYLOAD};
 use core::net::SocketAddr;
 
-/// A datagram the server wants sent: a head in place, and maybe a snapshot part body that
-/// stays in the ring (see [`Server::body`]), so that body is never copied per client.
+/// Bytes of game payloads ([`Context::send`](super::Context::send)) the outbox holds
+/// between two drains: 64 KiB, about 55 full-size datagrams or a thousand small ones.
+pub(crate) const OWN_BYTES: usize = 64 * 1024;
+
+/// What follows a transmit's head.
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    /// Nothing (a control message).
+    None,
+    /// Part `.1` of ring slot `.0` (a snapshot part).
+    Part(u8, u8),
+    /// `len` bytes at `off` in the outbox's own buffer (a game payload).
+    Own { off: u32, len: u16 },
+}
+
+/// A datagram the server wants sent: a head in place, and maybe a body (see
+/// [`Server::body`]): a snapshot part that stays in the ring, so it is never copied per
+/// client, or a game payload ([`Context::send`](super::Context::send)) kept in the queue's
+/// own buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Transmit {
     /// Destination.
     pub dst: SocketAddr,
     head: [u8; MAX_HEAD],
     head_len: u8,
-    body: Option<(u8, u8)>,
+    body: Body,
 }
 
 impl Transmit {
@@ -41,7 +60,10 @@ impl Transmit {
             dst,
             head,
             head_len: (n + m) as u8,
-            body,
+            body: match body {
+                Some((slot, part)) => Body::Part(slot, part),
+                None => Body::None,
+            },
         }
     }
 
@@ -50,7 +72,7 @@ impl Transmit {
             dst: SocketAddr::from(([0, 0, 0, 0], 0)),
             head: [0; MAX_HEAD],
             head_len: 0,
-            body: None,
+            body: Body::None,
         }
     }
 }
@@ -61,6 +83,9 @@ pub(crate) struct Outbox {
     queue: Vec<Transmit>,
     /// How many transmits at the front the caller has sent already.
     sent: usize,
+    /// The payloads of queued game datagrams ([`Body::Own`]), emptied with the queue;
+    /// never grows past its capacity ([`OWN_BYTES`]).
+    own: Vec<u8>,
 }
 
 impl Outbox {
@@ -69,7 +94,20 @@ impl Outbox {
         let mut queue = Vec::with_capacity(cap);
         queue.resize(cap, Transmit::blank());
         queue.clear();
-        Outbox { queue, sent: 0 }
+        // Written once so its pages are touched now (zeroed memory may be mapped lazily).
+        let mut own = vec![0u8; OWN_BYTES];
+        own.fill(0xFF);
+        own.clear();
+        Outbox {
+            queue,
+            sent: 0,
+            own,
+        }
+    }
+
+    /// Whether one more transmit with a `len`-byte payload of its own fits.
+    fn has_room(&self, len: usize) -> bool {
+        self.queue.len() < self.queue.capacity() && self.own.capacity() - self.own.len() >= len
     }
 
     /// Queues `t`, or says there is no room.
@@ -93,6 +131,7 @@ impl Outbox {
         self.sent = self.sent.saturating_add(n).min(self.queue.len());
         if self.sent == self.queue.len() {
             self.queue.clear();
+            self.own.clear();
             self.sent = 0;
         }
     }
@@ -136,11 +175,16 @@ impl<G: Game> Server<G> {
     /// The snapshot part a transmit carries after its head (empty for control messages).
     pub fn body(&self, t: &Transmit) -> &[u8] {
         match t.body {
-            Some((slot, part)) => self
+            Body::Part(slot, part) => self
                 .ring
                 .at(slot as usize)
                 .map_or(&[][..], |s| s.part(part as usize)),
-            None => &[],
+            Body::Own { off, len } => self
+                .outbox
+                .own
+                .get(off as usize..off as usize + len as usize)
+                .unwrap_or(&[]),
+            Body::None => &[],
         }
     }
 
@@ -154,5 +198,105 @@ impl<G: Game> Server<G> {
         o[..head.len()].copy_from_slice(head);
         o[head.len()..].copy_from_slice(body);
         Ok(n)
+    }
+}
+
+/// Why [`Context::send`](super::Context::send) (or [`Server::send`]) queued nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendError {
+    /// The player is not connected.
+    NotConnected,
+    /// The kind is a protocol kind (below `0x10`).
+    NotGameKind,
+    /// Longer than [`MAX_PAYLOAD`] (1187, what ACCEPT tells the client).
+    TooLarge,
+    /// The outbox has no room until the caller drains it (counted under `outbox_full`).
+    OutboxFull,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SendError::NotConnected => "player not connected",
+            SendError::NotGameKind => "not a game kind",
+            SendError::TooLarge => "payload too large",
+            SendError::OutboxFull => "outbox full",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Queues game datagram `(player, kind, payload)` at `now_us`: every check first, then the
+/// player's next seq, the payload copied into the outbox's own buffer, and the counters.
+pub(crate) fn send_game(
+    peers: &mut [Peer],
+    outbox: &mut Outbox,
+    stats: &mut Stats,
+    now_us: u64,
+    (player, kind, payload): (PlayerId, u8, &[u8]),
+) -> Result<(), SendError> {
+    if kind < Kind::FIRST_GAME {
+        return Err(SendError::NotGameKind);
+    }
+    if player == 0 || !peers[player as usize].is_connected() {
+        return Err(SendError::NotConnected);
+    }
+    if payload.len() > MAX_PAYLOAD {
+        return Err(SendError::TooLarge);
+    }
+    if !outbox.has_room(payload.len()) {
+        stats.drops.add(DropReason::OutboxFull);
+        return Err(SendError::OutboxFull);
+    }
+    let peer = &mut peers[player as usize];
+    let header = peer.next_header(player, Kind::Game(kind), now_us, payload.len());
+    let mut t = Transmit::new(peer.reply(), &header, |_| Ok(0), None);
+    t.body = Body::Own {
+        off: outbox.own.len() as u32,
+        len: payload.len() as u16,
+    };
+    outbox.own.extend_from_slice(payload);
+    // Room was checked above: this push cannot fail.
+    let _ = outbox.push(t);
+    stats.datagrams_out += 1;
+    stats.bytes_out += (t.head_len as usize + payload.len()) as u64;
+    stats.game_sent += 1;
+    Ok(())
+}
+
+impl<G: Game> Server<G> {
+    /// Queues one game datagram to `player` at `now`, from outside a game callback (an
+    /// application that drives the [`Server`] itself). The same datagram, checks and
+    /// counters as [`Context::send`](super::Context::send).
+    pub fn send(
+        &mut self,
+        now: std::time::Instant,
+        player: PlayerId,
+        kind: u8,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let now_us = self.time_us(now);
+        send_game(
+            &mut self.peers,
+            &mut self.outbox,
+            &mut self.stats,
+            now_us,
+            (player, kind, payload),
+        )?;
+        self.note_sent(player, now_us);
+        Ok(())
+    }
+
+    /// Starts the liveness clock of every player in `sent_to` (bit `q`) that a game's
+    /// [`Context::send`](super::Context::send) wrote to.
+    pub(super) fn note_sent_to(&mut self, sent_to: [u64; 4], now_us: u64) {
+        for (w, mut bits) in sent_to.into_iter().enumerate() {
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.note_sent((w * 64 + i) as u8, now_us);
+            }
+        }
     }
 }

@@ -157,6 +157,12 @@ impl Ring {
 /// Writes one tick's entities into a ring slot, splitting at entity boundaries so every
 /// part fits in one datagram. Each part body is `count u8` followed by its entities, so
 /// every part decodes on its own.
+///
+/// **Entities carry no length.** The bytes of [`SnapshotWriter::entity`] are written as
+/// they are, one after another, with nothing between them: the game's decoder on the
+/// client must know each entity's size (a fixed size, or a size it can read from the
+/// entity's own first bytes, such as a type byte). A part holds at most 255 entities, and
+/// as many bytes of them as fit one datagram after the snapshot prefix and the count.
 #[derive(Debug)]
 pub struct SnapshotWriter<'a> {
     slot: &'a mut Slot,

@@ -52,6 +52,9 @@ pub struct Stats {
     pub snapshot_overflows: u64,
     /// Rewind outcomes.
     pub rewinds: RewindStats,
+    /// Game datagrams queued to one player ([`Context::send`](super::Context::send)); also
+    /// counted in `datagrams_out`.
+    pub game_sent: u64,
 }
 
 impl Stats {
@@ -78,6 +81,7 @@ impl Stats {
         self.ticks_skipped += o.ticks_skipped;
         self.snapshot_overflows += o.snapshot_overflows;
         self.rewinds.ok += o.rewinds.ok;
+        self.game_sent += o.game_sent;
         for (a, b) in self
             .rewinds
             .refused

@@ -108,7 +108,9 @@ pub enum Event {
         /// The server time of that tick, microseconds since the server started.
         time_us: u64,
     },
-    /// A game datagram from the server; read its payload with [`Client::game_payload`](super::Client::game_payload).
+    /// A game datagram from the server, sent to this player alone (the server's game
+    /// calls [`Context::send`](crate::Context::send)); read its payload with
+    /// [`Client::game_payload`](super::Client::game_payload).
     Game {
         /// Its kind, `0x10..=0xFF`.
         kind: u8,

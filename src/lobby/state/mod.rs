@@ -210,8 +210,8 @@ impl<T> LobbyCore<T> {
                 return Err((io, why));
             };
             info!(
-                "lobby: conn {victim} from {:?}: not logged in, shed for a newcomer from {ip}",
-                self.peer_ip(victim)
+                "lobby: conn {victim} from {}: not logged in, shed for a newcomer from {ip}",
+                self.peer_shown(victim)
             );
             self.stats.shed += 1;
             self.shed = self.remove(victim);
@@ -284,6 +284,12 @@ impl<T> LobbyCore<T> {
     /// The address a connection came from.
     pub fn peer_ip(&self, id: usize) -> Option<IpAddr> {
         self.conns.get(id).map(|c| c.ip)
+    }
+
+    /// The address a connection came from, for a log line: `127.0.0.1`, or `?` when the
+    /// connection is gone.
+    pub(crate) fn peer_shown(&self, id: usize) -> ShownIp {
+        ShownIp(self.peer_ip(id))
     }
 
     /// Where to read the next bytes from the socket into, with its `T`: `None` when the
@@ -474,8 +480,8 @@ impl<T> LobbyCore<T> {
         expired.sort_unstable_by_key(|&(id, _)| id);
         for (id, reason) in expired.drain(..) {
             info!(
-                "lobby: conn {id} from {:?}: {reason:?} deadline passed",
-                self.peer_ip(id)
+                "lobby: conn {id} from {}: {reason:?} deadline passed",
+                self.peer_shown(id)
             );
             self.close(id, reason);
         }
@@ -496,8 +502,8 @@ impl<T> LobbyCore<T> {
     fn bad_input(&mut self, id: usize, code: ErrorCode) {
         self.stats.errors[code as usize - 1] += 1;
         warn!(
-            "lobby: conn {id} from {:?}: bad input ({}), sending ERROR {} and closing",
-            self.peer_ip(id),
+            "lobby: conn {id} from {}: bad input ({}), sending ERROR {} and closing",
+            self.peer_shown(id),
             code.label(),
             code as u8
         );
@@ -557,5 +563,33 @@ impl<T> LobbyCore<T> {
 
     fn user(&self, id: usize) -> Option<&User> {
         self.conns.get(id)?.user.as_ref()
+    }
+}
+
+/// A connection's address in a log line: `127.0.0.1`, or `?` when it is unknown (never
+/// `Some(127.0.0.1)`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShownIp(pub(crate) Option<IpAddr>);
+
+impl core::fmt::Display for ShownIp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod shown_ip_tests {
+    use super::ShownIp;
+    use core::net::IpAddr;
+
+    /// Lobby log lines say `from 127.0.0.1`, not `from Some(127.0.0.1)` (issue 17, item 9).
+    #[test]
+    fn a_log_line_shows_the_bare_address() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(format!("from {}", ShownIp(Some(ip))), "from 127.0.0.1");
+        assert_eq!(format!("from {}", ShownIp(None)), "from ?");
     }
 }
