@@ -227,14 +227,7 @@ fn check_request(req: &[u8]) -> Result<(&[u8; 16], bool), DropReason> {
             ty::MESSAGE_INTEGRITY | ty::MESSAGE_INTEGRITY_SHA256 => {
                 return Err(DropReason::StunIntegrity)
             }
-            // Known, and harmless to ignore without credentials.
-            ty::MAPPED_ADDRESS
-            | ty::USERNAME
-            | ty::ERROR_CODE
-            | ty::UNKNOWN_ATTRIBUTES
-            | ty::REALM
-            | ty::NONCE
-            | ty::XOR_MAPPED_ADDRESS => {}
+            t if known_harmless(t) => {}
             t if t < 0x8000 => return Err(DropReason::StunUnknownAttribute),
             ty::FINGERPRINT => fingerprint = true,
             // Comprehension-optional: ignored (RFC 5389 section 15).
@@ -242,6 +235,21 @@ fn check_request(req: &[u8]) -> Result<(&[u8; 16], bool), DropReason> {
         }
     }
     Ok((id16(req)?, fingerprint))
+}
+
+/// Comprehension-required attributes we know, and that are harmless to ignore without
+/// credentials: both request checks (RFC 5389 and RFC 3489) skip them.
+fn known_harmless(t: u16) -> bool {
+    matches!(
+        t,
+        ty::MAPPED_ADDRESS
+            | ty::USERNAME
+            | ty::ERROR_CODE
+            | ty::UNKNOWN_ATTRIBUTES
+            | ty::REALM
+            | ty::NONCE
+            | ty::XOR_MAPPED_ADDRESS
+    )
 }
 
 /// Checks an RFC 3489 Binding Request; returns its 128-bit transaction id.
@@ -263,13 +271,7 @@ fn check_classic_request(req: &[u8]) -> Result<&[u8; 16], DropReason> {
             }
             // "Change nothing": answered from where it was sent, as asked.
             ty::CHANGE_REQUEST if attr.value == [0, 0, 0, 0] => {}
-            ty::MAPPED_ADDRESS
-            | ty::USERNAME
-            | ty::ERROR_CODE
-            | ty::UNKNOWN_ATTRIBUTES
-            | ty::REALM
-            | ty::NONCE
-            | ty::XOR_MAPPED_ADDRESS => {}
+            t if known_harmless(t) => {}
             // RESPONSE-ADDRESS, a CHANGE-REQUEST for another address or port, the rest.
             t if t < 0x8000 => return Err(DropReason::StunUnknownAttribute),
             _ => {}
