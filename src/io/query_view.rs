@@ -108,30 +108,8 @@ mod tests {
     use super::*;
     use crate::game::arena::Arena;
     use crate::proto::Config;
-    use crate::wire::{flags, Challenge, Header, Hello, Kind, HEADER_LEN, MAX_DATAGRAM};
+    use crate::wire::{Challenge, Hello, HEADER_LEN, MAX_DATAGRAM};
     use core::net::SocketAddr;
-
-    fn hello(cookie: u64) -> Vec<u8> {
-        let mut b = vec![0u8; HEADER_LEN + Hello::LEN];
-        let h = Header {
-            flags: flags::CONNECT,
-            seq: 0,
-            ack: 0,
-            qport: 0,
-            kind: Kind::Hello.to_u8(),
-            len: Hello::LEN as u16,
-        };
-        let n = h.emit(&mut b).unwrap();
-        let hello = Hello {
-            protocol_id: 0,
-            reply: None,
-            ticket: 0,
-            cookie,
-            source_cookie: 0,
-        };
-        hello.emit(&mut b[n..]).unwrap();
-        b
-    }
 
     /// Issue 11, item 2: no A2S player name gives away a qport (the old name was
     /// `player <qport>`).
@@ -149,11 +127,13 @@ mod tests {
         let mut out = [0u8; MAX_DATAGRAM];
         for i in 0..200u32 {
             let src = SocketAddr::from(((0x0A00_0001 + i).to_be_bytes(), 4000));
-            s.handle_datagram(now, src, &hello(0)).unwrap();
+            s.handle_datagram(now, src, &Hello::test_datagram(0))
+                .unwrap();
             let n = s.write_transmit(&s.transmits()[0], &mut out).unwrap();
             let cookie = Challenge::parse(&out[HEADER_LEN..n]).unwrap().cookie;
             s.sent(usize::MAX);
-            s.handle_datagram(now, src, &hello(cookie)).unwrap();
+            s.handle_datagram(now, src, &Hello::test_datagram(cookie))
+                .unwrap();
             s.sent(usize::MAX);
         }
         assert_eq!(s.client_count(), 200);

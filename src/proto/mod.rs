@@ -613,29 +613,7 @@ impl<G: Game> Server<G> {
 mod tests {
     use super::*;
     use crate::game::arena::Arena;
-    use crate::wire::{flags, Challenge, Header, Hello, HEADER_LEN, MAX_DATAGRAM};
-
-    fn hello(cookie: u64) -> Vec<u8> {
-        let mut b = vec![0u8; HEADER_LEN + Hello::LEN];
-        let h = Header {
-            flags: flags::CONNECT,
-            seq: 0,
-            ack: 0,
-            qport: 0,
-            kind: Kind::Hello.to_u8(),
-            len: Hello::LEN as u16,
-        };
-        let n = h.emit(&mut b).unwrap();
-        let hello = Hello {
-            protocol_id: 0,
-            reply: None,
-            ticket: 0,
-            cookie,
-            source_cookie: 0,
-        };
-        hello.emit(&mut b[n..]).unwrap();
-        b
-    }
+    use crate::wire::{flags, Challenge, Hello, HEADER_LEN, MAX_DATAGRAM};
 
     /// The idle timeout is a deadline of its own: `poll_timeout` is the earlier of it and
     /// the next tick, `next_tick_deadline` stays the tick's, and `handle_timeout` at the
@@ -652,7 +630,8 @@ mod tests {
         let mut s = Server::new(cfg, Arena::new(1), t0);
         assert_eq!(s.handle_timeout(t0), 1);
         let src: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        s.handle_datagram(t0, src, &hello(0)).unwrap();
+        s.handle_datagram(t0, src, &Hello::test_datagram(0))
+            .unwrap();
         let mut out = [0u8; MAX_DATAGRAM];
         let n = s.write_transmit(&s.transmits()[0], &mut out).unwrap();
         let cookie = Challenge::parse(&out[HEADER_LEN..n]).unwrap().cookie;
@@ -660,7 +639,8 @@ mod tests {
             .write_transmit(&s.transmits()[0], &mut out[..n - 1])
             .is_err());
         s.sent(1);
-        s.handle_datagram(t0, src, &hello(cookie)).unwrap();
+        s.handle_datagram(t0, src, &Hello::test_datagram(cookie))
+            .unwrap();
         s.sent(usize::MAX);
         assert_eq!(s.client_count(), 1);
         let idle = t0 + Duration::from_micros(100_001);

@@ -337,6 +337,35 @@ impl SnapshotPrefix {
 }
 
 #[cfg(test)]
+impl Hello {
+    /// A whole HELLO datagram (header and payload), reply to the source, no ticket, with
+    /// this cookie: the first step of every handshake in the crate's unit tests.
+    pub(crate) fn test_datagram(cookie: u64) -> Vec<u8> {
+        use super::header::{flags, Header, HEADER_LEN};
+        use super::Kind;
+        let mut b = vec![0u8; HEADER_LEN + Hello::LEN];
+        let h = Header {
+            flags: flags::CONNECT,
+            seq: 0,
+            ack: 0,
+            qport: 0,
+            kind: Kind::Hello.to_u8(),
+            len: Hello::LEN as u16,
+        };
+        let n = h.emit(&mut b).unwrap();
+        let hello = Hello {
+            protocol_id: 0,
+            reply: None,
+            ticket: 0,
+            cookie,
+            source_cookie: 0,
+        };
+        hello.emit(&mut b[n..]).unwrap();
+        b
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
