@@ -93,10 +93,7 @@ impl Stun {
         out: &mut [u8],
     ) -> Result<usize, DropReason> {
         let (id, fingerprint) = check_request(req)?;
-        if !self.limit.allow(now, src.ip()) {
-            return Err(DropReason::StunRateLimited);
-        }
-        write_response(src, id, Form::Xor { fingerprint }, out).ok_or(DropReason::OutboxFull)
+        self.answer(now, src, id, Form::Xor { fingerprint }, out)
     }
 
     /// Like [`Stun::handle`] for an RFC 3489 Binding Request ([`is_classic_request`]: its
@@ -117,10 +114,23 @@ impl Stun {
         out: &mut [u8],
     ) -> Result<usize, DropReason> {
         let id = check_classic_request(req)?;
+        self.answer(now, src, id, Form::Classic, out)
+    }
+
+    /// Charges a valid request to its source's limit and writes the answer: one place for
+    /// both kinds of request, so they share the limit by construction.
+    fn answer(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        id: &[u8; 16],
+        form: Form,
+        out: &mut [u8],
+    ) -> Result<usize, DropReason> {
         if !self.limit.allow(now, src.ip()) {
             return Err(DropReason::StunRateLimited);
         }
-        write_response(src, id, Form::Classic, out).ok_or(DropReason::OutboxFull)
+        write_response(src, id, form, out).ok_or(DropReason::OutboxFull)
     }
 }
 
