@@ -108,6 +108,7 @@ mod link;
 pub mod lobby;
 mod proto;
 mod query;
+pub mod secure;
 mod seed;
 mod stun;
 mod tickets;

@@ -99,6 +99,10 @@ pub struct Config {
     /// Seed for qports, start sequence numbers and the cookie key; `None` draws one from
     /// the operating system. Tests set it.
     pub seed: Option<u64>,
+    /// Secure mode (PROTOCOL.md section 8): admit only connect tokens sealed under the
+    /// fleet key, and seal every datagram after the handshake; plain HELLO is dropped.
+    /// `None` (the default): the plain protocol of sections 1-4.
+    pub secure: Option<crate::secure::Secure>,
 }
 
 impl Default for Config {
@@ -117,6 +121,7 @@ impl Default for Config {
             rewinds_per_sec: 30,
             snapshot_capacity: 16 * 1024,
             seed: None,
+            secure: None,
         }
     }
 }
