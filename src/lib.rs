@@ -134,7 +134,9 @@ pub mod internal {
     pub use crate::query::{Query, QueryOut, QueryState};
     pub use crate::stun::{binding_request, parse_binding_response, Stun};
     pub use crate::wire::demux::{demux, Demux};
-    pub use crate::wire::msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix, MAX_PART_BODY};
+    pub use crate::wire::msg::{
+        Accept, Challenge, Hello, Reject, SecureAccept, SnapshotPrefix, TokenHello, MAX_PART_BODY,
+    };
     pub use crate::wire::window::{SeqVerdict, SeqWindow, SEQ_WINDOW};
 
     /// The lobby's frame layer and message ids.
