@@ -347,3 +347,159 @@ fn the_document_holds_these_vectors() {
     assert_eq!(get("name"), NAME);
     assert_eq!(unhex(&get("snapshot_body")), BODY);
 }
+
+/// A game whose every snapshot is the vectors' body: one arena player (qport 17, x 512,
+/// y 300, hp 100, score 3); the writer puts the count byte in front.
+struct OnePlayer;
+
+impl crate::proto::Game for OnePlayer {
+    fn step(&mut self, _tick: u32) {}
+    fn snapshot(&self, w: &mut crate::proto::SnapshotWriter<'_>) {
+        let _ = w.entity(&BODY[1..]);
+    }
+}
+
+/// A secure server in memory: the vectors' fleet key, protocol id and server id (the
+/// token's scope), `S0` and match key forced, a unix clock before the token expires.
+struct Bench {
+    server: crate::Server<OnePlayer>,
+    now: std::time::Instant,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let now = std::time::Instant::now();
+        let secure =
+            Secure::new(Key::from_bytes(KF), SCOPE).with_clock(UnixClock::fixed(now, EXPIRES - 30));
+        let cfg = crate::Config {
+            seed: Some(7),
+            protocol_id: PROTOCOL_ID,
+            secure: Some(secure),
+            ..crate::Config::default()
+        };
+        let mut server = crate::Server::new(cfg, OnePlayer, now);
+        server.force_next_start_seq(S0);
+        server.force_match_key(Key::from_bytes(KM));
+        Bench { server, now }
+    }
+
+    /// Runs every tick up to and including tick `n`, each at its deadline.
+    fn run_to_tick(&mut self, n: u64) {
+        let target = self.server.tick_deadline(n);
+        while self.server.poll_timeout() <= target {
+            self.now = self.server.poll_timeout().max(self.now);
+            self.server.handle_timeout(self.now);
+        }
+        self.now = target;
+    }
+
+    fn send(&mut self, d: &[u8]) {
+        let src = "192.0.2.1:5000".parse().expect("address");
+        assert_eq!(self.server.handle_datagram(self.now, src, d), Ok(()));
+    }
+
+    /// Every datagram the server queued, assembled.
+    fn drain(&mut self) -> Vec<Vec<u8>> {
+        let out = self
+            .server
+            .transmits()
+            .iter()
+            .map(|t| {
+                let mut b = vec![0u8; crate::wire::MAX_DATAGRAM];
+                let n = self.server.write_transmit(t, &mut b).expect("room");
+                b.truncate(n);
+                b
+            })
+            .collect();
+        self.server.sent(usize::MAX);
+        out
+    }
+}
+
+/// The vectors through the server's real emitters: the golden TOKEN_HELLO (its cookie is
+/// wrong, so it gets a CHALLENGE), again with the cookie, then ACCEPT at tick 345 and
+/// 5.75 s, whose plaintext is the golden one and whose bytes are the golden composition
+/// with the qport the server drew (the golden ACCEPT is that composition for qport 17);
+/// then a sealed KEEPALIVE, and the next tick's SNAPSHOT of the golden body under `Km`,
+/// tagged under the golden `Kmac`.
+#[test]
+fn the_servers_emitters_make_the_vectors() {
+    let mut b = Bench::new();
+    b.run_to_tick(u64::from(TICK));
+    assert_eq!(b.server.newest_tick(), Some(TICK));
+    assert_eq!(b.server.time_us(b.now), SERVER_TIME);
+    b.drain();
+
+    let mut hello = unhex(golden::TOKEN_HELLO);
+    b.send(&hello);
+    let out = b.drain();
+    assert_eq!(out.len(), 1, "one CHALLENGE");
+    assert_eq!((out[0][10], out[0].len()), (0x02, HEADER_LEN + 8));
+    hello[HEADER_LEN + 31..HEADER_LEN + 39].copy_from_slice(&out[0][HEADER_LEN..]);
+    b.send(&hello);
+    let out = b.drain();
+    assert_eq!(out.len(), 1, "one ACCEPT");
+    let accept = &out[0];
+    let q = accept[9];
+    let mut want_head = unhex(golden::ACCEPT_HEADER);
+    want_head[9] = q;
+    assert_eq!(&accept[..HEADER_LEN], &want_head[..]);
+    let ks2c = Key::from_bytes(KS2C);
+    let want = seal(
+        &ks2c,
+        nonce_seq(Dir::ToClient, S0),
+        &want_head,
+        &unhex(golden::ACCEPT_PLAIN),
+    );
+    assert_eq!(&accept[HEADER_LEN..], &want[..]);
+    let mut p = accept[HEADER_LEN..].to_vec();
+    let n = ks2c.open(nonce_seq(Dir::ToClient, S0), &want_head, &mut p);
+    assert_eq!(n, Some(52));
+    assert_eq!(&p[..52], &unhex(golden::ACCEPT_PLAIN)[..]);
+    // A repeated TOKEN_HELLO gets the same bytes.
+    b.send(&hello);
+    assert_eq!(b.drain(), vec![accept.clone()]);
+
+    // KEEPALIVE seq S0+1 ack S0, composed as the golden one (for the drawn qport): the
+    // server opens it.
+    let head = header(0x30, S0 + 1, S0, q, 0x00, TAG_LEN);
+    let mut ka = head.to_vec();
+    ka.extend_from_slice(&seal(
+        &Key::from_bytes(KC2S),
+        nonce_seq(Dir::ToServer, S0 + 1),
+        &head,
+        &[],
+    ));
+    b.send(&ka);
+    assert_eq!(
+        b.server.stats().drops.get(crate::wire::DropReason::BadAuth),
+        0
+    );
+
+    b.run_to_tick(u64::from(TICK) + 1);
+    let out = b.drain();
+    assert_eq!(out.len(), 1, "one SNAPSHOT");
+    let snap = &out[0];
+    let (head, payload) = snap.split_at(HEADER_LEN);
+    let c_len = BODY.len() + TAG_LEN;
+    assert_eq!(
+        head,
+        &header(0x30, S0 + 1, S0 + 1, q, 0x06, 14 + 16 + c_len)[..]
+    );
+    let (prefix, rest) = payload.split_at(14);
+    assert_eq!(&prefix[..4], &(TICK + 1).to_be_bytes());
+    assert_eq!(&prefix[12..], &[0, 1]);
+    let (t, c) = rest.split_at(TAG_LEN);
+    let want_c = seal(
+        &Key::from_bytes(KM),
+        nonce_snapshot(0, TICK + 1),
+        prefix,
+        &BODY,
+    );
+    assert_eq!(c, &want_c[..]);
+    let kmac = Key::from_bytes(unhex(golden::KMAC).try_into().expect("32 bytes"));
+    let mut head_prefix = head.to_vec();
+    head_prefix.extend_from_slice(prefix);
+    let want_t = snapshot_tag(&kmac, &head_prefix, blake3::hash(c).as_bytes());
+    assert_eq!(t, &want_t[..]);
+}
