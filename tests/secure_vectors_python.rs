@@ -348,3 +348,131 @@ fn python_refuses_key_files_as_the_server_does() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("64 hex digits"));
 }
+
+/// A secure arena host on 127.0.0.1 port 0 in its own thread, stopped when dropped.
+struct SecureHost {
+    addr: std::net::SocketAddr,
+    stopper: tickwire::Stopper,
+    thread: Option<std::thread::JoinHandle<String>>,
+}
+
+impl SecureHost {
+    fn start(fleet: Key) -> SecureHost {
+        let mut cfg = tickwire::HostConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            stats_interval: None,
+            lobby: None,
+            ..tickwire::HostConfig::default()
+        };
+        cfg.server.secure = Some(tickwire::secure::Secure::new(fleet, 0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut host = tickwire::Host::bind(cfg, |i| tickwire::Arena::new(i as u64))
+                .expect("bind the secure host");
+            tx.send((host.udp_addrs()[0], host.stopper())).unwrap();
+            host.run().expect("run");
+            host.summary()
+        });
+        let (addr, stopper) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the host started");
+        SecureHost {
+            addr,
+            stopper,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the host and returns its summary line.
+    fn stop(mut self) -> String {
+        self.stopper.stop();
+        let t = self.thread.take().expect("running");
+        t.join().expect("the host thread panicked")
+    }
+}
+
+impl Drop for SecureHost {
+    fn drop(&mut self) {
+        self.stopper.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `tools/secure_client.py` with `args`, bounded by its own `--timeout`.
+fn secure_client(args: &[&str]) -> (Option<i32>, String) {
+    require_modules();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/secure_client.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// The Python client, written from the protocol document alone, against a real secure
+/// host over loopback UDP: TOKEN_HELLO and its cookie, the sealed ACCEPT, sealed INPUT
+/// and KEEPALIVE (the server moves the player), 20 snapshot parts authenticated and
+/// opened, a sealed BYE. Then the same token again is refused: it was redeemed.
+#[test]
+fn the_python_client_plays_on_a_secure_host() {
+    let fleet = Key::generate();
+    let host = SecureHost::start(fleet.clone());
+    let server = host.addr.to_string();
+    let token = Issuer::new(fleet.clone(), 0).mint(41, 0, "py", unix_now());
+    let hex_token = hex(&token.to_bytes());
+    let (code, out) = secure_client(&[
+        "--server",
+        &server,
+        "--token",
+        &hex_token,
+        "--loopback",
+        "--timeout",
+        "20",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("ok "), "{out}");
+    assert!(out.contains("tick_hz=60 max_payload=1171"), "{out}");
+    assert!(out.contains("bad_auth=0"), "{out}");
+
+    // A token minted in Python from a key file is admitted too.
+    let dir = TempDir::new("client");
+    let file = dir.key_file("fleet.key", &fleet);
+    let (code, out) = secure_client(&[
+        "--server",
+        &server,
+        "--key-file",
+        path_str(&file),
+        "--client-id",
+        "42",
+        "--loopback",
+        "--snapshots",
+        "5",
+        "--timeout",
+        "20",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // The first token again: redeemed, so dropped after its cookie; never ACCEPTed.
+    let (code, out) = secure_client(&[
+        "--server",
+        &server,
+        "--token",
+        &hex_token,
+        "--loopback",
+        "--timeout",
+        "1.5",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no ACCEPT (cookie received)"), "{out}");
+    let summary = host.stop();
+    assert!(!summary.is_empty());
+}
