@@ -1,8 +1,10 @@
 //! Golden vectors of secure mode (docs/PROTOCOL.md section 8.9): the library's bytes for a
 //! fixed fleet key, connection keys, nonce and fields, against the bytes that
 //! `tools/secure_vectors.py` (an implementation in Python written from the protocol
-//! document alone) computed. The same values are in the document; the last test checks
-//! that it still says so, and `tests/secure_vectors_python.rs` runs the Python script.
+//! document alone) computed, first from the primitives composed as the document says,
+//! then through the real emitters: the client library and an in-memory secure server. The
+//! same values are in the document, and a test checks that it still says so;
+//! `tests/secure_vectors_python.rs` runs the Python script.
 
 use super::*;
 use crate::wire::{Accept, Header, SnapshotPrefix, HEADER_LEN};
@@ -80,10 +82,10 @@ mod golden {
     pub const SNAPSHOT_C: &str = "8dab9b9e419fd4b6ea11878a0abe99e471b26762150075b6a1";
     pub const SNAPSHOT_HC: &str =
         "d4949334044ec4b06f5af71d1ace36ec384fd8bf14ed5db6373cea5a17db2002";
-    pub const SNAPSHOT_T: &str = "387c10f5265c99750d36f78106ed469e";
+    pub const SNAPSHOT_T: &str = "cd1a0a5b76d00ee35390d109b4293ce9";
     pub const SNAPSHOT: &str = concat!(
-        "3089abcdf089abcdf11106003700000159000000000057bb080001387c10f526",
-        "5c99750d36f78106ed469e8dab9b9e419fd4b6ea11878a0abe99e471b2676215",
+        "3089abcdf089abcdf01106003700000159000000000057bb080001cd1a0a5b76",
+        "d00ee35390d109b4293ce98dab9b9e419fd4b6ea11878a0abe99e471b2676215",
         "0075b6a1",
     );
 }
@@ -258,7 +260,7 @@ fn snapshot_part() {
     assert_eq!(c, unhex(golden::SNAPSHOT_C));
     let hc = *blake3::hash(&c).as_bytes();
     assert_eq!(hc.to_vec(), unhex(golden::SNAPSHOT_HC));
-    let head = header(0x30, S0 + 1, S0 + 2, QPORT, 0x06, 14 + 16 + c.len());
+    let head = header(0x30, S0 + 1, S0 + 1, QPORT, 0x06, 14 + 16 + c.len());
     let mut head_prefix = head.to_vec();
     head_prefix.extend_from_slice(&prefix);
     let t = snapshot_tag(&kmac, &head_prefix, &hc);
@@ -502,4 +504,68 @@ fn the_servers_emitters_make_the_vectors() {
     head_prefix.extend_from_slice(prefix);
     let want_t = snapshot_tag(&kmac, &head_prefix, blake3::hash(c).as_bytes());
     assert_eq!(t, &want_t[..]);
+}
+
+/// The vectors through the client library's real emitters and openers: from the vector
+/// token it sends the golden TOKEN_HELLO (cookie 0 first, then the CHALLENGE's), takes the
+/// golden ACCEPT, answers with the golden KEEPALIVE, takes the golden SNAPSHOT, and sends
+/// the golden INPUT.
+#[test]
+fn the_clients_emitters_make_the_vectors() {
+    use crate::client::{Client, ClientConfig, Event};
+    let mut now = std::time::Instant::now();
+    let cfg = ClientConfig {
+        protocol_id: PROTOCOL_ID,
+        ..ClientConfig::default()
+    };
+    let mut c = Client::with_token(cfg, vector_token(), now);
+    let mut buf = [0u8; crate::wire::MAX_DATAGRAM];
+    let mut want = unhex(golden::TOKEN_HELLO);
+    want[HEADER_LEN + 31..HEADER_LEN + 39].fill(0);
+    let n = c.poll_transmit(now, &mut buf).expect("a TOKEN_HELLO");
+    assert_eq!(&buf[..n], &want[..], "the first TOKEN_HELLO, cookie 0");
+    assert_eq!(c.poll_transmit(now, &mut buf), None);
+
+    let mut challenge = header(0x80, 0, 0, 0, 0x02, 8).to_vec();
+    challenge.extend_from_slice(&COOKIE.to_be_bytes());
+    assert_eq!(c.handle_datagram(now, &challenge), None);
+    let mut sent = None;
+    for _ in 0..4 {
+        if let Some(n) = c.poll_transmit(now, &mut buf) {
+            sent = Some(buf[..n].to_vec());
+            break;
+        }
+        now = c.poll_timeout().max(now);
+        assert_eq!(c.handle_timeout(now), None);
+    }
+    assert_eq!(sent, Some(unhex(golden::TOKEN_HELLO)), "with the cookie");
+
+    let mut accept = unhex(golden::ACCEPT_HEADER);
+    accept.extend_from_slice(&unhex(golden::ACCEPT_PAYLOAD));
+    assert_eq!(
+        c.handle_datagram(now, &accept),
+        Some(Event::Connected {
+            qport: QPORT,
+            tick_hz: 60,
+            tick: TICK,
+            server_time_us: SERVER_TIME,
+        })
+    );
+    let n = c
+        .poll_transmit(now, &mut buf)
+        .expect("the first KEEPALIVE, at once");
+    assert_eq!(&buf[..n], &unhex(golden::KEEPALIVE)[..]);
+
+    assert_eq!(
+        c.handle_datagram(now, &unhex(golden::SNAPSHOT)),
+        Some(Event::Snapshot {
+            tick: TICK,
+            time_us: SNAPSHOT_TIME,
+        })
+    );
+    assert_eq!(c.snapshot_parts().collect::<Vec<_>>(), vec![&BODY[..]]);
+
+    c.send_game(0x10, &[1, 0xFF]).expect("queued");
+    let n = c.poll_transmit(now, &mut buf).expect("the INPUT");
+    assert_eq!(&buf[..n], &unhex(golden::INPUT)[..]);
 }
