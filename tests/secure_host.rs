@@ -10,7 +10,10 @@ use tickwire::secure::{Issuer, Key, Secure};
 use tickwire::{Config, HostConfig};
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
@@ -26,9 +29,13 @@ fn secure_host_admits_a_token_once_across_matches_and_serves_sealed_snapshots() 
     });
     let issuer = Issuer::new(fleet, 0);
     let token = issuer.mint(1, 3, "ann", unix_now());
-    let mut c =
-        Connection::connect_with_token(host.addrs[0], ClientConfig::default(), token.clone(), PATIENCE)
-            .expect("connects with its token");
+    let mut c = Connection::connect_with_token(
+        host.addrs[0],
+        ClientConfig::default(),
+        token.clone(),
+        PATIENCE,
+    )
+    .expect("connects with its token");
     assert!(c.client().is_secure());
     let mut snapshots = 0;
     let end = std::time::Instant::now() + PATIENCE;
@@ -44,8 +51,12 @@ fn secure_host_admits_a_token_once_across_matches_and_serves_sealed_snapshots() 
         connect_timeout: Duration::from_millis(600),
         ..ClientConfig::default()
     };
-    let again = Connection::connect_with_token(host.addrs[1], cfg, token, Duration::from_millis(600));
-    assert_eq!(again.err().map(|e| e.kind()), Some(std::io::ErrorKind::TimedOut));
+    let again =
+        Connection::connect_with_token(host.addrs[1], cfg, token, Duration::from_millis(600));
+    assert_eq!(
+        again.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::TimedOut)
+    );
     // A fresh token for that match is fine.
     let other = issuer.mint(2, 0, "", unix_now());
     let d = Connection::connect_with_token(host.addrs[1], ClientConfig::default(), other, PATIENCE)
