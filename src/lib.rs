@@ -18,6 +18,7 @@
 //! | the lobby | [`lobby::Lobby`] on your loop, or [`lobby::LobbyCore`] sans-IO; [`client::lobby::LobbyClient`] |
 //! | to parse datagrams yourself | [`wire`]: checked header views and the drop reasons |
 //! | hooks for metrics, a fleet registry, Agones | [`Adapter`] on a [`Host`] |
+//! | secure mode: connect tokens, every datagram authenticated | [`secure::Secure`] in [`Config::secure`]; tokens from [`secure::Issuer`]; [`client::Client::with_token`] |
 //!
 //! # Driving a `Server` and a `Client`
 //!

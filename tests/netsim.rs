@@ -82,9 +82,17 @@ fn run_profile_in(link: Link, seed_base: u64, secure: bool) -> f64 {
         assert_eq!(w.server.stats().timeouts, 0, "seed {seed}");
         assert_eq!(w.server.is_secure(), secure);
         // Impairment never looks like forgery: nothing fails to open.
-        assert_eq!(w.server.stats().drops.get(DropReason::BadAuth), 0, "seed {seed}");
+        assert_eq!(
+            w.server.stats().drops.get(DropReason::BadAuth),
+            0,
+            "seed {seed}"
+        );
         for c in &w.clients {
-            assert_eq!(c.client.stats().drops.get(DropReason::BadAuth), 0, "seed {seed}");
+            assert_eq!(
+                c.client.stats().drops.get(DropReason::BadAuth),
+                0,
+                "seed {seed}"
+            );
         }
     }
     got as f64 / sent as f64

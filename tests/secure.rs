@@ -191,7 +191,11 @@ fn token_hello(token: &ConnectToken, expires: u64, cookie: u64) -> Vec<u8> {
 
 /// Sends `token`'s TOKEN_HELLO from `src` twice (cookie 0, then the CHALLENGE's) and
 /// returns what the second one did and what the server sent.
-fn redeem(sim: &mut Sim, src: SocketAddr, token: &ConnectToken) -> (Result<(), DropReason>, Vec<Out>) {
+fn redeem(
+    sim: &mut Sim,
+    src: SocketAddr,
+    token: &ConnectToken,
+) -> (Result<(), DropReason>, Vec<Out>) {
     let first = token_hello(token, token.expires, 0);
     assert_eq!(sim.send(src, &first), Ok(()), "CHALLENGE first, always");
     let out = sim.drain();
@@ -208,11 +212,20 @@ fn tokens_that_must_not_admit_are_dropped_after_the_cookie() {
     let src = addr(1);
     // Another fleet key; another server id; scope 0 on a server with an id is fine.
     let other_key = Issuer::new(Key::from_bytes([1; 32]), 0).mint(1, 5, "", T0_UNIX);
-    assert_eq!(redeem(&mut sim, src, &other_key).0, Err(DropReason::BadToken));
-    assert_eq!(redeem(&mut sim, src, &token(1, 6)).0, Err(DropReason::TokenScope));
+    assert_eq!(
+        redeem(&mut sim, src, &other_key).0,
+        Err(DropReason::BadToken)
+    );
+    assert_eq!(
+        redeem(&mut sim, src, &token(1, 6)).0,
+        Err(DropReason::TokenScope)
+    );
     // Another protocol id in the seal (the HELLO's own is checked before anything).
     let other_pid = Issuer::new(fleet(), 3).mint(1, 5, "", T0_UNIX);
-    assert_eq!(redeem(&mut sim, src, &other_pid).0, Err(DropReason::BadToken));
+    assert_eq!(
+        redeem(&mut sim, src, &other_pid).0,
+        Err(DropReason::BadToken)
+    );
     // A changed expiry does not open (the seal covers it).
     let t = token(1, 5);
     sim.send(src, &token_hello(&t, t.expires + 100, 0)).unwrap();
@@ -242,7 +255,10 @@ fn tokens_that_must_not_admit_are_dropped_after_the_cookie() {
     assert_eq!(sim.server.client_count(), 2);
     // A server without an id admits only scope 0.
     let mut anon = secure_sim(0, |_| {});
-    assert_eq!(redeem(&mut anon, src, &token(1, 5)).0, Err(DropReason::TokenScope));
+    assert_eq!(
+        redeem(&mut anon, src, &token(1, 5)).0,
+        Err(DropReason::TokenScope)
+    );
 }
 
 #[test]
@@ -260,11 +276,17 @@ fn a_token_admits_one_connection_and_a_lost_accept_is_resent_byte_for_byte() {
     assert_eq!(again[0].bytes, out[0].bytes);
     assert_eq!(sim.server.stats().accept_resends, 1);
     // From another address: refused, even with a valid cookie there.
-    assert_eq!(redeem(&mut sim, addr(2), &t).0, Err(DropReason::TokenReused));
+    assert_eq!(
+        redeem(&mut sim, addr(2), &t).0,
+        Err(DropReason::TokenReused)
+    );
     // After the connection ends too.
     sim.server.kick(sim.now, out[0].packet().qport());
     sim.drain();
-    assert_eq!(redeem(&mut sim, addr(1), &t).0, Err(DropReason::TokenReused));
+    assert_eq!(
+        redeem(&mut sim, addr(1), &t).0,
+        Err(DropReason::TokenReused)
+    );
     assert_eq!(sim.server.client_count(), 0);
     // Another match of the same host (same Secure, cloned) refuses it as well.
     let cfg = sim.server.config().clone();
@@ -272,7 +294,10 @@ fn a_token_admits_one_connection_and_a_lost_accept_is_resent_byte_for_byte() {
         server: Server::new(cfg, Arena::new(1), sim.now),
         now: sim.now,
     };
-    assert_eq!(redeem(&mut second, addr(1), &t).0, Err(DropReason::TokenReused));
+    assert_eq!(
+        redeem(&mut second, addr(1), &t).0,
+        Err(DropReason::TokenReused)
+    );
 }
 
 #[test]
@@ -298,7 +323,12 @@ fn a_full_server_sends_a_sealed_reject_the_client_believes_and_a_forged_one_it_d
     long.extend_from_slice(&[0; 16]);
     assert_eq!(c.handle_datagram(p.sim.now, &long), None);
     assert_eq!(c.state(), State::Challenged);
-    assert_eq!(c.stats().drops.get(DropReason::BadAuth), 2, "{:?}", c.stats().drops);
+    assert_eq!(
+        c.stats().drops.get(DropReason::BadAuth),
+        2,
+        "{:?}",
+        c.stats().drops
+    );
 }
 
 #[test]
@@ -352,10 +382,22 @@ fn forged_datagrams_from_the_victims_own_address_never_reach_the_game_or_move_th
             sent += 1;
         }
     }
-    assert_eq!(p.sim.server.state_digest(), before, "the window or a timer moved");
-    assert_eq!(p.sim.server.client_count(), 1, "a forged BYE ended the session");
+    assert_eq!(
+        p.sim.server.state_digest(),
+        before,
+        "the window or a timer moved"
+    );
+    assert_eq!(
+        p.sim.server.client_count(),
+        1,
+        "a forged BYE ended the session"
+    );
     let after = p.sim.server.game().player(qport).unwrap();
-    assert_eq!((after.dx, after.dy), (player.dx, player.dy), "a forged INPUT");
+    assert_eq!(
+        (after.dx, after.dy),
+        (player.dx, player.dy),
+        "a forged INPUT"
+    );
     let drops = &p.sim.server.stats().drops;
     assert!(drops.get(DropReason::BadAuth) >= sent * 3 / 5, "{drops:?}");
     // The real client carries on: its next INPUT is taken.
@@ -390,7 +432,11 @@ fn a_snapshot_with_any_one_bit_flipped_is_refused_by_the_client() {
     for bit in 8..(10 * 8) {
         let mut d = snap.bytes.clone();
         d[bit / 8] ^= 1 << (bit % 8);
-        assert_eq!(p.client.handle_datagram(p.sim.now, &d), None, "header bit {bit}");
+        assert_eq!(
+            p.client.handle_datagram(p.sim.now, &d),
+            None,
+            "header bit {bit}"
+        );
     }
     let drops = p.client.stats().drops;
     assert!(drops.get(DropReason::BadAuth) - drops_before >= refused as u64 - 16);
@@ -412,7 +458,10 @@ fn a_snapshot_is_sealed_once_and_the_body_is_the_same_for_everyone() {
     let ts: Vec<_> = sim.server.transmits().to_vec();
     assert_eq!(ts.len(), 3);
     let bodies: Vec<*const u8> = ts.iter().map(|t| sim.server.body(t).as_ptr()).collect();
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "one sealed body, by reference");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "one sealed body, by reference"
+    );
     let heads: Vec<&[u8]> = ts.iter().map(|t| t.head()).collect();
     assert!(heads.iter().all(|h| h.len() == HEADER_LEN + 14 + 16));
     assert_ne!(heads[0][27..], heads[1][27..], "each client's own tag");

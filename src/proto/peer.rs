@@ -203,10 +203,10 @@ impl Peer {
     }
 
     /// The secure receive path (PROTOCOL.md section 8.3) after the qport lookup and the
-    /// source pin: the sequence window is checked (nothing moves), the payload is copied
-    /// into `scratch` and opened under `Kc2s` with the header as additional data, then the
-    /// plaintext's shape (`shape_ok`) and the ack are checked, and only then is the seq
-    /// taken. `Ok((gap, plaintext length))`; the plaintext is `scratch[..len]`. A datagram
+    /// source pin: the checks that need no key first (the sequence window, nothing moves;
+    /// the ack), then the payload is copied into `scratch` and opened under `Kc2s` with the
+    /// header as additional data, then the plaintext's shape (`shape_ok`) is checked, and
+    /// only then is the seq taken. `Ok((gap, plaintext length))`; the plaintext is `scratch[..len]`. A datagram
     /// that does not open is `BadAuth` and changes nothing but that counter.
     #[inline]
     pub(crate) fn receive_sealed(
@@ -218,6 +218,11 @@ impl Peer {
         shape_ok: impl FnOnce(&[u8]) -> bool,
     ) -> Result<(u32, usize), DropReason> {
         self.link.precheck(p.seq())?;
+        // The ack needs no key either: it is checked before anything is opened.
+        let acked = p.has(flags::ACK);
+        if acked && !self.link.ack_valid(p.ack()) {
+            return Err(DropReason::BadAck);
+        }
         let sealed = p.payload();
         if sealed.len() < TAG_LEN || sealed.len() > scratch.len() {
             return Err(DropReason::BadAuth);
@@ -232,16 +237,20 @@ impl Peer {
         if !shape_ok(&scratch[..n]) {
             return Err(DropReason::BadPayload);
         }
-        let acked = p.has(flags::ACK);
-        if acked && !self.link.ack_valid(p.ack()) {
-            return Err(DropReason::BadAck);
-        }
         let gap = self.link.receive(p.seq())?;
         self.received_any = true;
         if acked {
             self.link.on_ack(p.ack(), now_us);
         }
         Ok((gap, n))
+    }
+
+    /// Whether either counter of this connection is within `link::SEQ_RESERVE` seqs of coming back
+    /// to `S0` (secure mode ends the connection then: a seq is never reused under a key,
+    /// PROTOCOL.md section 8.3). About two years of 60 Hz snapshots.
+    #[inline]
+    pub(crate) fn seq_exhausted(&self) -> bool {
+        self.link.seq_exhausted()
     }
 
     /// The header of the next sequenced datagram of `kind` (SNAPSHOT, BYE) to this client,

@@ -133,7 +133,13 @@ impl World {
     pub fn new_secure(seed: u64, cfg: Config) -> World {
         use tickwire::secure::{Issuer, Key, Secure, UnixClock};
         let fleet = Key::from_bytes([seed as u8; 32]);
-        let mut w = World::new(seed, Config { secure: None, ..cfg.clone() });
+        let mut w = World::new(
+            seed,
+            Config {
+                secure: None,
+                ..cfg.clone()
+            },
+        );
         let secure = Secure::new(fleet.clone(), 0).with_clock(UnixClock::fixed(w.now, SECURE_T0));
         w.server = Server::new(
             Config {
