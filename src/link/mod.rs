@@ -119,6 +119,13 @@ impl Link {
         self.recv.receive(seq)
     }
 
+    /// Whether `seq` could be taken, before a sealed datagram is opened (see
+    /// [`RecvWindow::precheck`]); nothing moves.
+    #[inline]
+    pub(crate) fn precheck(&mut self, seq: u32) -> Result<(), DropReason> {
+        self.recv.precheck(seq)
+    }
+
     /// Takes the next seq to send at `now_us` (the tests' shortcut for `next_header`).
     #[cfg(test)]
     pub(crate) fn next_seq(&mut self, now_us: u64) -> u32 {

@@ -165,6 +165,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         &d[field::PAYLOAD..field::PAYLOAD + self.len() as usize]
     }
 
+    /// The 13 header bytes as they arrived (the additional data of a sealed datagram).
+    #[inline]
+    pub fn header_bytes(&self) -> &[u8] {
+        &self.buffer.as_ref()[..HEADER_LEN]
+    }
+
     /// Gives the buffer back.
     pub fn into_inner(self) -> T {
         self.buffer
