@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the game server (the arena game) until SIGINT, SIGTERM or SIGHUP.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Fleet keys and connect tokens for secure mode: keygen, mint, inspect.
     Token {
         #[command(subcommand)]
@@ -201,7 +201,7 @@ struct Serve {
 impl Default for Serve {
     fn default() -> Serve {
         match Cli::parse_from(["tickwire", "serve"]).cmd {
-            Some(Cmd::Serve(s)) => s,
+            Some(Cmd::Serve(s)) => *s,
             _ => unreachable!("serve was given"),
         }
     }
@@ -430,7 +430,7 @@ fn main() -> ExitCode {
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let serve_args = match cli.cmd {
-        Some(Cmd::Serve(s)) => s,
+        Some(Cmd::Serve(s)) => *s,
         Some(Cmd::Token { cmd }) => return tickwire_tools::token_cmd::run(cmd),
         None => Serve::default(),
     };
