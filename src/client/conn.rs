@@ -285,9 +285,7 @@ impl Client {
         if p.has(flags::ACK) {
             self.acked(now, p.ack());
         }
-        let Some(sec) = self.sec.as_deref() else {
-            return None;
-        };
+        let sec = self.sec.as_deref()?;
         let plain = &sec.scratch[..n];
         match (kind, snap) {
             (Kind::Bye, _) => {

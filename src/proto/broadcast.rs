@@ -62,6 +62,7 @@ impl<G: Game> Server<G> {
         now_us: u64,
     ) {
         let Some(sec) = &self.secure else { return };
+        let mut exhausted: ArrayVec<u8, { super::MAX_CLIENTS }> = ArrayVec::new();
         // Looked up once per tick, not once per client and part.
         let sealed: ArrayVec<(usize, [u8; 32]), MAX_PARTS> = (0..parts)
             .map(|i| {
@@ -100,6 +101,17 @@ impl<G: Game> Server<G> {
                 self.push_or_count(t, *c_len);
             }
             self.note_sent(q, now_us);
+            if self.peers[q as usize].seq_exhausted() {
+                exhausted.push(q);
+            }
+        }
+        for q in exhausted {
+            log::info!(
+                "client {} ({}) left: sequence numbers exhausted under its keys",
+                q,
+                self.peers[q as usize].src()
+            );
+            self.end_client(q, now_us);
         }
     }
 }

@@ -608,6 +608,12 @@ impl<G: Game> Server<G> {
         true
     }
 
+    /// Sends client `q` BYE and frees its slot.
+    pub(super) fn end_client(&mut self, q: u8, now_us: u64) {
+        self.queue_bye(q, now_us);
+        self.free(q);
+    }
+
     /// Queues BYE to client `q` (in secure mode its empty plaintext sealed: a 16-byte
     /// tag); one that does not fit is counted under `OutboxFull`.
     fn queue_bye(&mut self, q: u8, now_us: u64) {

@@ -244,6 +244,14 @@ impl Peer {
         Ok((gap, n))
     }
 
+    /// Whether either counter of this connection is within `link::SEQ_RESERVE` seqs of coming back
+    /// to `S0` (secure mode ends the connection then: a seq is never reused under a key,
+    /// PROTOCOL.md section 8.3). About two years of 60 Hz snapshots.
+    #[inline]
+    pub(crate) fn seq_exhausted(&self) -> bool {
+        self.link.seq_exhausted()
+    }
+
     /// The header of the next sequenced datagram of `kind` (SNAPSHOT, BYE) to this client,
     /// taking its seq at `now_us`; ACK goes out once anything was received.
     #[inline]

@@ -295,7 +295,7 @@ mod tests {
             DropReason::ReservedFlag
         );
         let mut b = keepalive();
-        b[10] = 0x07;
+        b[10] = 0x08;
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
             DropReason::UnknownKind
