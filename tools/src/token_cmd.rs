@@ -36,31 +36,30 @@ const MAX_INPUT: u64 = 4096;
 /// default.
 const MAX_LIFETIME: u64 = 86_400;
 
-/// Fleet keys and connect tokens (PROTOCOL.md section 8.1).
-///
-/// A fleet key is 32 random bytes shared by every server (`tickwire serve --secure
-/// --token-key FILE`) and every token issuer of a fleet; its file holds 64 hex digits and a
-/// newline and must be readable by its owner only (mode 0600). A connect token is 205
-/// bytes: client id, expiry and two connection keys in the clear, the same sealed under
-/// the fleet key. Its text form, what `mint` prints and `inspect` reads, is the 205 bytes
-/// as 410 lowercase hex digits and a newline.
-///
-/// Exit status: 0 done; 1 a file could not be read or written (a key file refused for its
-/// mode or format, an output file that exists); 2 bad flags; 3 (inspect) the input is not
-/// a token; 4 (inspect --token-key) the token does not open under that key and protocol id.
+/// The `tickwire token` subcommands (their `--help` texts; the overview and the exit
+/// statuses are on `tickwire token --help`, in the server binary).
 #[derive(Subcommand, Debug)]
 pub enum TokenCmd {
     /// Write a new fleet key file: 32 random bytes from the operating system as 64 hex
     /// digits and a newline, mode 0600. Refuses to overwrite a file. Prints where it wrote,
     /// never the key.
+    ///
+    /// Exit status: 0 written; 1 the file exists or cannot be written; 2 bad flags.
     Keygen(Keygen),
     /// Mint a connect token from a fleet key file, as a backend would after authenticating
     /// a user, and print it as 410 hex digits and a newline (or write that to --out). The
     /// token holds the connection keys: hand it to its client over TLS only.
+    ///
+    /// Exit status: 0 minted; 1 the key file was refused (its mode, its format) or --out
+    /// exists or cannot be written; 2 bad flags.
     Mint(Mint),
     /// Print what a connect token holds: its clear fields, and with --token-key what its
     /// sealed part holds and whether it opens under that key. The connection keys are
     /// printed only with --show-keys.
+    ///
+    /// Exit status: 0 read (and, with --token-key, it opens); 1 a file cannot be read or
+    /// the key file was refused; 2 bad flags; 3 the input is not a token; 4 the token does
+    /// not open under that key and protocol id.
     Inspect(Inspect),
 }
 

@@ -455,3 +455,24 @@ fn serve_secure_starts_and_says_so_without_the_key() {
     );
     assert!(!err.contains(&key[..64]), "the key is never logged");
 }
+
+#[test]
+fn help_documents_the_token_text_and_the_exit_statuses() {
+    let top = text(&tickwire(&["token", "--help"]).stdout).replace('\n', " ");
+    assert!(
+        top.contains("410 lowercase hex digits and a newline"),
+        "{top}"
+    );
+    assert!(top.contains("Exit status"), "{top}");
+    for sub in ["keygen", "mint", "inspect"] {
+        let out = tickwire(&["token", sub, "--help"]);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).contains("Exit status"), "{sub}");
+    }
+    let serve = text(&tickwire(&["serve", "--help"]).stdout);
+    for flag in ["--secure", "--token-key", "--server-id"] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}");
+    }
+    let top = text(&tickwire(&["--help"]).stdout);
+    assert!(top.contains("Exit status of `serve`"), "{top}");
+}

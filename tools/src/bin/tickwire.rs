@@ -39,6 +39,19 @@ enum Cmd {
     /// Run the game server (the arena game) until SIGINT, SIGTERM or SIGHUP.
     Serve(Box<Serve>),
     /// Fleet keys and connect tokens for secure mode: keygen, mint, inspect.
+    ///
+    /// A fleet key is 32 random bytes shared by every server (`tickwire serve --secure
+    /// --token-key FILE`) and every token issuer of a fleet; its file holds 64 hex digits
+    /// and a newline and must be readable by its owner only (mode 0600). A connect token
+    /// is 205 bytes: client id, expiry and two connection keys in the clear, the same
+    /// sealed under the fleet key (PROTOCOL.md section 8.1). Its text form, what `mint`
+    /// prints and `inspect` reads, is the 205 bytes as 410 lowercase hex digits and a
+    /// newline.
+    ///
+    /// Exit status: 0 done; 1 a file could not be read or written (a key file refused for
+    /// its mode or format, an output file that exists); 2 bad flags; 3 (inspect) the input
+    /// is not a token; 4 (inspect --token-key) the token does not open under that key and
+    /// protocol id.
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
