@@ -267,7 +267,10 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument("--server", required=True, help="the game port, HOST:PORT ([v6]:PORT)")
     ap.add_argument("--token", type=sv.hex_of(sv.TOKEN_LEN), help="the connect token, 410 hex digits")
-    ap.add_argument("--key-file", help="mint the token locally from this fleet key file instead")
+    ap.add_argument(
+        "--key-file", "--token-key", dest="key_file",
+        help="mint the token locally from this fleet key file instead",
+    )
     ap.add_argument("--client-id", type=sv.u64, default=1)
     ap.add_argument("--scope", type=sv.u64, default=0)
     ap.add_argument("--name", default="")

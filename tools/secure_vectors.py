@@ -9,6 +9,7 @@ another language would. tests/secure_vectors_python.rs checks it against the lib
     secure_vectors.py vectors
         prints the vector block of docs/PROTOCOL.md section 8.9
     secure_vectors.py mint --key-file FILE --client-id N [--scope S] [--name NAME]
+                           (--token-key is the same as --key-file, as in `tickwire token`)
                            [--protocol-id P] [--lifetime SECS | --expires UNIX]
                            [--c2s HEX --s2c HEX --nonce HEX]
         prints a connect token: 410 lowercase hex digits and a newline
@@ -462,7 +463,10 @@ def main(argv: list[str]) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("vectors", help="print the vector block of docs/PROTOCOL.md section 8.9")
     m = sub.add_parser("mint", help="mint a connect token; prints 410 hex digits")
-    m.add_argument("--key-file", required=True, help="the fleet key file (64 hex digits, mode 0600)")
+    m.add_argument(
+        "--key-file", "--token-key", dest="key_file", required=True,
+        help="the fleet key file (64 hex digits, mode 0600); --token-key as in `tickwire token`",
+    )
     m.add_argument("--client-id", required=True, type=u64)
     m.add_argument("--scope", type=u64, default=0, help="0 = any server (default); N = --server-id N")
     m.add_argument("--name", default="", help="the user's name, at most 16 bytes of UTF-8")
@@ -474,7 +478,7 @@ def main(argv: list[str]) -> int:
     m.add_argument("--s2c", type=hex_of(KEY_LEN), help="fixed Ks2c (default: random)")
     m.add_argument("--nonce", type=hex_of(NONCE_LEN), help="fixed nonce (default: random)")
     o = sub.add_parser("open", help="print what a token holds")
-    o.add_argument("--key-file", required=True)
+    o.add_argument("--key-file", "--token-key", dest="key_file", required=True, help="the fleet key file")
     o.add_argument("--protocol-id", type=u32, default=0)
     o.add_argument("token", nargs="?", help="410 hex digits (default: standard input)")
     a = ap.parse_args(argv)
