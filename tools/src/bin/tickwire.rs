@@ -279,7 +279,8 @@ fn serve(s: Serve) -> Result<(), String> {
             Err(e) => log::warn!("cannot raise the file descriptor limit from {soft}: {e}"),
         }
     }
-    let cfg = host_config(&s);
+    let mut cfg = host_config(&s);
+    s.lobby_args.secure_lobby(&mut cfg, None)?;
     let mut host =
         Host::bind(cfg, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
     let admin = match s.admin {
