@@ -389,6 +389,28 @@ fn a_client_that_does_not_trust_the_certificate_fails_and_is_counted() {
     c.login("gus").expect("login");
 }
 
+#[test]
+fn a_lobby_certificate_marked_as_a_ca_is_explained_to_the_client() {
+    let dir = TempDir::new();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = (
+        dir.write("ca.pem", cert.pem()),
+        dir.write("ca-key.pem", key.serialize_pem()),
+    );
+    let bg = Bg::start(LobbyConfig {
+        tls: Some(LobbyTls::from_pem_files(&cert, &key).unwrap()),
+        ..LobbyConfig::default()
+    });
+    let trust = TlsTrust::from_ca_file(&cert).unwrap();
+    match LobbyClient::connect_tls(bg.lobby, &trust, "localhost") {
+        Err(Error::Tls(e)) => assert!(e.contains("must say CA:FALSE"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn file_error(cert: &Path, key: &Path) -> String {
     match LobbyTls::from_pem_files(cert, key) {
         Err(e) => e.to_string(),

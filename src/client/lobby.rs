@@ -201,7 +201,14 @@ impl LobbyClient {
                 Ok((0, 0)) if conn.is_handshaking() => return Err(Error::Closed),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::InvalidData => {
-                    return Err(Error::Tls(e.to_string()))
+                    let mut what = e.to_string();
+                    if what.contains("CaUsedAsEndEntity") {
+                        what.push_str(
+                            " (the lobby's certificate is marked as a CA, basicConstraints \
+                             CA:TRUE: a self-signed lobby certificate must say CA:FALSE)",
+                        );
+                    }
+                    return Err(Error::Tls(what));
                 }
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(Error::Closed),
                 Err(e) => return Err(e.into()),
@@ -389,6 +396,12 @@ impl LobbyClient {
                         .map_err(|e| Error::Protocol(format!("bad frame: {}", e.label())))
                 }
                 Ok(None) => {}
+                Err(e) if self.tls.is_none() && looks_like_tls(&self.rx) => {
+                    return Err(Error::Protocol(format!(
+                        "bad header ({}): the server answers in TLS; connect with TLS",
+                        e.label()
+                    )))
+                }
                 Err(e) => return Err(Error::Protocol(format!("bad header: {}", e.label()))),
             }
             if let Some(tls) = &self.tls {
@@ -457,6 +470,13 @@ impl LobbyClient {
         }
         Ok(())
     }
+}
+
+/// Whether the bytes held start like a TLS record (alert or handshake, version 3.x): what
+/// a TLS lobby sends a plain client.
+fn looks_like_tls(rx: &Ring) -> bool {
+    let mut head = [0u8; 2];
+    rx.copy_out(0, &mut head) && matches!(head, [0x15 | 0x16, 0x03])
 }
 
 /// The shared TLS state; a poisoned lock (a thread panicked holding it) is a dead
