@@ -254,7 +254,8 @@ impl LobbyClient {
         self.timeout = timeout;
     }
 
-    /// The underlying stream.
+    /// The underlying stream (for timeouts and shutdown; over TLS it carries the
+    /// encrypted records, so write nothing to it directly).
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }

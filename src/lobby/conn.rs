@@ -520,11 +520,12 @@ impl Lobby {
         }
     }
 
-    /// Counts a TLS connection leaving before its handshake completed.
-    fn count_unfinished(&mut self, stream: &Stream) {
-        if stream.tls.as_ref().is_some_and(|t| !t.established) {
-            self.tls_unfinished += 1;
-        }
+    /// Counts a TLS connection leaving before its handshake completed; returns whether it
+    /// was one.
+    fn count_unfinished(&mut self, stream: &Stream) -> bool {
+        let unfinished = stream.tls.as_ref().is_some_and(|t| !t.established);
+        self.tls_unfinished += u64::from(unfinished);
+        unfinished
     }
 
     /// Writes out whatever the last step queued, then closes what it marked for closing.
@@ -541,8 +542,9 @@ impl Lobby {
             }
             let peer = self.core.peer_shown(id);
             let left = self.core.queued(id);
+            let mut unfinished = false;
             if let Some(mut stream) = self.core.remove(id) {
-                self.count_unfinished(&stream);
+                unfinished = self.count_unfinished(&stream);
                 close_notify(&mut stream);
                 let _ = stream.tcp.shutdown(Shutdown::Write);
                 drain(&mut stream.tcp);
@@ -550,7 +552,12 @@ impl Lobby {
                     debug!("lobby: deregister conn {id}: {e}");
                 }
             }
-            info!("lobby: conn {id} from {peer} closed: {reason:?} ({left} bytes unsent)");
+            let tls = if unfinished {
+                ", before its TLS handshake completed"
+            } else {
+                ""
+            };
+            info!("lobby: conn {id} from {peer} closed: {reason:?} ({left} bytes unsent{tls})");
         }
     }
 }

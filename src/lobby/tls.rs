@@ -273,3 +273,37 @@ impl Stream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_larger_than_any_pem_is_refused_without_reading_it_all() {
+        // /dev/zero never ends: at most MAX_PEM_FILE + 1 bytes are read.
+        match read_pem_file(PemKind::Certificate, Path::new("/dev/zero")) {
+            Err(TlsFileError::Read { kind, error, .. }) => {
+                assert_eq!(kind, PemKind::Certificate);
+                assert!(error.to_string().contains("not a PEM file"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pem_without_certificates_is_named_and_explained() {
+        let p = Path::new("x.pem");
+        let e = certs_from_pem(PemKind::Ca, p, b"").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "TLS CA certificate file x.pem: holds no PEM certificate \
+             (no -----BEGIN CERTIFICATE----- block)"
+        );
+        let key_only = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert!(certs_from_pem(PemKind::Certificate, p, key_only).is_err());
+        let e = certs_from_pem(PemKind::Certificate, p, b"-----BEGIN CERTIFICATE-----\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("TLS certificate file x.pem: "), "{e}");
+    }
+}
