@@ -411,6 +411,94 @@ fn a_lobby_certificate_marked_as_a_ca_is_explained_to_the_client() {
     }
 }
 
+/// Random bytes, some behind a real TLS record header and a ClientHello's first bytes,
+/// each on a connection of its own: every one is closed (by rustls's verdict or the
+/// login deadline), nothing panics, and the lobby still serves.
+#[test]
+fn random_bytes_instead_of_tls_close_only_their_connection() {
+    use rand::{Rng, SeedableRng};
+    let dir = TempDir::new();
+    let (bg, trust) = tls_lobby(&dir, Duration::from_millis(300));
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(12);
+    for i in 0..40 {
+        let mut bytes = vec![0u8; rng.gen_range(1..3000)];
+        rng.fill(&mut bytes[..]);
+        let head: &[u8] = match i % 4 {
+            // A handshake record header, then a ClientHello's type and a length.
+            0 => &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc],
+            // An alert record of nonsense.
+            1 => &[0x15, 0x03, 0x03, 0x00, 0x02],
+            // Application data before any handshake.
+            2 => &[0x17, 0x03, 0x03, 0x00, 0x20],
+            _ => &[],
+        };
+        bytes.splice(0..0, head.iter().copied());
+        let mut s = TcpStream::connect(bg.lobby).unwrap();
+        let _ = s.write_all(&bytes);
+        assert!(closed_by_server(&mut s), "case {i} not closed");
+    }
+    let s = bg.wait_for("every connection gone", |s| s.conns == 0);
+    assert_eq!(s.tls_unfinished, 40, "{s:?}");
+    assert!(s.tls_failed >= 20, "{s:?}");
+    let mut ok = tls_client(&bg, &trust);
+    ok.login("hal").unwrap();
+    assert_eq!(ok.echo(b"fine").unwrap(), b"fine");
+}
+
+/// The slow-reader rule holds through TLS: a member that stops reading is cut when its
+/// send ring would overflow (rustls holds at most 16 KiB of records more), the talker is
+/// unharmed, and no connection's queue ever passed the bound.
+#[test]
+fn a_tls_slow_reader_is_cut_and_memory_stays_bounded() {
+    const BOUND: usize = 16 * 1024;
+    let dir = TempDir::new();
+    let (cert, key) = self_signed(&dir);
+    let bg = Bg::start(LobbyConfig {
+        tls: Some(LobbyTls::from_pem_files(&cert, &key).unwrap()),
+        send_buffer_bytes: BOUND,
+        user_msgs_per_sec: 0,
+        ..LobbyConfig::default()
+    });
+    let trust = TlsTrust::from_ca_file(&cert).unwrap();
+    let mut talker = tls_client(&bg, &trust);
+    talker.login("talker").unwrap();
+    let room = talker.create_room("den", 10).unwrap();
+    // The sleeper asks for a small kernel receive buffer, enters, and never reads again.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&bg.lobby.into()).unwrap();
+    let mut sleeper = LobbyClient::from_stream_tls(sock.into(), &trust, "localhost").unwrap();
+    let sleeper_id = sleeper.login("sleeper").unwrap().user;
+    sleeper.enter_room(room).unwrap();
+    assert!(matches!(
+        talker.recv(PATIENCE).unwrap(),
+        Some(Message::RoomUserEnterNtf { .. })
+    ));
+    let msg = "z".repeat(255);
+    let mut cut = false;
+    for i in 0..200_000 {
+        talker.chat(&msg).unwrap();
+        while let Some(m) = talker.recv(Duration::ZERO).unwrap() {
+            if m == (Message::RoomUserLeaveNtf { user: sleeper_id }) {
+                cut = true;
+            }
+        }
+        if cut {
+            break;
+        }
+        if i % 256 == 0 {
+            let s = bg.stats();
+            assert!(s.send_queue_peak <= BOUND, "{s:?}");
+        }
+    }
+    assert!(cut, "the sleeper was never cut off");
+    let s = bg.stats();
+    assert_eq!(s.slow_readers_cut, 1);
+    assert!(s.send_queue_peak <= BOUND, "{s:?}");
+    assert_eq!((s.conns, s.users), (1, 1));
+    assert_eq!(talker.echo(b"ok").unwrap(), b"ok");
+}
+
 fn file_error(cert: &Path, key: &Path) -> String {
     match LobbyTls::from_pem_files(cert, key) {
         Err(e) => e.to_string(),

@@ -174,6 +174,16 @@ impl LobbyClient {
         trust: &TlsTrust,
         server_name: &str,
     ) -> Result<LobbyClient, Error> {
+        LobbyClient::from_stream_tls(TcpStream::connect(addr)?, trust, server_name)
+    }
+
+    /// [`LobbyClient::connect_tls`] over a stream already connected (with socket options
+    /// of the caller's choosing).
+    pub fn from_stream_tls(
+        stream: TcpStream,
+        trust: &TlsTrust,
+        server_name: &str,
+    ) -> Result<LobbyClient, Error> {
         let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
             Error::Tls(format!(
                 "{server_name:?} is not a DNS name or an IP address: {e}"
@@ -181,7 +191,7 @@ impl LobbyClient {
         })?;
         let conn = ClientConnection::new(trust.config.clone(), name)
             .map_err(|e| Error::Tls(e.to_string()))?;
-        let mut c = LobbyClient::from_stream(TcpStream::connect(addr)?)?;
+        let mut c = LobbyClient::from_stream(stream)?;
         c.cipher = vec![0; MAX_FRAME].into_boxed_slice();
         c.handshake(conn)?;
         Ok(c)
