@@ -18,6 +18,7 @@
 //! | the lobby | [`lobby::Lobby`] on your loop, or [`lobby::LobbyCore`] sans-IO; [`client::lobby::LobbyClient`] |
 //! | to parse datagrams yourself | [`wire`]: checked header views and the drop reasons |
 //! | hooks for metrics, a fleet registry, Agones | [`Adapter`] on a [`Host`] |
+//! | secure mode: connect tokens, every datagram authenticated | [`secure::Secure`] in [`Config::secure`]; tokens from [`secure::Issuer`]; [`client::Client::with_token`] |
 //!
 //! # Driving a `Server` and a `Client`
 //!
@@ -134,7 +135,9 @@ pub mod internal {
     pub use crate::query::{Query, QueryOut, QueryState};
     pub use crate::stun::{binding_request, parse_binding_response, Stun};
     pub use crate::wire::demux::{demux, Demux};
-    pub use crate::wire::msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix, MAX_PART_BODY};
+    pub use crate::wire::msg::{
+        Accept, Challenge, Hello, Reject, SecureAccept, SnapshotPrefix, TokenHello, MAX_PART_BODY,
+    };
     pub use crate::wire::window::{SeqVerdict, SeqWindow, SEQ_WINDOW};
 
     /// The lobby's frame layer and message ids.

@@ -75,6 +75,7 @@ impl Adapter<Arena> for Probe {
 /// A host with a lobby on its own thread; stopped when dropped.
 struct Bg {
     lobby: SocketAddr,
+    udp: SocketAddr,
     stopper: Stopper,
     ask: mpsc::Sender<mpsc::Sender<LobbyStats>>,
     waker: tickwire::AdapterWaker,
@@ -82,21 +83,27 @@ struct Bg {
 
 impl Bg {
     fn start(lobby: LobbyConfig) -> Bg {
-        let cfg = HostConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            stats_interval: None,
+        Bg::start_host(HostConfig {
             lobby: Some(("127.0.0.1:0".parse().unwrap(), lobby)),
             ..HostConfig::default()
-        };
+        })
+    }
+
+    /// A host of `cfg` (with a lobby) on 127.0.0.1, any ports.
+    fn start_host(mut cfg: HostConfig) -> Bg {
+        cfg.bind = "127.0.0.1:0".parse().unwrap();
+        cfg.stats_interval = None;
         let mut host = Host::bind(cfg, |i| Arena::new(i as u64)).expect("bind");
         let (ask, asks) = mpsc::channel();
         host.add_adapter(Box::new(Probe { asks })).expect("probe");
         let waker = host.adapter_waker(0).expect("waker");
         let lobby = host.lobby_addr().expect("a lobby");
+        let udp = host.udp_addrs()[0];
         let stopper = host.stopper();
         std::thread::spawn(move || host.run().expect("run"));
         Bg {
             lobby,
+            udp,
             stopper,
             ask,
             waker,
@@ -238,6 +245,60 @@ fn a_tls_client_logs_in_chats_and_gets_a_token_that_opens_under_the_fleet_key() 
     assert_eq!(s.tokens_issued, 3);
     assert_eq!(s.tls_handshakes, 2);
     assert_eq!(s.tls_failed, 0);
+}
+
+/// End to end: the token the TLS lobby hands out admits its holder to the game port of
+/// the same host in secure mode, once.
+#[test]
+fn a_lobby_token_admits_its_user_to_the_secure_game_port() {
+    use tickwire::client::blocking::Connection;
+    use tickwire::client::{ClientConfig, Event};
+    use tickwire::secure::Secure;
+    let dir = TempDir::new();
+    let (cert, key) = self_signed(&dir);
+    let bg = Bg::start_host(HostConfig {
+        server: tickwire::Config {
+            secure: Some(Secure::new(fleet(), SERVER_ID)),
+            ..tickwire::Config::default()
+        },
+        lobby: Some((
+            "127.0.0.1:0".parse().unwrap(),
+            LobbyConfig {
+                tls: Some(LobbyTls::from_pem_files(&cert, &key).unwrap()),
+                issuer: Some(Issuer::new(
+                    fleet(),
+                    tickwire::Config::default().protocol_id,
+                )),
+                server_id: SERVER_ID,
+                ..LobbyConfig::default()
+            },
+        )),
+        ..HostConfig::default()
+    });
+    let trust = TlsTrust::from_ca_file(&cert).unwrap();
+    let mut lc = tls_client(&bg, &trust);
+    lc.login("ivy").unwrap();
+    let token = lc.token(0).expect("token");
+    let mut c =
+        Connection::connect_with_token(bg.udp, ClientConfig::default(), token.clone(), PATIENCE)
+            .expect("the lobby's token admits");
+    assert!(c.client().is_secure());
+    let end = Instant::now() + PATIENCE;
+    let mut snapshot = false;
+    while !snapshot && Instant::now() < end {
+        snapshot = matches!(
+            c.poll(Duration::from_millis(100)).unwrap(),
+            Some(Event::Snapshot { .. })
+        );
+    }
+    assert!(snapshot, "no sealed snapshot");
+    // Once: the same token again is not admitted.
+    let cfg = ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        ..ClientConfig::default()
+    };
+    let again = Connection::connect_with_token(bg.udp, cfg, token, Duration::from_millis(500));
+    assert_eq!(again.err().map(|e| e.kind()), Some(ErrorKind::TimedOut));
 }
 
 #[test]

@@ -61,8 +61,8 @@ fn table_of_malformed_datagrams() {
             DropReason::ReservedFlag,
         ),
         (
-            "unassigned kind 0x07",
-            with(&|b| b[10] = 0x07),
+            "unassigned kind 0x08",
+            with(&|b| b[10] = 0x08),
             c.src,
             DropReason::UnknownKind,
         ),

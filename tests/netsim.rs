@@ -4,6 +4,7 @@ mod common;
 
 use common::netsim::{Link, World};
 use std::time::Duration;
+use tickwire::wire::DropReason;
 use tickwire::Config;
 
 const CLIENTS: usize = 6;
@@ -33,9 +34,17 @@ fn profile_b() -> Link {
 /// Runs `seeds` worlds under `link` both ways and checks the pass criteria. Returns the
 /// aggregate delivery ratio (snapshots received / snapshot datagrams sent).
 fn run_profile(link: Link, seed_base: u64) -> f64 {
+    run_profile_in(link, seed_base, false)
+}
+
+/// [`run_profile`], in plain or secure mode (PROTOCOL.md section 8).
+fn run_profile_in(link: Link, seed_base: u64, secure: bool) -> f64 {
     let (mut got, mut sent) = (0u64, 0u64);
     for seed in seed_base..seed_base + SEEDS {
-        let mut w = World::new(seed, Config::default());
+        let mut w = match secure {
+            true => World::new_secure(seed, Config::default()),
+            false => World::new(seed, Config::default()),
+        };
         for _ in 0..CLIENTS {
             w.add_client(link, link);
         }
@@ -71,8 +80,42 @@ fn run_profile(link: Link, seed_base: u64) -> f64 {
         }
         assert_eq!(w.server.client_count(), CLIENTS, "seed {seed}");
         assert_eq!(w.server.stats().timeouts, 0, "seed {seed}");
+        assert_eq!(w.server.is_secure(), secure);
+        // Impairment never looks like forgery: nothing fails to open.
+        assert_eq!(
+            w.server.stats().drops.get(DropReason::BadAuth),
+            0,
+            "seed {seed}"
+        );
+        for c in &w.clients {
+            assert_eq!(
+                c.client.stats().drops.get(DropReason::BadAuth),
+                0,
+                "seed {seed}"
+            );
+        }
     }
     got as f64 / sent as f64
+}
+
+#[test]
+fn secure_profile_250ms_jitter_250ms_loss_5_dup_10() {
+    let ratio = run_profile_in(profile_a(), 300, true);
+    let allowed = 1.0 - 0.05;
+    assert!(
+        (ratio - allowed).abs() <= 0.01,
+        "delivery {ratio:.4} vs {allowed:.4}"
+    );
+}
+
+#[test]
+fn secure_profile_100ms_loss_20_reorder_4() {
+    let ratio = run_profile_in(profile_b(), 400, true);
+    let allowed = (1.0 - 0.20) * (1.0 - 0.04);
+    assert!(
+        (ratio - allowed).abs() <= 0.01,
+        "delivery {ratio:.4} vs {allowed:.4}"
+    );
 }
 
 #[test]
@@ -101,7 +144,11 @@ fn profile_100ms_loss_20_reorder_4() {
 #[test]
 fn client_behind_total_loss_is_dropped_within_timeout_plus_one_tick() {
     for seed in 0..4 {
-        let mut w = World::new(seed, Config::default());
+        let mut w = match seed % 2 {
+            // Half of the seeds in secure mode.
+            1 => World::new_secure(seed, Config::default()),
+            _ => World::new(seed, Config::default()),
+        };
         let good = w.add_client(profile_b(), profile_b());
         let doomed = w.add_client(Link::CLEAN, Link::CLEAN);
         w.run(Duration::from_secs(2), Some(Duration::from_millis(100)));

@@ -126,7 +126,7 @@ impl Connection {
         timeout: Duration,
     ) -> io::Result<Connection> {
         let sock = UdpSocket::bind(unspecified(server))?;
-        Connection::connect_on(sock, server, cfg, timeout)
+        Connection::connect_on(sock, server, cfg, None, timeout)
     }
 
     /// Like [`Connection::connect`], but first asks `stun_server` (any RFC 5389 server; a
@@ -141,20 +141,45 @@ impl Connection {
         let sock = UdpSocket::bind(unspecified(server))?;
         let start = Instant::now();
         cfg.reply = Some(stun_discover(&sock, stun_server, timeout)?);
-        Connection::connect_on(sock, server, cfg, timeout.saturating_sub(start.elapsed()))
+        Connection::connect_on(
+            sock,
+            server,
+            cfg,
+            None,
+            timeout.saturating_sub(start.elapsed()),
+        )
+    }
+
+    /// Like [`Connection::connect`], in secure mode (PROTOCOL.md section 8): connects
+    /// with `token` from its issuer (see [`Client::with_token`]). A token that the server
+    /// refuses (expired, for another server, used) gets no answer at all: that is
+    /// `TimedOut`, as the protocol gives a forger nothing to learn from.
+    pub fn connect_with_token(
+        server: SocketAddr,
+        cfg: ClientConfig,
+        token: crate::secure::ConnectToken,
+        timeout: Duration,
+    ) -> io::Result<Connection> {
+        let sock = UdpSocket::bind(unspecified(server))?;
+        Connection::connect_on(sock, server, cfg, Some(token), timeout)
     }
 
     fn connect_on(
         sock: UdpSocket,
         server: SocketAddr,
         cfg: ClientConfig,
+        token: Option<crate::secure::ConnectToken>,
         timeout: Duration,
     ) -> io::Result<Connection> {
         sock.connect(server)?;
         let now = Instant::now();
+        let client = match token {
+            Some(t) => Client::with_token(cfg, t, now),
+            None => Client::new(cfg, now),
+        };
         let mut conn = Connection {
             sock,
-            client: Client::new(cfg, now),
+            client,
             recv: Box::new([0; RECV_BUF]),
             send: Box::new([0; MAX_DATAGRAM]),
         };

@@ -5,13 +5,16 @@ use std::time::{Duration, Instant};
 use super::snapshot::{Outcome, Reassembly, SnapshotParts};
 use super::stats::{ClientStats, Meter};
 use crate::link::{End, Link};
+use crate::secure::TAG_LEN;
 use crate::timers::TimerTable;
 use crate::wire::msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix};
 use crate::wire::MAX_PAYLOAD;
 use crate::wire::{flags, Direction, DropReason, Header, Kind, Packet, HEADER_LEN};
 
 mod api;
+mod secure;
 pub use api::{ClientConfig, DisconnectReason, Event, SendError, State};
+use secure::ClientSecure;
 
 /// How many game payloads [`Client::send_game`] can queue before `poll_transmit` drains
 /// them.
@@ -87,6 +90,8 @@ pub struct Client {
     game_len: usize,
     snap: Reassembly,
     meter: Meter,
+    /// Secure mode (PROTOCOL.md section 8): the token, its keys and the match key.
+    sec: Option<Box<ClientSecure>>,
 }
 
 impl Client {
@@ -127,7 +132,29 @@ impl Client {
             game_len: 0,
             snap: Reassembly::new(cfg.max_snapshot_parts),
             meter: Meter::new(),
+            sec: None,
         }
+    }
+
+    /// A client in secure mode (PROTOCOL.md section 8) that connects with `token`, from
+    /// its issuer (a lobby over TLS, a matchmaker, `tickwire token mint`): it sends
+    /// TOKEN_HELLO instead of HELLO, believes only a REJECT and an ACCEPT sealed under the
+    /// token's server-to-client key, and seals and opens every datagram after that. The
+    /// ticket in `cfg` is not used. Allocates like [`Client::new`]; the token's keys are
+    /// wiped when the client is dropped.
+    pub fn with_token(
+        cfg: ClientConfig,
+        token: crate::secure::ConnectToken,
+        now: Instant,
+    ) -> Client {
+        let mut c = Client::new(cfg, now);
+        c.sec = Some(Box::new(ClientSecure::new(token)));
+        c
+    }
+
+    /// Whether this client speaks secure mode ([`Client::with_token`]).
+    pub fn is_secure(&self) -> bool {
+        self.sec.is_some()
     }
 
     /// The configuration.
@@ -165,7 +192,14 @@ impl Client {
                 None
             }
             (Kind::Reject, State::Challenged) => {
-                let r = match Reject::parse(p.payload()) {
+                let plain = match self.sec.as_deref_mut() {
+                    Some(sec) => match sec.open_reject(&p) {
+                        Ok(d) => d,
+                        Err(d) => return self.dropped(d),
+                    },
+                    None => p.payload(),
+                };
+                let r = match Reject::parse(plain) {
                     Ok(r) => r,
                     Err(d) => return self.dropped(d),
                 };
@@ -173,17 +207,17 @@ impl Client {
                 Some(Event::Rejected(r.reason))
             }
             (Kind::Accept, State::Challenged) => {
-                let a = match Accept::parse(p.payload()) {
-                    Ok(a) => a,
-                    Err(d) => return self.dropped(d),
-                };
                 if p.qport() == 0 {
                     return self.dropped(DropReason::BadQport);
                 }
+                let a = match self.parse_accept(&p) {
+                    Ok(a) => a,
+                    Err(d) => return self.dropped(d),
+                };
                 Some(self.accepted(now, p.qport(), p.seq(), &a))
             }
             (Kind::Accept, State::Connected { qport, s0 }) => {
-                if p.qport() == qport && p.seq() == s0 && Accept::parse(p.payload()).is_ok() {
+                if p.qport() == qport && p.seq() == s0 && self.parse_accept(&p).is_ok() {
                     self.meter.duplicate_accepts += 1;
                     None
                 } else {
@@ -193,8 +227,91 @@ impl Client {
             (
                 Kind::Keepalive | Kind::Bye | Kind::Snapshot | Kind::Game(_),
                 State::Connected { qport, .. },
+            ) if self.sec.is_some() => self.connected_sealed(now, qport, kind, &p),
+            (
+                Kind::Keepalive | Kind::Bye | Kind::Snapshot | Kind::Game(_),
+                State::Connected { qport, .. },
             ) => self.connected_datagram(now, qport, kind, &p),
             _ => self.unexpected(),
+        }
+    }
+
+    /// ACCEPT's fields: as they are, or opened under `Ks2c` in secure mode (which also
+    /// keeps the match key).
+    fn parse_accept(&mut self, p: &Packet<&[u8]>) -> Result<Accept, DropReason> {
+        match self.sec.as_deref_mut() {
+            None => Accept::parse(p.payload()),
+            Some(sec) => sec.open_accept(p).map(|a| Accept {
+                tick_hz: a.tick_hz,
+                max_payload: a.max_payload.min((MAX_PAYLOAD - TAG_LEN) as u16),
+                tick: a.tick,
+                time_us: a.time_us,
+            }),
+        }
+    }
+
+    /// A connected datagram in secure mode (PROTOCOL.md section 8.3): qport and window
+    /// first, then the snapshot tag and the match key, or `Ks2c`; only what opens moves
+    /// the window and is acted on.
+    fn connected_sealed(
+        &mut self,
+        now: Instant,
+        qport: u8,
+        kind: Kind,
+        p: &Packet<&[u8]>,
+    ) -> Option<Event> {
+        if p.qport() != qport {
+            return self.dropped(DropReason::BadQport);
+        }
+        if let Err(d) = self.link.precheck(p.seq()) {
+            return self.dropped(d);
+        }
+        let sec = self.sec.as_deref_mut()?;
+        let opened = match kind {
+            Kind::Snapshot => sec.open_snapshot(p).map(|(s, n)| (Some(s), n)),
+            _ => sec.open_connected(p).map(|n| (None, n)),
+        };
+        let (snap, n) = match opened {
+            Ok(o) => o,
+            Err(d) => return self.dropped(d),
+        };
+        if matches!(kind, Kind::Keepalive | Kind::Bye) && n != 0 {
+            return self.dropped(DropReason::BadPayload);
+        }
+        if let Err(d) = self.link.receive(p.seq()) {
+            return self.dropped(d);
+        }
+        self.timers.set(timer::IDLE, later(now, self.cfg.timeout));
+        if p.has(flags::ACK) {
+            self.acked(now, p.ack());
+        }
+        let sec = self.sec.as_deref()?;
+        let plain = &sec.scratch[..n];
+        match (kind, snap) {
+            (Kind::Bye, _) => {
+                self.close(DisconnectReason::Bye);
+                Some(Event::Disconnected(DisconnectReason::Bye))
+            }
+            (Kind::Snapshot, Some(s)) => match self.snap.part(&s, plain) {
+                Outcome::Complete {
+                    tick,
+                    time_us,
+                    lost,
+                } => {
+                    self.meter.snapshot(now, lost);
+                    Some(Event::Snapshot { tick, time_us })
+                }
+                Outcome::Pending | Outcome::Stale | Outcome::Rejected => None,
+            },
+            (Kind::Game(_), _) => {
+                self.game[..n].copy_from_slice(plain);
+                self.game_len = n;
+                match kind {
+                    Kind::Game(k) => Some(Event::Game { kind: k }),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 
@@ -355,12 +472,29 @@ impl Client {
     }
 
     fn transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        let tag = if self.sec.is_some() {
+            TAG_LEN as u16
+        } else {
+            0
+        };
         if self.bye_pending {
-            let n = self.emit_seq(now, Kind::Bye, 0, out)?;
+            let n = self.emit_seq(now, Kind::Bye, tag, out)?;
+            self.seal(out, 0);
             self.bye_pending = false;
             return Some(n);
         }
         match self.state {
+            State::Connecting | State::Challenged
+                if self.sec.is_some() && self.due(timer::HELLO, now) =>
+            {
+                let cookies = (self.cookie, self.source_cookie());
+                let sec = self.sec.as_deref()?;
+                let n = sec.token_hello((self.cfg.protocol_id, self.cfg.reply), cookies, out)?;
+                self.timers
+                    .set(timer::HELLO, later(now, self.cfg.hello_interval));
+                self.first_hello.get_or_insert(now);
+                Some(n)
+            }
             State::Connecting | State::Challenged if self.due(timer::HELLO, now) => {
                 let n = HEADER_LEN + Hello::LEN;
                 let buf = out.get_mut(..n)?;
@@ -393,16 +527,29 @@ impl Client {
                     let q = &self.queue[self.q_head];
                     (q.kind, q.len)
                 };
-                let n = self.emit_seq(now, Kind::Game(kind), len, out)?;
-                out[HEADER_LEN..n].copy_from_slice(&self.queue[self.q_head].data[..len as usize]);
+                let n = self.emit_seq(now, Kind::Game(kind), len + tag, out)?;
+                let end = HEADER_LEN + len as usize;
+                out[HEADER_LEN..end].copy_from_slice(&self.queue[self.q_head].data[..len as usize]);
+                self.seal(out, len as usize);
                 self.q_head = (self.q_head + 1) % SEND_QUEUE;
                 self.q_len -= 1;
                 Some(n)
             }
             State::Connected { .. } if self.due(timer::KEEPALIVE, now) => {
-                self.emit_seq(now, Kind::Keepalive, 0, out)
+                let n = self.emit_seq(now, Kind::Keepalive, tag, out)?;
+                self.seal(out, 0);
+                Some(n)
             }
             _ => None,
+        }
+    }
+
+    /// Secure mode: seals the datagram just written into `out` (header, then `plain`
+    /// bytes, then room for the tag). Nothing in plain mode.
+    #[inline]
+    fn seal(&self, out: &mut [u8], plain: usize) {
+        if let Some(sec) = self.sec.as_deref() {
+            sec.seal(out, plain);
         }
     }
 

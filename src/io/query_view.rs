@@ -94,6 +94,8 @@ impl<G: Game> QueryState for QueryView<'_, G> {
         let _ = write!(v, "{}", c.protocol_id);
         f("protocol_id", &v);
         f("require_ticket", if c.require_ticket { "1" } else { "0" });
+        // Secure mode (PROTOCOL.md section 8): a browser can tell a client it needs a token.
+        f("secure", if c.secure.is_some() { "1" } else { "0" });
         v.clear();
         let _ = write!(v, "{}", c.max_rewind.as_millis());
         f("max_rewind_ms", &v);

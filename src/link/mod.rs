@@ -119,6 +119,20 @@ impl Link {
         self.recv.receive(seq)
     }
 
+    /// Whether `seq` could be taken, before a sealed datagram is opened (see
+    /// [`RecvWindow::precheck`]); nothing moves.
+    #[inline]
+    pub(crate) fn precheck(&mut self, seq: u32) -> Result<(), DropReason> {
+        self.recv.precheck(seq)
+    }
+
+    /// Whether either counter is within [`SEQ_RESERVE`] of coming back to `S0` (see
+    /// [`seq_exhausted`]).
+    #[inline]
+    pub(crate) fn seq_exhausted(&self) -> bool {
+        seq_exhausted(self.s0(), self.last_sent(), self.newest_received())
+    }
+
     /// Takes the next seq to send at `now_us` (the tests' shortcut for `next_header`).
     #[cfg(test)]
     pub(crate) fn next_seq(&mut self, now_us: u64) -> u32 {
@@ -243,5 +257,36 @@ mod tests {
         }
         m.on_ack(12, ms(50));
         assert_eq!(m.rtt().samples(), 2);
+    }
+}
+
+/// Seqs kept in reserve before a counter would come back to `S0`: room for the parts of a
+/// few more ticks and the BYE, and the client's far-ahead window.
+pub(crate) const SEQ_RESERVE: u32 = 4096;
+
+/// Whether `last_sent` or `newest_received`, both counted from `s0`, are within
+/// [`SEQ_RESERVE`] of wrapping back to it.
+pub(crate) fn seq_exhausted(s0: u32, last_sent: u32, newest_received: u32) -> bool {
+    let limit = u32::MAX - SEQ_RESERVE;
+    last_sent.wrapping_sub(s0) >= limit || newest_received.wrapping_sub(s0) >= limit
+}
+
+#[cfg(test)]
+mod exhaustion_tests {
+    use super::*;
+
+    #[test]
+    fn seq_exhaustion_is_seen_before_either_counter_wraps_to_s0() {
+        let s0 = 0xFFFF_FFF0;
+        assert!(!seq_exhausted(s0, s0, s0));
+        assert!(!seq_exhausted(
+            s0,
+            s0.wrapping_add(1 << 31),
+            s0.wrapping_add(5)
+        ));
+        let near = s0.wrapping_add(u32::MAX - SEQ_RESERVE);
+        assert!(seq_exhausted(s0, near, s0));
+        assert!(seq_exhausted(s0, s0, near));
+        assert!(seq_exhausted(s0, s0.wrapping_sub(1), s0));
     }
 }

@@ -50,6 +50,18 @@ impl RecvWindow {
         self.window.newest()
     }
 
+    /// Whether `seq` could be taken (accepted, or marked late): the check a sealed
+    /// datagram passes before it is opened, so a forgery is never opened for nothing and
+    /// never moves the window. A seq that could not is counted exactly as
+    /// [`RecvWindow::receive`] counts it (which changes nothing but counters for those).
+    #[inline]
+    pub(crate) fn precheck(&mut self, seq: u32) -> Result<(), DropReason> {
+        match self.window.check(seq) {
+            SeqVerdict::Accept { .. } | SeqVerdict::Late => Ok(()),
+            _ => self.receive(seq).map(|_| ()),
+        }
+    }
+
     /// Takes `seq` from a datagram that passed every other check: `Ok(gap)` when it is
     /// accepted (the window moves, `gap` numbers were skipped), otherwise the drop reason
     /// (`Duplicate`, `Late`, `Old`, `FarAhead`). A late seq is marked so a second copy is a

@@ -3,7 +3,8 @@
 //! written per client and whose body stays in the ring (see [`Server::body`]).
 
 use super::{Game, Server, Transmit, MAX_PARTS};
-use crate::wire::{Kind, SnapshotPrefix};
+use crate::secure::{snapshot_tag, TAG_LEN};
+use crate::wire::{room, Kind, SnapshotPrefix, HEADER_LEN};
 use arrayvec::ArrayVec;
 
 impl<G: Game> Server<G> {
@@ -21,6 +22,10 @@ impl<G: Game> Server<G> {
         self.newest_tick = Some(tick);
         let slot_index = self.ring.index(tick);
         let slot = self.ring.slot(tick);
+        if let Some(sec) = &mut self.secure {
+            sec.seal_tick(slot_index, slot, tick, time_us);
+            return self.broadcast_sealed(tick, time_us, slot_index, parts, now_us);
+        }
         // Looked up once per tick, not once per client and part.
         let body_lens: ArrayVec<usize, MAX_PARTS> =
             (0..parts).map(|i| slot.part(i).len()).collect();
@@ -41,6 +46,72 @@ impl<G: Game> Server<G> {
                 self.push_or_count(t, body_len);
             }
             self.note_sent(q, now_us);
+        }
+    }
+
+    /// Secure mode's broadcast (PROTOCOL.md section 8.3): each part was sealed once for
+    /// everyone (`C`, in the sealed ring, sent from there by reference like the plain
+    /// body); per client only the head is written, `header || prefix || T` with `T =
+    /// MAC(Kmac, header || prefix || H(C))`: one 59-byte keyed BLAKE3 per client and part.
+    fn broadcast_sealed(
+        &mut self,
+        tick: u32,
+        time_us: u64,
+        slot_index: usize,
+        parts: usize,
+        now_us: u64,
+    ) {
+        let Some(sec) = &self.secure else { return };
+        let mut exhausted: ArrayVec<u8, { super::MAX_CLIENTS }> = ArrayVec::new();
+        // Looked up once per tick, not once per client and part.
+        let sealed: ArrayVec<(usize, [u8; 32]), MAX_PARTS> = (0..parts)
+            .map(|i| {
+                let (c, h) = sec.part(slot_index, i);
+                (c.len(), *h)
+            })
+            .collect();
+        for i in 0..self.connected.len() {
+            let q = self.connected[i];
+            for (part, (c_len, hash)) in sealed.iter().enumerate() {
+                let peer = &mut self.peers[q as usize];
+                let len = SnapshotPrefix::LEN + TAG_LEN + c_len;
+                let header = peer.next_header(q, Kind::Snapshot, now_us, len);
+                let prefix = SnapshotPrefix {
+                    tick,
+                    time_us,
+                    part: part as u8,
+                    parts: parts as u8,
+                };
+                let kmac = &peer.keys().kmac;
+                let body = Some((slot_index as u8, part as u8));
+                let t = Transmit::new(
+                    peer.reply(),
+                    &header,
+                    |b| {
+                        let n = prefix.emit(b)?;
+                        let mut head = [0u8; HEADER_LEN + SnapshotPrefix::LEN];
+                        header.emit(&mut head)?;
+                        head[HEADER_LEN..].copy_from_slice(&b[..n]);
+                        let tag = snapshot_tag(kmac, &head, hash);
+                        room(&mut b[n..], TAG_LEN)?.copy_from_slice(&tag);
+                        Ok(n + TAG_LEN)
+                    },
+                    body,
+                );
+                self.push_or_count(t, *c_len);
+            }
+            self.note_sent(q, now_us);
+            if self.peers[q as usize].seq_exhausted() {
+                exhausted.push(q);
+            }
+        }
+        for q in exhausted {
+            log::info!(
+                "client {} ({}) left: sequence numbers exhausted under its keys",
+                q,
+                self.peers[q as usize].src()
+            );
+            self.end_client(q, now_us);
         }
     }
 }

@@ -377,6 +377,8 @@ pub struct Context<'a> {
     pub(crate) outbox: &'a mut Outbox,
     /// Players `send` queued a datagram to (bit `q`), for the server's liveness clock.
     pub(crate) sent_to: [u64; 4],
+    /// Secure mode: `send` seals under the player's key.
+    pub(crate) secure: bool,
 }
 
 /// The rewind budget in player `q`'s slot.
@@ -410,14 +412,15 @@ impl<'a> Context<'a> {
     /// The payload is copied into a buffer allocated with the server: nothing allocates.
     /// Queued datagrams count in [`Stats::datagrams_out`] and [`Stats::game_sent`].
     /// Refused, and nothing queued, when `kind` is a protocol kind, `player` is not
-    /// connected, `payload` is longer than [`MAX_PAYLOAD`](crate::wire::MAX_PAYLOAD), or the
-    /// outbox has no room (counted under `outbox_full`).
+    /// connected, `payload` is longer than [`MAX_PAYLOAD`](crate::wire::MAX_PAYLOAD) (1171
+    /// bytes in secure mode, where the tag takes 16), or the outbox has no room (counted
+    /// under `outbox_full`).
     pub fn send(&mut self, player: PlayerId, kind: u8, payload: &[u8]) -> Result<(), SendError> {
         send_game(
             self.peers,
             self.outbox,
             self.stats,
-            self.now_us,
+            (self.now_us, self.secure),
             (player, kind, payload),
         )?;
         self.sent_to[player as usize / 64] |= 1 << (player % 64);

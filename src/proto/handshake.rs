@@ -93,7 +93,7 @@ impl Admission {
 /// Whether two addresses count as one host for the per-IP slot limit: the same IPv4
 /// address (an IPv4-mapped IPv6 address is its IPv4 address), or the same IPv6 /64 (what
 /// one subscriber is usually given), as the per-source rate limits count them.
-fn same_host(a: IpAddr, b: IpAddr) -> bool {
+pub(super) fn same_host(a: IpAddr, b: IpAddr) -> bool {
     match (a.to_canonical(), b.to_canonical()) {
         (IpAddr::V4(a), IpAddr::V4(b)) => a == b,
         (IpAddr::V6(a), IpAddr::V6(b)) => a.octets()[..8] == b.octets()[..8],
@@ -114,6 +114,10 @@ impl<G: Game> Server<G> {
         if p.qport() != 0 {
             return Err(DropReason::BadQport);
         }
+        if self.secure.is_some() {
+            // Secure mode admits only TOKEN_HELLO (PROTOCOL.md section 8).
+            return Err(DropReason::SecureOnly);
+        }
         let hello = Hello::parse(p.payload())?;
         if hello.protocol_id != self.cfg.protocol_id {
             return Err(DropReason::ProtocolId);
@@ -124,7 +128,7 @@ impl<G: Game> Server<G> {
             return Err(DropReason::BadReplyAddr);
         }
         let now_us = self.time_us(now);
-        if !self.cookies_valid(&hello, src, reply, now_us) {
+        if !self.cookies_valid((hello.cookie, hello.source_cookie), src, reply, now_us) {
             return self.challenge(now, now_us, src, reply);
         }
         // A connected client whose ACCEPT was lost gets the same ACCEPT again.
@@ -156,7 +160,10 @@ impl<G: Game> Server<G> {
                 }
                 Ok(())
             }
-            Decision::Admit { holder } => self.admit(now_us, src, reply, holder),
+            Decision::Admit { holder } => {
+                let q = self.admit(now_us, src, reply, holder.map(|h| h.name));
+                self.queue_accept(q)
+            }
         }
     }
 
@@ -165,15 +172,21 @@ impl<G: Game> Server<G> {
     /// to the source). A split HELLO carries the two cookies in either order: a client
     /// cannot tell which CHALLENGE came to which address, and each cookie is bound to the
     /// address it was sent to, so one cookie can never stand in for the other.
-    fn cookies_valid(&self, h: &Hello, src: SocketAddr, reply: SocketAddr, now_us: u64) -> bool {
+    /// `(cookie, source_cookie)` are the HELLO's (or TOKEN_HELLO's) two cookie fields.
+    pub(super) fn cookies_valid(
+        &self,
+        (cookie, source_cookie): (u64, u64),
+        src: SocketAddr,
+        reply: SocketAddr,
+        now_us: u64,
+    ) -> bool {
         let (k, pid) = (&self.key, self.cfg.protocol_id);
         if reply == src {
-            return k.check(&src, &reply, &reply, pid, now_us, h.cookie);
+            return k.check(&src, &reply, &reply, pid, now_us, cookie);
         }
         let at_reply = |c| k.check(&src, &reply, &reply, pid, now_us, c);
         let at_src = |c| k.check(&src, &reply, &src, pid, now_us, c);
-        (at_reply(h.cookie) && at_src(h.source_cookie))
-            || (at_reply(h.source_cookie) && at_src(h.cookie))
+        (at_reply(cookie) && at_src(source_cookie)) || (at_reply(source_cookie) && at_src(cookie))
     }
 
     /// Answers a HELLO without valid cookies: a CHALLENGE to the reply address and, when
@@ -182,7 +195,7 @@ impl<G: Game> Server<G> {
     /// half of its IP's burst (one second's worth): a flood of HELLOs forged
     /// from a victim's address cannot use up the CHALLENGEs the victim's own HELLOs need.
     /// A HELLO that got no CHALLENGE at all is dropped as `ChallengeLimited`.
-    fn challenge(
+    pub(super) fn challenge(
         &mut self,
         now: Instant,
         now_us: u64,
@@ -229,18 +242,17 @@ impl<G: Game> Server<G> {
         Ok(true)
     }
 
-    /// Gives a new client a slot and queues its ACCEPT.
-    fn admit(
+    /// Gives a new client a slot (the caller queues its ACCEPT) and returns its qport.
+    pub(super) fn admit(
         &mut self,
         now_us: u64,
         src: SocketAddr,
         reply: SocketAddr,
-        holder: Option<Holder>,
-    ) -> Result<(), DropReason> {
+        name: Option<crate::tickets::Name>,
+    ) -> u8 {
         let q = self.free_qport();
         let s0: u32 = self.forced_s0.take().unwrap_or_else(|| self.rng.gen());
         let tick = self.newest_tick.unwrap_or(0);
-        let name = holder.map(|h| h.name);
         self.peers[q as usize].connect(src, reply, s0, now_us, tick, name);
         self.connected.push(q);
         self.touch_idle(q, now_us);
@@ -258,7 +270,7 @@ impl<G: Game> Server<G> {
             name.as_ref().map_or("", |n| n.as_str())
         );
         self.game.connect(q, name.as_ref().map(|n| n.as_str()));
-        self.queue_accept(q)
+        q
     }
 
     /// A random free qport (the caller checked there is one).

@@ -23,6 +23,7 @@ mod liveness;
 mod outbox;
 mod peer;
 mod ring;
+mod secure;
 mod stats;
 
 pub use game::{Context, Game, Past, PlayerId, RewindError, RewindStats};
@@ -57,8 +58,9 @@ pub const RING_LEN: usize = 60;
 /// Most clients one server holds (qports 1..=255).
 pub const MAX_CLIENTS: usize = 255;
 
-/// Longest head of a queued datagram (header plus ACCEPT, or header plus snapshot prefix).
-pub(crate) const MAX_HEAD: usize = 32;
+/// Longest head of a queued datagram: header plus ACCEPT, or header plus snapshot prefix,
+/// or in secure mode header, prefix and the 16-byte tag (43).
+pub(crate) const MAX_HEAD: usize = 48;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -80,7 +82,8 @@ pub struct Config {
     pub timeout: Duration,
     /// The application's protocol id; HELLOs with another one are dropped (0).
     pub protocol_id: u32,
-    /// Only admit HELLOs with an unused lobby ticket (see [`Server::set_tickets`]).
+    /// Only admit HELLOs with an unused lobby ticket (see [`Server::set_tickets`]). Not
+    /// used in secure mode, where the connect token is the credential and HELLO is dropped.
     pub require_ticket: bool,
     /// Shots naming a tick older than this are refused (1 s).
     pub max_rewind: Duration,
@@ -195,6 +198,10 @@ pub struct Server<G> {
     stats: Stats,
     rewind_depth: hdrhistogram::Histogram<u64>,
     forced_s0: Option<u32>,
+    /// Secure mode (PROTOCOL.md section 8): settings, match key, sealed snapshot parts.
+    secure: Option<secure::ServerSecure>,
+    /// Where a sealed datagram is opened (secure mode; empty otherwise).
+    scratch: Box<[u8]>,
 }
 
 fn secs_to_us(d: Duration) -> u64 {
@@ -229,8 +236,19 @@ impl<G: Game> Server<G> {
         let clock = TickClock::new(now, cfg.tick_hz);
         let mut timers = TimerTable::new();
         timers.set(timer::TICK, clock.next_deadline_ns());
+        let mut ring = Ring::new(RING_LEN, cfg.snapshot_capacity, (keys.gen(), keys.gen()));
+        let secure = cfg.secure.clone().map(|s| {
+            ring.set_part_max(secure::MAX_SEALED_PART_BODY);
+            secure::ServerSecure::new(s, RING_LEN, cfg.snapshot_capacity)
+        });
+        let scratch = match secure {
+            Some(_) => vec![0u8; crate::wire::MAX_DATAGRAM].into_boxed_slice(),
+            None => Box::default(),
+        };
         Server {
-            ring: Ring::new(RING_LEN, cfg.snapshot_capacity, (keys.gen(), keys.gen())),
+            ring,
+            secure,
+            scratch,
             rewind_ips: game::RewindIps::new(keys.gen(), keys.gen()),
             max_rewind_rtt_us: secs_to_us(cfg.max_rewind_rtt),
             admission: Admission {
@@ -461,6 +479,7 @@ impl<G: Game> Server<G> {
         let kind = p.kind().ok_or(DropReason::UnknownKind)?;
         match kind {
             Kind::Hello => self.on_hello(now, src, &p),
+            Kind::TokenHello => self.on_token_hello(now, src, &p),
             _ => self.on_connected(now, src, &p, kind),
         }
     }
@@ -487,11 +506,22 @@ impl<G: Game> Server<G> {
         let now_us = self.time_us(now);
         let acked_before = peer.newest_ack();
         let game = &self.game;
-        let r = self.peers[q as usize].receive(p, now_us, || match kind {
-            Kind::Keepalive | Kind::Bye => p.is_empty(),
-            Kind::Game(k) => game.check_input(k, p.payload()),
+        let shape_ok = |d: &[u8]| match kind {
+            Kind::Keepalive | Kind::Bye => d.is_empty(),
+            Kind::Game(k) => game.check_input(k, d),
             _ => false,
-        });
+        };
+        let peer = &mut self.peers[q as usize];
+        let (r, plain_len) = match self.secure {
+            None => (peer.receive(p, now_us, || shape_ok(p.payload())), None),
+            Some(_) => {
+                let header = p.header_bytes();
+                match peer.receive_sealed(p, header, now_us, &mut self.scratch, shape_ok) {
+                    Ok((gap, n)) => (Ok(gap), Some(n)),
+                    Err(d) => (Err(d), None),
+                }
+            }
+        };
         // The server's totals take the same loss bookkeeping as the peer's own counters.
         count_loss(&mut self.stats.lost, &mut self.stats.late, &r);
         r?;
@@ -522,8 +552,13 @@ impl<G: Game> Server<G> {
                     depth: &mut self.rewind_depth,
                     outbox: &mut self.outbox,
                     sent_to: [0; 4],
+                    secure: plain_len.is_some(),
                 };
-                self.game.input(&mut cx, q, k, p.payload());
+                let payload = match plain_len {
+                    Some(n) => &self.scratch[..n],
+                    None => p.payload(),
+                };
+                self.game.input(&mut cx, q, k, payload);
                 let sent_to = cx.sent_to;
                 self.note_sent_to(sent_to, now_us);
             }
@@ -574,12 +609,50 @@ impl<G: Game> Server<G> {
         true
     }
 
-    /// Queues BYE to client `q`; one that does not fit is counted under `OutboxFull`.
+    /// Sends client `q` BYE and frees its slot.
+    pub(super) fn end_client(&mut self, q: u8, now_us: u64) {
+        self.queue_bye(q, now_us);
+        self.free(q);
+    }
+
+    /// Queues BYE to client `q` (in secure mode its empty plaintext sealed: a 16-byte
+    /// tag); one that does not fit is counted under `OutboxFull`.
     fn queue_bye(&mut self, q: u8, now_us: u64) {
+        let secure = self.secure.is_some();
         let peer = &mut self.peers[q as usize];
-        let header = peer.next_header(q, Kind::Bye, now_us, 0);
-        let t = Transmit::new(peer.reply(), &header, |_| Ok(0), None);
+        let tag_len = if secure { crate::secure::TAG_LEN } else { 0 };
+        let header = peer.next_header(q, Kind::Bye, now_us, tag_len);
+        let t = Transmit::new(
+            peer.reply(),
+            &header,
+            |b| {
+                if !secure {
+                    return Ok(0);
+                }
+                let mut aad = [0u8; crate::wire::HEADER_LEN];
+                header.emit(&mut aad)?;
+                let nonce = crate::secure::nonce_seq(crate::secure::Dir::ToClient, header.seq);
+                let tag = peer.keys().s2c.seal(nonce, &aad, &mut []);
+                crate::wire::room(b, tag.len())?.copy_from_slice(&tag);
+                Ok(tag.len())
+            },
+            None,
+        );
         self.push_or_count(t, 0);
+    }
+
+    /// Whether the server runs in secure mode.
+    pub fn is_secure(&self) -> bool {
+        self.secure.is_some()
+    }
+
+    /// Sets the match key (secure mode), for golden test vectors: a real match draws its
+    /// own at start-up and never changes it.
+    #[doc(hidden)]
+    pub fn force_match_key(&mut self, key: crate::secure::Key) {
+        if let Some(s) = &mut self.secure {
+            s.match_key = key;
+        }
     }
 
     /// Makes the next accepted client start at sequence number `s0` (tests of wraparound).

@@ -5,8 +5,10 @@
 //! player ([`Context::send`](super::Context::send)), whose payload the outbox keeps.
 
 use super::peer::Peer;
+use super::secure::MAX_SEALED_PLAINTEXT;
 use super::{Game, PlayerId, Server, Stats, MAX_HEAD};
-use crate::wire::{BufferTooSmall, DropReason, Header, Kind, MAX_PAYLOAD};
+use crate::secure::{nonce_seq, Dir, TAG_LEN};
+use crate::wire::{BufferTooSmall, DropReason, Header, Kind, HEADER_LEN, MAX_PAYLOAD};
 use core::net::SocketAddr;
 
 /// Bytes of game payloads ([`Context::send`](super::Context::send)) the outbox holds
@@ -110,6 +112,30 @@ impl Outbox {
         self.queue.len() < self.queue.capacity() && self.own.capacity() - self.own.len() >= len
     }
 
+    /// Queues `t` with a body of `len` bytes of its own, written by `fill` into the
+    /// outbox's buffer (a sealed ACCEPT, a sealed game payload), or says there is no room.
+    #[inline]
+    pub(crate) fn push_own(
+        &mut self,
+        mut t: Transmit,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), DropReason> {
+        if !self.has_room(len) {
+            return Err(DropReason::OutboxFull);
+        }
+        let off = self.own.len();
+        // Within the capacity checked above: no allocation.
+        self.own.resize(off + len, 0);
+        fill(&mut self.own[off..]);
+        t.body = Body::Own {
+            off: off as u32,
+            len: len as u16,
+        };
+        self.queue.push(t);
+        Ok(())
+    }
+
     /// Queues `t`, or says there is no room.
     #[inline]
     pub(crate) fn push(&mut self, t: Transmit) -> Result<(), DropReason> {
@@ -172,13 +198,17 @@ impl<G: Game> Server<G> {
         self.outbox.sent(n);
     }
 
-    /// The snapshot part a transmit carries after its head (empty for control messages).
+    /// The snapshot part a transmit carries after its head (empty for control messages;
+    /// in secure mode the part sealed under the match key).
     pub fn body(&self, t: &Transmit) -> &[u8] {
         match t.body {
-            Body::Part(slot, part) => self
-                .ring
-                .at(slot as usize)
-                .map_or(&[][..], |s| s.part(part as usize)),
+            Body::Part(slot, part) => match &self.secure {
+                Some(sec) => sec.part(slot as usize, part as usize).0,
+                None => self
+                    .ring
+                    .at(slot as usize)
+                    .map_or(&[][..], |s| s.part(part as usize)),
+            },
             Body::Own { off, len } => self
                 .outbox
                 .own
@@ -208,7 +238,8 @@ pub enum SendError {
     NotConnected,
     /// The kind is a protocol kind (below `0x10`).
     NotGameKind,
-    /// Longer than [`MAX_PAYLOAD`] (1187, what ACCEPT tells the client).
+    /// Longer than what ACCEPT tells the client: [`MAX_PAYLOAD`] (1187), or 1171 in
+    /// secure mode (the tag takes 16).
     TooLarge,
     /// The outbox has no room until the caller drains it (counted under `outbox_full`).
     OutboxFull,
@@ -228,12 +259,13 @@ impl core::fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// Queues game datagram `(player, kind, payload)` at `now_us`: every check first, then the
-/// player's next seq, the payload copied into the outbox's own buffer, and the counters.
+/// player's next seq, the payload copied into the outbox's own buffer (and, in secure mode,
+/// sealed there under the player's `Ks2c`), and the counters.
 pub(crate) fn send_game(
     peers: &mut [Peer],
     outbox: &mut Outbox,
     stats: &mut Stats,
-    now_us: u64,
+    (now_us, secure): (u64, bool),
     (player, kind, payload): (PlayerId, u8, &[u8]),
 ) -> Result<(), SendError> {
     if kind < Kind::FIRST_GAME {
@@ -242,25 +274,37 @@ pub(crate) fn send_game(
     if player == 0 || !peers[player as usize].is_connected() {
         return Err(SendError::NotConnected);
     }
-    if payload.len() > MAX_PAYLOAD {
+    let (max, tag) = match secure {
+        true => (MAX_SEALED_PLAINTEXT, TAG_LEN),
+        false => (MAX_PAYLOAD, 0),
+    };
+    if payload.len() > max {
         return Err(SendError::TooLarge);
     }
-    if !outbox.has_room(payload.len()) {
+    let len = payload.len() + tag;
+    if !outbox.has_room(len) {
         stats.drops.add(DropReason::OutboxFull);
         return Err(SendError::OutboxFull);
     }
     let peer = &mut peers[player as usize];
-    let header = peer.next_header(player, Kind::Game(kind), now_us, payload.len());
-    let mut t = Transmit::new(peer.reply(), &header, |_| Ok(0), None);
-    t.body = Body::Own {
-        off: outbox.own.len() as u32,
-        len: payload.len() as u16,
-    };
-    outbox.own.extend_from_slice(payload);
+    let header = peer.next_header(player, Kind::Game(kind), now_us, len);
+    let t = Transmit::new(peer.reply(), &header, |_| Ok(0), None);
+    let s2c = &peer.keys().s2c;
     // Room was checked above: this push cannot fail.
-    let _ = outbox.push(t);
+    let _ = outbox.push_own(t, len, |b| {
+        b[..payload.len()].copy_from_slice(payload);
+        if secure {
+            let aad = &t.head()[..HEADER_LEN];
+            let tag = s2c.seal(
+                nonce_seq(Dir::ToClient, header.seq),
+                aad,
+                &mut b[..payload.len()],
+            );
+            b[payload.len()..].copy_from_slice(&tag);
+        }
+    });
     stats.datagrams_out += 1;
-    stats.bytes_out += (t.head_len as usize + payload.len()) as u64;
+    stats.bytes_out += (t.head_len as usize + len) as u64;
     stats.game_sent += 1;
     Ok(())
 }
@@ -281,7 +325,7 @@ impl<G: Game> Server<G> {
             &mut self.peers,
             &mut self.outbox,
             &mut self.stats,
-            now_us,
+            (now_us, self.secure.is_some()),
             (player, kind, payload),
         )?;
         self.note_sent(player, now_us);

@@ -5,6 +5,7 @@
 use super::game::RewindBudget;
 use super::PlayerInfo;
 use crate::link::{End, Link};
+use crate::secure::{nonce_seq, Dir, Key, TAG_LEN};
 use crate::tickets::Name;
 use crate::wire::{flags, DropReason, Header, Kind, Packet};
 use core::hash::{Hash, Hasher};
@@ -35,6 +36,43 @@ pub(crate) struct Peer {
     accept_time_us: u64,
     accept_tick: u32,
     name: Option<Name>,
+    /// Secure mode: this connection's keys and its token's nonce (zero keys otherwise).
+    keys: PeerKeys,
+}
+
+/// A secure connection's keys (PROTOCOL.md section 8.1), wiped when the slot is freed.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerKeys {
+    /// Opens the client's datagrams.
+    pub(crate) c2s: Key,
+    /// Seals the server's datagrams.
+    pub(crate) s2c: Key,
+    /// The snapshot MAC key, derived from `s2c`.
+    pub(crate) kmac: Key,
+    /// The nonce of the token that admitted it: its identity.
+    pub(crate) token: [u8; 12],
+}
+
+impl PeerKeys {
+    /// No keys (a free or plain slot).
+    pub(crate) fn none() -> PeerKeys {
+        PeerKeys {
+            c2s: Key::from_bytes([0; 32]),
+            s2c: Key::from_bytes([0; 32]),
+            kmac: Key::from_bytes([0; 32]),
+            token: [0; 12],
+        }
+    }
+
+    /// The keys of a redeemed token.
+    pub(crate) fn new(c2s: Key, s2c: Key, token: [u8; 12]) -> PeerKeys {
+        PeerKeys {
+            kmac: s2c.snapshot_mac_key(),
+            c2s,
+            s2c,
+            token,
+        }
+    }
 }
 
 impl Peer {
@@ -52,6 +90,7 @@ impl Peer {
             accept_time_us: 0,
             accept_tick: 0,
             name: None,
+            keys: PeerKeys::none(),
         }
     }
 
@@ -77,9 +116,21 @@ impl Peer {
         self.budget = RewindBudget::default();
     }
 
-    /// Frees the slot.
+    /// Frees the slot (its keys are wiped).
     pub(crate) fn free(&mut self) {
         self.connected = false;
+        self.keys = PeerKeys::none();
+    }
+
+    /// Gives a secure connection its keys (after [`Peer::connect`]).
+    pub(crate) fn set_keys(&mut self, keys: PeerKeys) {
+        self.keys = keys;
+    }
+
+    /// The connection's keys (all zero for a plain one).
+    #[inline]
+    pub(crate) fn keys(&self) -> &PeerKeys {
+        &self.keys
     }
 
     /// Whether a client holds the slot.
@@ -149,6 +200,57 @@ impl Peer {
             self.link.on_ack(p.ack(), now_us);
         }
         Ok(gap)
+    }
+
+    /// The secure receive path (PROTOCOL.md section 8.3) after the qport lookup and the
+    /// source pin: the checks that need no key first (the sequence window, nothing moves;
+    /// the ack), then the payload is copied into `scratch` and opened under `Kc2s` with the
+    /// header as additional data, then the plaintext's shape (`shape_ok`) is checked, and
+    /// only then is the seq taken. `Ok((gap, plaintext length))`; the plaintext is `scratch[..len]`. A datagram
+    /// that does not open is `BadAuth` and changes nothing but that counter.
+    #[inline]
+    pub(crate) fn receive_sealed(
+        &mut self,
+        p: &Packet<&[u8]>,
+        header: &[u8],
+        now_us: u64,
+        scratch: &mut [u8],
+        shape_ok: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<(u32, usize), DropReason> {
+        self.link.precheck(p.seq())?;
+        // The ack needs no key either: it is checked before anything is opened.
+        let acked = p.has(flags::ACK);
+        if acked && !self.link.ack_valid(p.ack()) {
+            return Err(DropReason::BadAck);
+        }
+        let sealed = p.payload();
+        if sealed.len() < TAG_LEN || sealed.len() > scratch.len() {
+            return Err(DropReason::BadAuth);
+        }
+        let buf = &mut scratch[..sealed.len()];
+        buf.copy_from_slice(sealed);
+        let n = self
+            .keys
+            .c2s
+            .open(nonce_seq(Dir::ToServer, p.seq()), header, buf)
+            .ok_or(DropReason::BadAuth)?;
+        if !shape_ok(&scratch[..n]) {
+            return Err(DropReason::BadPayload);
+        }
+        let gap = self.link.receive(p.seq())?;
+        self.received_any = true;
+        if acked {
+            self.link.on_ack(p.ack(), now_us);
+        }
+        Ok((gap, n))
+    }
+
+    /// Whether either counter of this connection is within `link::SEQ_RESERVE` seqs of coming back
+    /// to `S0` (secure mode ends the connection then: a seq is never reused under a key,
+    /// PROTOCOL.md section 8.3). About two years of 60 Hz snapshots.
+    #[inline]
+    pub(crate) fn seq_exhausted(&self) -> bool {
+        self.link.seq_exhausted()
     }
 
     /// The header of the next sequenced datagram of `kind` (SNAPSHOT, BYE) to this client,

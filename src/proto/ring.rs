@@ -72,6 +72,8 @@ pub(crate) struct Ring {
     stamp_key: siphasher::sip::SipHasher13,
     /// The newest stamp given: stamps never go backwards.
     last_stamp_us: u64,
+    /// Largest part body: [`MAX_PART_BODY`], or less in secure mode (the tags take room).
+    part_max: usize,
 }
 
 impl core::fmt::Debug for Ring {
@@ -93,7 +95,13 @@ impl Ring {
             slots: (0..len.max(1)).map(|_| Slot::new(cap)).collect(),
             stamp_key: siphasher::sip::SipHasher13::new_with_keys(stamp_key.0, stamp_key.1),
             last_stamp_us: 0,
+            part_max: MAX_PART_BODY,
         }
+    }
+
+    /// Splits parts at `max` body bytes (at most [`MAX_PART_BODY`]): secure mode's 1141.
+    pub fn set_part_max(&mut self, max: usize) {
+        self.part_max = max.clamp(2, MAX_PART_BODY);
     }
 
     /// The time to stamp `tick` with, serialized at server time `now_us` (PROTOCOL.md
@@ -146,6 +154,7 @@ impl Ring {
         slot.ends.clear();
         SnapshotWriter {
             slot,
+            part_max: self.part_max,
             part_start: 0,
             len: 1,
             count: 0,
@@ -166,6 +175,8 @@ impl Ring {
 #[derive(Debug)]
 pub struct SnapshotWriter<'a> {
     slot: &'a mut Slot,
+    /// Largest part body (see [`Ring::set_part_max`]).
+    part_max: usize,
     part_start: usize,
     len: usize,
     count: u8,
@@ -180,12 +191,12 @@ impl SnapshotWriter<'_> {
     /// Appends one entity. An entity larger than a part body, or one that does not fit in
     /// the slot's capacity, is refused and counted as an overflow.
     pub fn entity(&mut self, bytes: &[u8]) -> Result<(), SnapshotFull> {
-        if bytes.len() + 1 > MAX_PART_BODY {
+        if bytes.len() + 1 > self.part_max {
             self.overflow = true;
             return Err(SnapshotFull);
         }
         let part_len = self.len - self.part_start;
-        if part_len + bytes.len() > MAX_PART_BODY || self.count as usize == MAX_PART_ENTITIES {
+        if part_len + bytes.len() > self.part_max || self.count as usize == MAX_PART_ENTITIES {
             if self.slot.ends.len() + 1 >= MAX_PARTS
                 || self.len + 1 + bytes.len() > self.slot.buf.len()
             {

@@ -24,7 +24,7 @@
 
 mod keyfile;
 mod redeemed;
-mod token;
+pub(crate) mod token;
 
 pub use keyfile::KeyFileError;
 pub(crate) use redeemed::{Redeem, Redeemed};
@@ -309,3 +309,5 @@ impl Secure {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;

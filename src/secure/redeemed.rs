@@ -94,8 +94,7 @@ impl Redeemed {
     }
 
     /// Whether the token with `nonce` was redeemed and has not expired at `now`.
-    #[cfg(test)]
-    pub(crate) fn contains(&self, nonce: &[u8; NONCE_LEN], now: u64) -> bool {
+    pub(crate) fn was_redeemed(&self, nonce: &[u8; NONCE_LEN], now: u64) -> bool {
         let t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let set = t.set(nonce);
         t.entries[set * WAYS..(set + 1) * WAYS]
@@ -123,7 +122,7 @@ mod tests {
         let n = |i: u8| [i; NONCE_LEN];
         assert_eq!(r.redeem(&n(1), 100, 50), Redeem::Fresh);
         assert_eq!(r.redeem(&n(1), 100, 60), Redeem::Again);
-        assert!(r.contains(&n(1), 99));
+        assert!(r.was_redeemed(&n(1), 99));
         for i in 2..=8 {
             assert_eq!(r.redeem(&n(i), 100, 50), Redeem::Fresh);
         }
@@ -134,6 +133,6 @@ mod tests {
         );
         // Once expired, an entry's room is reused.
         assert_eq!(r.redeem(&n(9), 300, 100), Redeem::Fresh);
-        assert!(!r.contains(&n(1), 100));
+        assert!(!r.was_redeemed(&n(1), 100));
     }
 }

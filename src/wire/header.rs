@@ -165,6 +165,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         &d[field::PAYLOAD..field::PAYLOAD + self.len() as usize]
     }
 
+    /// The 13 header bytes as they arrived (the additional data of a sealed datagram).
+    #[inline]
+    pub fn header_bytes(&self) -> &[u8] {
+        &self.buffer.as_ref()[..HEADER_LEN]
+    }
+
     /// Gives the buffer back.
     pub fn into_inner(self) -> T {
         self.buffer
@@ -289,7 +295,7 @@ mod tests {
             DropReason::ReservedFlag
         );
         let mut b = keepalive();
-        b[10] = 0x07;
+        b[10] = 0x08;
         assert_eq!(
             Packet::new_checked(&b[..], dir, |_| true).unwrap_err(),
             DropReason::UnknownKind

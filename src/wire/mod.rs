@@ -29,7 +29,9 @@ pub(crate) mod window;
 pub(crate) use demux::{demux, Demux};
 pub use header::{flags, Direction, Header, Packet, HEADER_LEN, MAX_PAYLOAD};
 pub use msg::RejectReason;
-pub(crate) use msg::{Accept, Challenge, Hello, Reject, SnapshotPrefix, MAX_PART_BODY};
+pub(crate) use msg::{
+    Accept, Challenge, Hello, Reject, SecureAccept, SnapshotPrefix, TokenHello, MAX_PART_BODY,
+};
 pub(crate) use window::{SeqVerdict, SeqWindow};
 
 /// Largest datagram on the game port, header included.
@@ -73,6 +75,9 @@ pub enum Kind {
     Bye,
     /// 0x06, server to client: a part of a world snapshot.
     Snapshot,
+    /// 0x07, client to server, secure mode only: asks to connect with a connect token
+    /// (PROTOCOL.md section 8.2).
+    TokenHello,
     /// 0x10..=0xFF: the game's own kinds.
     Game(u8),
 }
@@ -81,7 +86,7 @@ impl Kind {
     /// First kind number that belongs to the game.
     pub const FIRST_GAME: u8 = 0x10;
 
-    /// Decodes a kind byte; `None` for the unassigned protocol kinds `0x07..=0x0F`.
+    /// Decodes a kind byte; `None` for the unassigned protocol kinds `0x08..=0x0F`.
     #[inline]
     pub fn from_u8(b: u8) -> Option<Kind> {
         Some(match b {
@@ -92,7 +97,8 @@ impl Kind {
             0x04 => Kind::Reject,
             0x05 => Kind::Bye,
             0x06 => Kind::Snapshot,
-            0x07..=0x0F => return None,
+            0x07 => Kind::TokenHello,
+            0x08..=0x0F => return None,
             g => Kind::Game(g),
         })
     }
@@ -108,6 +114,7 @@ impl Kind {
             Kind::Reject => 0x04,
             Kind::Bye => 0x05,
             Kind::Snapshot => 0x06,
+            Kind::TokenHello => 0x07,
             Kind::Game(g) => g,
         }
     }
@@ -117,7 +124,7 @@ impl Kind {
     pub fn allowed(self, dir: Direction) -> bool {
         match self {
             Kind::Keepalive | Kind::Bye | Kind::Game(_) => true,
-            Kind::Hello => dir == Direction::ToServer,
+            Kind::Hello | Kind::TokenHello => dir == Direction::ToServer,
             Kind::Challenge | Kind::Accept | Kind::Reject | Kind::Snapshot => {
                 dir == Direction::ToClient
             }
@@ -131,7 +138,7 @@ impl Kind {
         use flags::*;
         match self {
             Kind::Keepalive | Kind::Snapshot | Kind::Game(_) => (SEQ, ACK),
-            Kind::Hello | Kind::Challenge | Kind::Reject => (CONNECT, 0),
+            Kind::Hello | Kind::TokenHello | Kind::Challenge | Kind::Reject => (CONNECT, 0),
             Kind::Accept => (CONNECT | SEQ, ACK),
             Kind::Bye => (DISCONNECT | SEQ, 0),
         }
@@ -229,6 +236,27 @@ drops! {
     QueryMalformed = "query_malformed",
     /// A2S query over the per-source answer limit.
     QueryRateLimited = "query_rate_limited",
+    /// Secure mode: a datagram that does not open under its key, or a snapshot whose
+    /// per-client tag does not match (forged, corrupt, or under another key).
+    BadAuth = "bad_auth",
+    /// Secure mode: a TOKEN_HELLO whose token does not open under the fleet key (another
+    /// fleet, another protocol id, a changed expiry, corrupt), or holds a bad name.
+    BadToken = "bad_token",
+    /// Secure mode: a TOKEN_HELLO whose token expired.
+    TokenExpired = "token_expired",
+    /// Secure mode: a token scoped to another server id.
+    TokenScope = "token_scope",
+    /// Secure mode: a token that was redeemed before (one token, one connection).
+    TokenReused = "token_reused",
+    /// Secure mode: the memory of redeemed tokens has no room for one more; it is refused
+    /// rather than admitted without being remembered.
+    TokenMemoryFull = "token_memory_full",
+    /// Secure mode: a TOKEN_HELLO from a source that is connected with another token.
+    AlreadyConnected = "already_connected",
+    /// Secure mode: a plain HELLO (only TOKEN_HELLO admits).
+    SecureOnly = "secure_only",
+    /// Not in secure mode: a TOKEN_HELLO.
+    NotSecure = "not_secure",
 }
 
 /// Drop counters, one per [`DropReason`]: the one table the server ([`Stats`]) and the

@@ -31,6 +31,29 @@ mod field {
         pub const LEN: usize = PADDING.end;
     }
 
+    /// TOKEN_HELLO (PROTOCOL.md section 8.2): HELLO's first 23 bytes, then the token's
+    /// expiry, the cookies and its sealed part.
+    pub(super) mod token_hello {
+        use core::ops::Range;
+        pub const EXPIRES: Range<usize> = 23..31;
+        pub const COOKIE: Range<usize> = 31..39;
+        pub const SOURCE_COOKIE: Range<usize> = 39..47;
+        pub const SEALED: Range<usize> = 47..172;
+        pub const LEN: usize = SEALED.end;
+    }
+
+    /// The plaintext of a secure ACCEPT (section 8.2).
+    pub(super) mod secure_accept {
+        use core::ops::Range;
+        pub const TICK_HZ: Range<usize> = 0..2;
+        pub const MAX_PAYLOAD: Range<usize> = 2..4;
+        pub const TICK: Range<usize> = 4..8;
+        pub const TIME_US: Range<usize> = 8..16;
+        pub const RESERVED: Range<usize> = 16..20;
+        pub const MATCH_KEY: Range<usize> = 20..52;
+        pub const LEN: usize = MATCH_KEY.end;
+    }
+
     pub(super) mod challenge {
         use core::ops::Range;
         pub const COOKIE: Range<usize> = 0..8;
@@ -99,34 +122,7 @@ impl Hello {
         if d[PADDING].iter().any(|&b| b != 0) {
             return Err(DropReason::BadPayload);
         }
-        let port = read_u16(&d[PORT]);
-        let reply = match d[FAMILY] {
-            0 => {
-                if port != 0 || d[ADDR].iter().any(|&b| b != 0) {
-                    return Err(DropReason::BadPayload);
-                }
-                None
-            }
-            4 => {
-                if d[ADDR_V4_TAIL].iter().any(|&b| b != 0) {
-                    return Err(DropReason::BadPayload);
-                }
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&d[ADDR_V4]);
-                Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(b)), port))
-            }
-            6 => {
-                let mut b = [0u8; 16];
-                b.copy_from_slice(&d[ADDR]);
-                Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), port))
-            }
-            _ => return Err(DropReason::BadPayload),
-        };
-        if let Some(r) = reply {
-            if r.port() == 0 || r.ip().is_unspecified() || r.ip().is_multicast() {
-                return Err(DropReason::BadReplyAddr);
-            }
-        }
+        let reply = parse_reply(d)?;
         Ok(Hello {
             protocol_id: read_u32(&d[PROTOCOL_ID]),
             reply,
@@ -142,22 +138,176 @@ impl Hello {
         let o = room(out, Self::LEN)?;
         o.fill(0);
         o[PROTOCOL_ID].copy_from_slice(&self.protocol_id.to_be_bytes());
-        match self.reply {
-            None => {}
-            Some(SocketAddr::V4(a)) => {
-                o[FAMILY] = 4;
-                o[PORT].copy_from_slice(&a.port().to_be_bytes());
-                o[ADDR_V4].copy_from_slice(&a.ip().octets());
-            }
-            Some(SocketAddr::V6(a)) => {
-                o[FAMILY] = 6;
-                o[PORT].copy_from_slice(&a.port().to_be_bytes());
-                o[ADDR].copy_from_slice(&a.ip().octets());
-            }
-        }
+        emit_reply(o, self.reply);
         o[TICKET].copy_from_slice(&self.ticket.to_be_bytes());
         o[COOKIE].copy_from_slice(&self.cookie.to_be_bytes());
         o[SOURCE_COOKIE].copy_from_slice(&self.source_cookie.to_be_bytes());
+        Ok(Self::LEN)
+    }
+}
+
+/// The reply address of a HELLO or TOKEN_HELLO (their bytes 4..23): a known family, an
+/// IPv4 address with zero tail bytes, a usable address (non-zero port, specified, not
+/// multicast); family 0 with every other byte zero is `None`.
+fn parse_reply(d: &[u8]) -> Result<Option<SocketAddr>, DropReason> {
+    use field::hello::*;
+    let port = read_u16(&d[PORT]);
+    let reply = match d[FAMILY] {
+        0 => {
+            if port != 0 || d[ADDR].iter().any(|&b| b != 0) {
+                return Err(DropReason::BadPayload);
+            }
+            None
+        }
+        4 => {
+            if d[ADDR_V4_TAIL].iter().any(|&b| b != 0) {
+                return Err(DropReason::BadPayload);
+            }
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&d[ADDR_V4]);
+            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(b)), port))
+        }
+        6 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&d[ADDR]);
+            Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), port))
+        }
+        _ => return Err(DropReason::BadPayload),
+    };
+    if let Some(r) = reply {
+        if r.port() == 0 || r.ip().is_unspecified() || r.ip().is_multicast() {
+            return Err(DropReason::BadReplyAddr);
+        }
+    }
+    Ok(reply)
+}
+
+/// Writes a reply address into bytes 4..23 (which the caller zeroed).
+fn emit_reply(o: &mut [u8], reply: Option<SocketAddr>) {
+    use field::hello::*;
+    match reply {
+        None => {}
+        Some(SocketAddr::V4(a)) => {
+            o[FAMILY] = 4;
+            o[PORT].copy_from_slice(&a.port().to_be_bytes());
+            o[ADDR_V4].copy_from_slice(&a.ip().octets());
+        }
+        Some(SocketAddr::V6(a)) => {
+            o[FAMILY] = 6;
+            o[PORT].copy_from_slice(&a.port().to_be_bytes());
+            o[ADDR].copy_from_slice(&a.ip().octets());
+        }
+    }
+}
+
+/// TOKEN_HELLO (0x07) payload, exactly 172 bytes (secure mode, PROTOCOL.md section 8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenHello {
+    /// The application's protocol id.
+    pub protocol_id: u32,
+    /// Where the client wants answers; `None` = the datagram's source.
+    pub reply: Option<SocketAddr>,
+    /// The token's expiry (unix seconds), covered by its seal.
+    pub expires: u64,
+    /// As in HELLO.
+    pub cookie: u64,
+    /// As in HELLO.
+    pub source_cookie: u64,
+    /// The token's sealed part, as the issuer gave it.
+    pub sealed: [u8; crate::secure::SEALED_LEN],
+}
+
+impl TokenHello {
+    /// Payload size.
+    pub const LEN: usize = field::token_hello::LEN;
+
+    /// Parses a TOKEN_HELLO payload: exact length and the reply address as in HELLO.
+    pub fn parse(d: &[u8]) -> Result<TokenHello, DropReason> {
+        use field::token_hello::*;
+        if d.len() != Self::LEN {
+            return Err(DropReason::BadPayload);
+        }
+        let reply = parse_reply(d)?;
+        let mut sealed = [0u8; crate::secure::SEALED_LEN];
+        sealed.copy_from_slice(&d[SEALED]);
+        Ok(TokenHello {
+            protocol_id: read_u32(&d[field::hello::PROTOCOL_ID]),
+            reply,
+            expires: read_u64(&d[EXPIRES]),
+            cookie: read_u64(&d[COOKIE]),
+            source_cookie: read_u64(&d[SOURCE_COOKIE]),
+            sealed,
+        })
+    }
+
+    /// Writes the 172-byte payload into `out[..172]`.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        use field::token_hello::*;
+        let o = room(out, Self::LEN)?;
+        o.fill(0);
+        o[field::hello::PROTOCOL_ID].copy_from_slice(&self.protocol_id.to_be_bytes());
+        emit_reply(o, self.reply);
+        o[EXPIRES].copy_from_slice(&self.expires.to_be_bytes());
+        o[COOKIE].copy_from_slice(&self.cookie.to_be_bytes());
+        o[SOURCE_COOKIE].copy_from_slice(&self.source_cookie.to_be_bytes());
+        o[SEALED].copy_from_slice(&self.sealed);
+        Ok(Self::LEN)
+    }
+}
+
+/// The plaintext of a secure ACCEPT (PROTOCOL.md section 8.2), 52 bytes; sealed under
+/// `Ks2c` with nonce `(1, S0)` and the header as additional data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureAccept {
+    /// Tick rate in Hz.
+    pub tick_hz: u16,
+    /// Largest plaintext the client may send (1171).
+    pub max_payload: u16,
+    /// The server's current tick.
+    pub tick: u32,
+    /// Server time, microseconds since the server started.
+    pub time_us: u64,
+    /// The match key: every snapshot part is sealed under it.
+    pub match_key: crate::secure::Key,
+}
+
+impl SecureAccept {
+    /// Plaintext size.
+    pub const LEN: usize = field::secure_accept::LEN;
+
+    /// Parses an opened plaintext: exact length, a non-zero tick rate, reserved zero.
+    pub fn parse(d: &[u8]) -> Result<SecureAccept, DropReason> {
+        use field::secure_accept::*;
+        if d.len() != Self::LEN || read_u32(&d[RESERVED]) != 0 {
+            return Err(DropReason::BadPayload);
+        }
+        let tick_hz = read_u16(&d[TICK_HZ]);
+        if tick_hz == 0 {
+            return Err(DropReason::BadPayload);
+        }
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&d[MATCH_KEY]);
+        let match_key = crate::secure::Key::from_bytes(k);
+        zeroize::Zeroize::zeroize(&mut k);
+        Ok(SecureAccept {
+            tick_hz,
+            max_payload: read_u16(&d[MAX_PAYLOAD]),
+            tick: read_u32(&d[TICK]),
+            time_us: read_u64(&d[TIME_US]),
+            match_key,
+        })
+    }
+
+    /// Writes the 52-byte plaintext into `out[..52]`.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        use field::secure_accept::*;
+        let o = room(out, Self::LEN)?;
+        o[TICK_HZ].copy_from_slice(&self.tick_hz.to_be_bytes());
+        o[MAX_PAYLOAD].copy_from_slice(&self.max_payload.to_be_bytes());
+        o[TICK].copy_from_slice(&self.tick.to_be_bytes());
+        o[TIME_US].copy_from_slice(&self.time_us.to_be_bytes());
+        o[RESERVED].fill(0);
+        o[MATCH_KEY].copy_from_slice(self.match_key.as_bytes());
         Ok(Self::LEN)
     }
 }

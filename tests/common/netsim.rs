@@ -96,7 +96,12 @@ pub struct World {
     pub server_addr: SocketAddr,
     pub clients: Vec<SimClient>,
     buf: Vec<u8>,
+    /// Secure mode: the issuer of the clients' connect tokens.
+    issuer: Option<tickwire::secure::Issuer>,
 }
+
+/// Unix seconds at a secure world's start.
+const SECURE_T0: u64 = 1_900_000_000;
 
 fn seq_newer(a: u32, b: u32) -> bool {
     tickwire::wire::seq_newer(a, b)
@@ -119,7 +124,34 @@ impl World {
             server_addr: "10.0.0.1:7777".parse().unwrap(),
             clients: vec![],
             buf: vec![0u8; 2048],
+            issuer: None,
         }
+    }
+
+    /// A world whose server runs in secure mode (PROTOCOL.md section 8) and whose clients
+    /// connect with connect tokens minted for them.
+    pub fn new_secure(seed: u64, cfg: Config) -> World {
+        use tickwire::secure::{Issuer, Key, Secure, UnixClock};
+        let fleet = Key::from_bytes([seed as u8; 32]);
+        let mut w = World::new(
+            seed,
+            Config {
+                secure: None,
+                ..cfg.clone()
+            },
+        );
+        let secure = Secure::new(fleet.clone(), 0).with_clock(UnixClock::fixed(w.now, SECURE_T0));
+        w.server = Server::new(
+            Config {
+                seed: Some(seed),
+                secure: Some(secure),
+                ..cfg
+            },
+            Arena::new(seed),
+            w.now,
+        );
+        w.issuer = Some(Issuer::new(fleet, 0));
+        w
     }
 
     /// Snapshot datagrams to client `i` still in flight (sent, not lost, not delivered),
@@ -147,7 +179,14 @@ impl World {
         let addr = SocketAddr::from(([10, 1, (i / 250) as u8, (i % 250) as u8 + 1], 5000));
         self.clients.push(SimClient {
             addr,
-            client: Client::new(ClientConfig::default(), self.now),
+            client: match &self.issuer {
+                Some(issuer) => Client::with_token(
+                    ClientConfig::default(),
+                    issuer.mint(i as u64, 0, "", SECURE_T0),
+                    self.now,
+                ),
+                None => Client::new(ClientConfig::default(), self.now),
+            },
             up,
             down,
             connected_at: None,

@@ -253,3 +253,52 @@ fn serve_with_tls_files_serves_tls_and_refuses_tokens_without_secure_mode() {
         Ok(_) => panic!("a plain login to a TLS lobby succeeded"),
     }
 }
+
+/// The whole wiring: `tickwire serve --secure --token-key FILE --server-id 5` with the
+/// lobby over TLS hands `tickwire-chat --tls` a token that opens under that key file, with
+/// the server's protocol id, scoped to server 5.
+#[test]
+fn a_secure_server_s_tls_lobby_issues_tokens_for_its_own_server_id() {
+    let (cert, key) = pems("serve_secure");
+    let dir = cert.parent().unwrap().to_path_buf();
+    let fleet_file = dir.join("fleet.key");
+    let _ = std::fs::remove_file(&fleet_file);
+    let fleet = Key::generate();
+    fleet.write_file(&fleet_file).unwrap();
+    let mut server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
+            .args(["--secure", "--server-id", "5", "--protocol-id", "77"])
+            .arg("--token-key")
+            .arg(&fleet_file)
+            .arg("--lobby-tls-cert")
+            .arg(&cert)
+            .arg("--lobby-tls-key")
+            .arg(&key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (first, _) = first_line(BufReader::new(server.0.stdout.take().unwrap()), PATIENCE).unwrap();
+    let lobby = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("lobby="))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let ca = cert.to_str().unwrap();
+    let (_tool, mut stdin, lines) =
+        chat(&["--server", &lobby, "--name", "wes", "--tls", "--ca", ca]);
+    expect_line(&lines, "logged in as wes");
+    for scope in ["", "5"] {
+        writeln!(stdin, "/token {scope}").unwrap();
+        let line = expect_line(&lines, "* token for client");
+        let t = ConnectToken::parse(&unhex(line.rsplit(' ').next().unwrap())).unwrap();
+        let c = Issuer::new(fleet.clone(), 77)
+            .open(&t)
+            .expect("opens under the key file");
+        assert_eq!((c.scope, c.name.as_deref()), (5, Some("wes")));
+    }
+    writeln!(stdin, "/token 6").unwrap();
+    expect_line(&lines, "failed: bad request");
+}

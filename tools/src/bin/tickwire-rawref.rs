@@ -7,7 +7,8 @@
 //! - `flood`: send as fast as possible with `sendmmsg` from a few sockets. With `--connect`
 //!   each socket first completes the tickwire handshake and then sends INPUTs with
 //!   advancing sequence numbers (the server's accept path); without, header-valid
-//!   KEEPALIVEs for qport 1.
+//!   KEEPALIVEs for qport 1. With `--token-key FILE`, each socket connects in secure mode
+//!   with a token minted from that fleet key and floods sealed INPUTs.
 //! - `bcast`: a bare `sendmmsg` broadcast, every tick, of `--parts` snapshot-sized
 //!   datagrams (two pieces, header and shared body, as the server sends them) to each of
 //!   `--clients` local sockets drained by a second thread; reports the sending thread's CPU
@@ -75,6 +76,11 @@ enum Mode {
         /// Protocol id for --connect.
         #[arg(long, default_value_t = 0)]
         protocol_id: u32,
+        /// Secure mode (implies --connect): each socket connects with a connect token
+        /// minted from this fleet key file (as an issuer would, scope 0) and floods INPUTs
+        /// sealed under its connection key, as a secure client sends them.
+        #[arg(long, value_name = "FILE")]
+        token_key: Option<std::path::PathBuf>,
     },
     /// Broadcast snapshot-sized datagrams to N local sockets at a tick rate.
     Bcast {
@@ -180,16 +186,22 @@ fn drain(bind: SocketAddr, seconds: f64, buffer: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Handshakes one socket; returns (qport, next seq, server seq).
-fn handshake(sock: &UdpSocket, protocol_id: u32) -> io::Result<(u8, u32, u32)> {
+/// Handshakes one socket; returns the connected client, its qport, next seq and the
+/// server's seq. With `token`, in secure mode.
+fn handshake(
+    sock: &UdpSocket,
+    protocol_id: u32,
+    token: Option<tickwire::secure::ConnectToken>,
+) -> io::Result<(Client, u8, u32, u32)> {
     let now = Instant::now();
-    let mut c = Client::new(
-        ClientConfig {
-            protocol_id,
-            ..ClientConfig::default()
-        },
-        now,
-    );
+    let cfg = ClientConfig {
+        protocol_id,
+        ..ClientConfig::default()
+    };
+    let mut c = match token {
+        Some(t) => Client::with_token(cfg, t, now),
+        None => Client::new(cfg, now),
+    };
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
     let mut buf = [0u8; 2048];
     let end = now + Duration::from_secs(5);
@@ -205,7 +217,8 @@ fn handshake(sock: &UdpSocket, protocol_id: u32) -> io::Result<(u8, u32, u32)> {
                 while let Some(n) = c.poll_transmit(Instant::now(), &mut buf) {
                     sock.send(&buf[..n])?;
                 }
-                return Ok((qport, c.next_seq(), c.server_seq()));
+                let (next, server) = (c.next_seq(), c.server_seq());
+                return Ok((c, qport, next, server));
             }
         }
         let _ = c.handle_timeout(Instant::now());
@@ -213,6 +226,7 @@ fn handshake(sock: &UdpSocket, protocol_id: u32) -> io::Result<(u8, u32, u32)> {
     Err(io::Error::new(io::ErrorKind::TimedOut, "no ACCEPT"))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn flood(
     target: SocketAddr,
     sockets: usize,
@@ -220,19 +234,40 @@ fn flood(
     batch: usize,
     connect: bool,
     protocol_id: u32,
+    token_key: Option<std::path::PathBuf>,
 ) -> io::Result<()> {
     let batch = batch.clamp(1, 1024);
+    let issuer = match &token_key {
+        Some(path) => Some(tickwire::secure::Issuer::new(
+            tickwire::secure::Key::read_file(path)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+            protocol_id,
+        )),
+        None => None,
+    };
+    let secure = issuer.is_some();
+    let connect = connect || secure;
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut socks = Vec::new();
-    for _ in 0..sockets.clamp(1, 255) {
+    let mut clients = Vec::new();
+    for i in 0..sockets.clamp(1, 255) {
         let s = UdpSocket::bind(unspecified(&target))?;
         s.connect(target)?;
+        let token = issuer.as_ref().map(|is| is.mint(i as u64, 0, "", unix_now));
         let (qport, seq, ack) = if connect {
-            handshake(&s, protocol_id)?
+            let (c, q, seq, ack) = handshake(&s, protocol_id, token)?;
+            clients.push(c);
+            (q, seq, ack)
         } else {
             (1, 1, 0)
         };
         s.set_nonblocking(true)?;
         socks.push((s, qport, seq, ack));
+    }
+    if secure {
+        return flood_sealed(target, socks, clients, seconds, batch);
     }
     let stop = stop_flag();
     // INPUT (walk right) with SEQ|ACK, or a KEEPALIVE: 15 or 13 bytes.
@@ -279,6 +314,60 @@ fn flood(
     let wall = t0.elapsed().as_secs_f64();
     println!(
         "rawref flood datagrams={sent} refused={dropped} wall_s={wall:.3} cpu_s={:.3} per_s={:.0} connect={connect}",
+        cpu_s(false) - c0,
+        sent as f64 / wall.max(1e-9)
+    );
+    Ok(())
+}
+
+/// The secure flood: each socket's library client seals its INPUTs (walk right), as a
+/// secure client sends them; `batch` per `sendmmsg` call.
+fn flood_sealed(
+    target: SocketAddr,
+    socks: Vec<(UdpSocket, u8, u32, u32)>,
+    mut clients: Vec<Client>,
+    seconds: f64,
+    batch: usize,
+) -> io::Result<()> {
+    let stop = stop_flag();
+    let mut bufs = vec![[0u8; 64]; batch];
+    let mut lens = vec![0usize; batch];
+    let mut tx = SendBatch::new(batch, target.is_ipv6());
+    let (mut sent, mut dropped) = (0u64, 0u64);
+    let t0 = Instant::now();
+    let c0 = cpu_s(false);
+    let end = t0 + secs(seconds);
+    'outer: while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+        for ((s, ..), c) in socks.iter().zip(clients.iter_mut()) {
+            let now = Instant::now();
+            let mut k = 0;
+            while k < batch {
+                if c.send_game(0x10, &[1, 0]).is_err() {
+                    break;
+                }
+                while let Some(n) = c.poll_transmit(now, &mut bufs[k]) {
+                    lens[k] = n;
+                    k += 1;
+                    if k == batch {
+                        break;
+                    }
+                }
+            }
+            for (b, &n) in bufs.iter().zip(&lens).take(k) {
+                // SAFETY: bufs is not touched until the flush below returns.
+                unsafe { tx.push(target, &b[..n], &[]) };
+            }
+            let r = tx.flush(s.as_raw_fd());
+            sent += r.sent as u64;
+            dropped += r.dropped as u64;
+            if stop.load(Ordering::Relaxed) {
+                break 'outer;
+            }
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    println!(
+        "rawref flood datagrams={sent} refused={dropped} wall_s={wall:.3} cpu_s={:.3} per_s={:.0} connect=true secure=true",
         cpu_s(false) - c0,
         sent as f64 / wall.max(1e-9)
     );
@@ -408,7 +497,16 @@ fn main() -> ExitCode {
             batch,
             connect,
             protocol_id,
-        } => flood(target, sockets, seconds, batch, connect, protocol_id),
+            token_key,
+        } => flood(
+            target,
+            sockets,
+            seconds,
+            batch,
+            connect,
+            protocol_id,
+            token_key,
+        ),
         Mode::Bcast {
             clients,
             hz,
