@@ -381,16 +381,17 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
             s.protocol_id
         );
     }
-    // ---- Lobby token issuer hook (issue 12, item 4; PROTOCOL.md section 8.4) ----------
-    // The lobby over TLS (--lobby-tls-cert, --lobby-tls-key in lobby_args.rs) answers
-    // TOKEN_REQ with tokens from an Issuer that holds this same fleet key and protocol id.
-    // Build it here, before `fleet_key` moves into `Secure`:
-    //     let issuer = fleet_key.as_ref().map(|k| Issuer::new(k.clone(), s.protocol_id));
-    // and hand it to the lobby's configuration below (host_config's `lobby`). Without
-    // --secure there is no key: the lobby has no issuer and TOKEN_REQ answers 10.
-    // ---- end of the lobby token issuer hook ----------------------------------------------
+    // The lobby's TLS (--lobby-tls-cert, --lobby-tls-key) and, in secure mode, its token
+    // issuer: the same fleet key and protocol id, for this server id (PROTOCOL.md 8.4).
+    let issuing = fleet_key
+        .as_ref()
+        .map(|k| tickwire_tools::lobby_args::LobbyIssuing {
+            fleet_key: k.clone(),
+            server_id,
+        });
     let secure = fleet_key.map(|k| Secure::new(k, server_id));
-    let cfg = host_config(&s, secure);
+    let mut cfg = host_config(&s, secure);
+    s.lobby_args.secure_lobby(&mut cfg, issuing)?;
     let mut host =
         Host::bind(cfg, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
     let admin = match s.admin {
