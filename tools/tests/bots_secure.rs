@@ -210,3 +210,59 @@ fn the_binary_takes_a_key_file_or_a_token_file() {
     }
     host.stop();
 }
+
+/// End to end, as players: every bot logs in to the host's TLS lobby, gets a connect token
+/// from it (TOKEN_REQ), and connects to the secure game port with it.
+#[test]
+fn bots_get_their_tokens_from_the_tls_lobby() {
+    use tickwire::client::lobby::TlsTrust;
+    use tickwire::lobby::{LobbyConfig, LobbyTls};
+    let dir = dir("bots_tls_lobby");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, pem_key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&pem_key, ck.signing_key.serialize_pem()).unwrap();
+    let key = Key::generate();
+    let host = net::start(HostConfig {
+        server: Config {
+            max_clients_per_ip: 255,
+            secure: Some(Secure::new(key.clone(), 4)),
+            ..Config::default()
+        },
+        lobby: Some((
+            "127.0.0.1:0".parse().unwrap(),
+            LobbyConfig {
+                tls: Some(LobbyTls::from_pem_files(&cert, &pem_key).unwrap()),
+                issuer: Some(Issuer::new(key, 0)),
+                server_id: 4,
+                ..LobbyConfig::default()
+            },
+        )),
+        ..HostConfig::default()
+    });
+    let cfg = bots_cfg(
+        &host,
+        6,
+        Tokens::Lobby {
+            addr: host.lobby.unwrap(),
+            trust: TlsTrust::from_ca_file(&cert).unwrap(),
+            server_name: "localhost".into(),
+            scope: 0,
+        },
+    );
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    assert_eq!(s.connected, 6, "{s:?}");
+    assert_eq!(s.failed, 0);
+    assert!(s.snapshots_received > 0);
+    // A lobby that does not trust us back: the wrong server name fails every bot's login.
+    let mut bad = cfg.clone();
+    if let Some(Tokens::Lobby { server_name, .. }) = bad.tokens.as_mut() {
+        *server_name = "not-localhost".into();
+    }
+    bad.clients = 2;
+    let s = bots::run(&bad, |_| {}).expect("bots ran");
+    assert_eq!((s.connected, s.failed), (0, 2), "{s:?}");
+    net::sync(host.addrs[0]);
+    let line = host.stop();
+    assert!(line.contains("accepts=6"), "{line}");
+}

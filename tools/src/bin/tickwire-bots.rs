@@ -104,10 +104,10 @@ struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "token_file")]
     token_key: Option<std::path::PathBuf>,
 
-    /// The scope of the tokens minted with --token-key: the server's --server-id (0: a
-    /// token any server of the fleet admits, which is what a server without --server-id
-    /// wants).
-    #[arg(long, value_name = "N", default_value_t = 0, requires = "token_key")]
+    /// The scope of the tokens minted with --token-key (or asked for with --token-lobby):
+    /// the server's --server-id (0: a token any server of the fleet admits, which is what a
+    /// server without --server-id wants; from a lobby, 0 means its own server).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     server_id: u64,
 
     /// Secure mode: connect one bot with the connect token in this file (the text
@@ -116,6 +116,24 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     token_file: Option<std::path::PathBuf>,
 
+    /// Secure mode, end to end: every bot logs in to the TLS lobby at this ADDR:PORT (the
+    /// server's --lobby with --lobby-tls-cert/--lobby-tls-key), asks it for a connect token
+    /// (TOKEN_REQ, scope --server-id or 0 for the lobby's own server), closes the lobby
+    /// connection and connects with the token. Needs --ca. A bot whose login or token
+    /// request fails counts as "lobby login failed".
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["token_key", "token_file", "lobby"], requires = "ca")]
+    token_lobby: Option<std::net::SocketAddr>,
+
+    /// The CA certificate file (PEM) to trust for --token-lobby: the lobby's own
+    /// certificate when it is self-signed.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+
+    /// The name the lobby's certificate must carry for --token-lobby (default: the
+    /// address's IP).
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+
     /// Seed of the random walk and aim (0 = from the clock).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -123,11 +141,32 @@ struct Cli {
 
 /// The bots' tokens from --token-key or --token-file, and how many bots to run.
 fn tokens(cli: &Cli) -> Result<(Option<Tokens>, usize), String> {
+    if cli.server_id != 0 && cli.token_key.is_none() && cli.token_lobby.is_none() {
+        return Err(
+            "--server-id is the scope of secure-mode tokens: it needs --token-key or --token-lobby"
+                .into(),
+        );
+    }
     if let Some(path) = &cli.token_key {
         let key = Key::read_file(path).map_err(|e| e.to_string())?;
         let issuer = Issuer::new(key, cli.protocol_id);
         let t = Tokens::Mint {
             issuer,
+            scope: cli.server_id,
+        };
+        return Ok((Some(t), cli.clients.unwrap_or(100)));
+    }
+    if let Some(addr) = cli.token_lobby {
+        let ca = cli.ca.as_ref().ok_or("--token-lobby needs --ca FILE")?;
+        let trust =
+            tickwire::client::lobby::TlsTrust::from_ca_file(ca).map_err(|e| e.to_string())?;
+        let t = Tokens::Lobby {
+            addr,
+            trust,
+            server_name: cli
+                .server_name
+                .clone()
+                .unwrap_or_else(|| addr.ip().to_string()),
             scope: cli.server_id,
         };
         return Ok((Some(t), cli.clients.unwrap_or(100)));

@@ -404,6 +404,22 @@ impl Engine<'_> {
                     self.clock.unix_secs(now),
                 )),
                 Some(Tokens::One(t)) => Some(t.clone()),
+                Some(Tokens::Lobby {
+                    addr,
+                    trust,
+                    server_name,
+                    scope,
+                }) => match lobby_token(*addr, trust, server_name, *scope, i, cfg.seed) {
+                    Ok(t) => Some(t),
+                    Err(err) => {
+                        log::debug!("bot {i}: token from the TLS lobby at {addr}: {err}");
+                        b.lobby_failed = true;
+                        b.phase = Phase::ConnectFailed;
+                        self.c.failed += 1;
+                        self.c.ended += 1;
+                        return;
+                    }
+                },
             };
             b.client = Some(match token {
                 Some(t) => Client::with_token(ccfg, t, now),
@@ -513,6 +529,25 @@ fn lobby_login(addr: SocketAddr, i: usize, seed: u64) -> io::Result<(LobbyClient
         .login(&name)
         .map_err(|e| io::Error::other(e.to_string()))?;
     Ok((l, login.ticket))
+}
+
+/// Logs bot `i` in to the TLS lobby at `addr` and asks it for a connect token of `scope`;
+/// the lobby connection closes when this returns (the token outlives the login).
+fn lobby_token(
+    addr: SocketAddr,
+    trust: &tickwire::client::lobby::TlsTrust,
+    server_name: &str,
+    scope: u64,
+    i: usize,
+    seed: u64,
+) -> Result<tickwire::secure::ConnectToken, String> {
+    let stream =
+        std::net::TcpStream::connect_timeout(&addr, LOBBY_TIMEOUT).map_err(|e| e.to_string())?;
+    let mut l =
+        LobbyClient::from_stream_tls(stream, trust, server_name).map_err(|e| e.to_string())?;
+    l.set_timeout(LOBBY_TIMEOUT);
+    l.login(&bot_name(i, seed)).map_err(|e| e.to_string())?;
+    l.token(scope).map_err(|e| e.to_string())
 }
 
 /// Bot `i`'s name in the lobby and in its token: `b<seed mod 10^6>-<i>`.

@@ -101,6 +101,19 @@ pub enum Tokens {
     /// One token, for the one bot of the run (a run of more bots is refused: a token
     /// admits one connection).
     One(ConnectToken),
+    /// Every bot logs in to this TLS lobby (name `b<seed mod 10^6>-<i>`), asks it for a
+    /// token with TOKEN_REQ (PROTOCOL.md section 8.4) and closes the lobby connection: a
+    /// client as a real player is one, end to end.
+    Lobby {
+        /// The lobby's address.
+        addr: std::net::SocketAddr,
+        /// The CA certificates to trust (a self-signed lobby certificate).
+        trust: tickwire::client::lobby::TlsTrust,
+        /// The name the lobby's certificate must carry.
+        server_name: String,
+        /// The scope to ask for (0: the lobby's own server).
+        scope: u64,
+    },
 }
 
 impl Default for BotConfig {
