@@ -342,6 +342,21 @@ fn primitives(c: &mut Criterion) {
             )
         })
     });
+    let k2 = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key).unwrap());
+    g.bench_function("open_chacha20poly1305_2_prebuilt_key", |b| {
+        b.iter(|| {
+            let mut d = [0u8; 18];
+            d.copy_from_slice(&sealed);
+            black_box(
+                k2.open_in_place(
+                    Nonce::assume_unique_for_key([0; 12]),
+                    Aad::from(&m[..13]),
+                    &mut d,
+                )
+                .is_ok(),
+            )
+        })
+    });
     g.finish();
 }
 
