@@ -15,7 +15,7 @@
 //! | to issue tokens (a lobby, a matchmaker, a script) | [`Issuer::mint`] |
 //! | to see what a token holds (operators, tests) | [`ConnectToken::parse`], [`Issuer::open`] |
 //! | a secure server | [`Secure`] in [`Config::secure`](crate::Config::secure) |
-//! | a secure client | [`ClientConfig::token`](crate::client::ClientConfig::token) |
+//! | a secure client | [`Client::with_token`](crate::client::Client::with_token), [`Connection::connect_with_token`](crate::client::blocking::Connection::connect_with_token) |
 //!
 //! Crypto comes from reviewed crates, never from here: `ring` for the AEAD (its
 //! ChaCha20-Poly1305 is assembly from BoringSSL, about 3x faster here than RustCrypto's
