@@ -82,13 +82,17 @@ impl Reporter {
             Some(l) => {
                 let ls = l.stats();
                 log::info!(
-                    "{line} lobby conns={} users={} rooms={} total_msgs_in={} total_msgs_out={} total_slow_cut={}",
+                    "{line} lobby conns={} users={} rooms={} total_msgs_in={} total_msgs_out={} total_slow_cut={} tls_handshakes={} tls_failed={} tls_unfinished={} tokens_issued={}",
                     ls.conns,
                     ls.users,
                     ls.rooms,
                     ls.msgs_in,
                     ls.msgs_out,
-                    ls.slow_readers_cut
+                    ls.slow_readers_cut,
+                    ls.tls_handshakes,
+                    ls.tls_failed,
+                    ls.tls_unfinished,
+                    ls.tokens_issued
                 );
             }
             None => log::info!("{line}"),
