@@ -82,7 +82,7 @@ impl Reporter {
             Some(l) => {
                 let ls = l.stats();
                 log::info!(
-                    "{line} lobby conns={} users={} rooms={} total_msgs_in={} total_msgs_out={} total_slow_cut={} tls_handshakes={} tls_failed={} tls_unfinished={} tokens_issued={}",
+                    "{line} lobby conns={} users={} rooms={} total_msgs_in={} total_msgs_out={} total_slow_cut={} total_tls_handshakes={} total_tls_failed={} total_tls_unfinished={} total_tokens_issued={}",
                     ls.conns,
                     ls.users,
                     ls.rooms,
