@@ -32,7 +32,12 @@
 //!   check and move the seq window (KEEPALIVE, SNAPSHOT, game kinds, BYE).
 //! - **Reordering.** The window accepts only seqs newer than the newest, so a reordered
 //!   datagram is dropped as old, exactly as section 3 says; for snapshots this means a
-//!   part overtaken by a later datagram is lost, and its tick with it.
+//!   part overtaken by a later datagram is lost to the reassembly and
+//!   [`Event::Snapshot`], and its tick with it. With an interpolation buffer
+//!   ([`Client::with_interpolation`]) a late snapshot part (older than the newest seq,
+//!   never seen before: the window remembers the 64 seqs below the newest) is still
+//!   counted late and dropped by the window, but the buffer keeps it for rendering, as
+//!   section 3 allows; it refreshes no timer and carries no ack.
 //! - **Snapshot parts.** Each part's body is kept as is, in part order; the client does
 //!   not join them, because section 3 says each part is "decodable on its own". The arena
 //!   decoder therefore reads each part as `count u8` + entries (see [`arena::players`]).
@@ -49,10 +54,12 @@
 pub mod arena;
 pub mod blocking;
 mod conn;
+mod interp;
 pub mod lobby;
 mod snapshot;
 mod stats;
 
 pub use conn::{Client, ClientConfig, DisconnectReason, Event, SendError, State};
+pub use interp::{BufferedSnapshot, InterpConfig, InterpStats, Interpolation, WINDOW as INTERP_WINDOW};
 pub use snapshot::SnapshotParts;
 pub use stats::{ClientStats, RttStats};
