@@ -105,3 +105,77 @@ fn no_allocation_per_datagram() {
     assert_eq!(c.stats().rtt.samples, 999);
     assert!(c.state().is_connected());
 }
+
+/// The interpolation buffer allocates nothing either: snapshots in order and late ones
+/// (every other tick arrives after the next), read back with `interpolate` every time.
+#[test]
+fn no_allocation_with_interpolation() {
+    use tickwire::client::InterpConfig;
+    let t0 = Instant::now();
+    let mut c = Client::new(ClientConfig::default(), t0).with_interpolation(InterpConfig {
+        fixed_delay: Some(Duration::from_millis(100)),
+        ..InterpConfig::default()
+    });
+    let mut out = [0u8; MAX_DATAGRAM];
+    let mut inb = [0u8; MAX_DATAGRAM];
+    c.poll_transmit(t0, &mut out).unwrap();
+    let mut p = [0u8; 16];
+    Challenge { cookie: 5 }.emit(&mut p).unwrap();
+    let n = dgram(&mut inb, flags::CONNECT, 0, 0, 2, &p[..8]);
+    c.handle_datagram(t0, &inb[..n]);
+    c.poll_transmit(t0, &mut out).unwrap();
+    Accept {
+        tick_hz: 60,
+        max_payload: 1187,
+        tick: 0,
+        time_us: 0,
+    }
+    .emit(&mut p)
+    .unwrap();
+    let s0 = u32::MAX - 500;
+    let n = dgram(&mut inb, 0xB0, s0, 1, 3, &p);
+    c.handle_datagram(t0, &inb[..n]);
+    assert!(c.state().is_connected());
+
+    let window = counting::Window::open();
+    let mut seq = s0;
+    let mut snap = [0u8; 14 + 300];
+    let mut blended = 0;
+    for i in 0..1000u32 {
+        let now = t0 + Duration::from_micros(u64::from(i) * 33_333);
+        // Ticks 2i + 1 then 2i, on seqs n + 1 and n: the second one is late.
+        for (tick, back) in [(2 * i + 1, 0), (2 * i, 1)] {
+            SnapshotPrefix {
+                tick,
+                time_us: u64::from(tick) * 16_667,
+                part: 0,
+                parts: 1,
+            }
+            .emit(&mut snap)
+            .unwrap();
+            let n = dgram(&mut inb, 0x30, seq.wrapping_add(2 - back), s0, 6, &snap);
+            c.handle_datagram(now, &inb[..n]);
+        }
+        seq = seq.wrapping_add(2);
+        while c.poll_transmit(now, &mut out).is_some() {}
+        if let Some(f) = c.interpolate(now) {
+            let _ = f.from.parts().count();
+            if f.to.is_some() {
+                blended += 1;
+            }
+        }
+        let _ = c.interp_stats();
+        let _ = c.buffered_ticks().count();
+        let _ = arena::players_in(c.snapshot_parts()).count();
+    }
+    let allocs = window.close();
+    assert_eq!(allocs, 0, "allocations in steady state");
+    let s = c.interp_stats().unwrap();
+    assert_eq!(s.late_kept, 1000);
+    assert_eq!(s.complete, 2000);
+    assert_eq!((s.ticks_spanned, s.usable, s.too_late), (2000, 2000, 0));
+    // The newest-only path saw every other tick (the late ones are dropped there).
+    assert_eq!(c.stats().snapshots, 1000);
+    assert_eq!(c.stats().late, 1000);
+    assert!(blended > 990, "{blended}");
+}

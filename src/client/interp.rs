@@ -53,9 +53,9 @@ use std::time::Duration;
 use super::snapshot::SnapshotParts;
 use crate::wire::{msg::SnapshotPrefix, seq_newer};
 
-/// How many offset samples (complete snapshots) the delay estimator looks at: about two
+/// How many offset samples (complete snapshots) the delay estimator looks at: about four
 /// seconds at 60 Hz.
-pub const WINDOW: usize = 128;
+pub const WINDOW: usize = 256;
 
 /// The applied delay grows at most this fraction of the time that passes.
 const GROW: f64 = 0.5;
@@ -92,7 +92,7 @@ impl Default for InterpConfig {
             max_snapshot_bytes: 4096,
             fixed_delay: None,
             percentile: 99,
-            margin: Duration::from_millis(2),
+            margin: Duration::from_millis(10),
             min_delay: Duration::ZERO,
             max_delay: Duration::from_millis(250),
         }
@@ -304,8 +304,7 @@ impl Interp {
             }
             return false;
         }
-        if p.parts as usize > self.max_parts || body.len() > self.max_bytes || p.part >= p.parts
-        {
+        if p.parts as usize > self.max_parts || body.len() > self.max_bytes || p.part >= p.parts {
             self.stats.rejected += 1;
             return false;
         }
@@ -507,7 +506,8 @@ impl Interp {
         let mut drop_to = keep.unwrap_or(0);
         if keep.is_none() {
             // No complete one at or before the cursor: drop the incomplete ones it passed.
-            while drop_to < self.live && (self.meta[self.order[drop_to] as usize].time_us as i64) <= c
+            while drop_to < self.live
+                && (self.meta[self.order[drop_to] as usize].time_us as i64) <= c
             {
                 drop_to += 1;
             }
@@ -656,12 +656,19 @@ mod tests {
         let below = (render as u64 / TICK) as u32;
         assert_eq!((from, to), (below, below + 1));
         let want = (render as f64 - f64::from(below) * TICK as f64) / TICK as f64;
-        assert!((f64::from(i.alpha) - want).abs() < 1e-4, "{} {want}", i.alpha);
+        assert!(
+            (f64::from(i.alpha) - want).abs() < 1e-4,
+            "{} {want}",
+            i.alpha
+        );
         assert_eq!(i.from.parts().collect::<Vec<_>>(), [&[below as u8][..]]);
         // What the render time passed is freed, the lower end of the blend stays.
         assert_eq!(ticks(&b), (below..10).collect::<Vec<_>>());
         let s = b.stats();
-        assert_eq!((s.complete, s.usable, s.ticks_spanned, s.too_late), (10, 10, 10, 0));
+        assert_eq!(
+            (s.complete, s.usable, s.ticks_spanned, s.too_late),
+            (10, 10, 10, 0)
+        );
     }
 
     #[test]
@@ -675,7 +682,10 @@ mod tests {
         // A second copy of a complete tick changes nothing.
         assert!(!b.part(arrive(3) + 2000, &pre(2, 0, 1), b"x"));
         let s = b.stats();
-        assert_eq!((s.complete, s.late_kept, s.usable, s.ticks_spanned), (3, 1, 3, 3));
+        assert_eq!(
+            (s.complete, s.late_kept, s.usable, s.ticks_spanned),
+            (3, 1, 3, 3)
+        );
         // At arrival(3) + 100 ms - 1 tick the render time is between 2 and 3.
         let i = b.interpolate(arrive(2) + 100_000 + TICK / 2).unwrap();
         assert_eq!((i.from.tick, i.to.map(|t| t.tick)), (2, Some(3)));
@@ -693,7 +703,10 @@ mod tests {
         let late = arrive(3) + 60_000;
         assert!(!b.part(late, &pre(3, 0, 1), b""));
         let s = b.stats();
-        assert_eq!((s.too_late, s.usable, s.complete, s.ticks_spanned), (1, 6, 6, 7));
+        assert_eq!(
+            (s.too_late, s.usable, s.complete, s.ticks_spanned),
+            (1, 6, 6, 7)
+        );
         assert!(!ticks(&b).contains(&3));
         // Older than what was played: too late as well, also for a part of a new tick.
         assert!(!b.part(late, &pre(0, 0, 2), b""));

@@ -60,6 +60,8 @@ mod snapshot;
 mod stats;
 
 pub use conn::{Client, ClientConfig, DisconnectReason, Event, SendError, State};
-pub use interp::{BufferedSnapshot, InterpConfig, InterpStats, Interpolation, WINDOW as INTERP_WINDOW};
+pub use interp::{
+    BufferedSnapshot, InterpConfig, InterpStats, Interpolation, WINDOW as INTERP_WINDOW,
+};
 pub use snapshot::SnapshotParts;
 pub use stats::{ClientStats, RttStats};
