@@ -300,7 +300,7 @@ impl Interp {
             self.stats.too_late += 1;
             // The estimator must see what came too late, or the delay would never grow.
             if self.delay_at.is_some() {
-                self.sample(now_us as i64 - p.time_us as i64);
+                self.sample((now_us as i64).saturating_sub(p.time_us as i64));
             }
             return false;
         }
@@ -442,10 +442,10 @@ impl Interp {
                 self.first = Some(m.tick);
             }
         }
-        self.sample(now_us as i64 - m.time_us as i64);
+        self.sample((now_us as i64).saturating_sub(m.time_us as i64));
         if self.delay_at.is_none() {
             // The first snapshot: start at the target at once.
-            self.playout = (self.base + self.target) as f64;
+            self.playout = self.base.saturating_add(self.target) as f64;
             self.delay_at = Some(now_us);
         }
     }
@@ -462,12 +462,12 @@ impl Interp {
         // The sample at rank ceil(p/100 * n) - 1.
         let rank = ((self.cfg.percentile as usize * n).div_ceil(100)).clamp(1, n) - 1;
         let (_, at, _) = s.select_nth_unstable(rank);
-        let jitter = *at - base;
+        let jitter = at.saturating_sub(base);
         self.base = base;
         self.jitter = jitter;
         self.target = match self.cfg.fixed_delay {
             Some(d) => us(d),
-            None => (jitter + us(self.cfg.margin)).clamp(
+            None => jitter.saturating_add(us(self.cfg.margin)).clamp(
                 us(self.cfg.min_delay),
                 us(self.cfg.max_delay).max(us(self.cfg.min_delay)),
             ),
@@ -482,13 +482,13 @@ impl Interp {
         };
         let dt = now_us.saturating_sub(at) as f64;
         self.delay_at = Some(now_us.max(at));
-        let target = (self.base + self.target) as f64;
+        let target = self.base.saturating_add(self.target) as f64;
         if target > self.playout {
             self.playout = (self.playout + dt * GROW).min(target);
         } else {
             self.playout = (self.playout - dt * SHRINK).max(target);
         }
-        let render = now_us as i64 - self.playout as i64;
+        let render = (now_us as i64).saturating_sub(self.playout as i64);
         let c = self.cursor.map_or(render, |c| c.max(render));
         self.cursor = Some(c);
         // The newest complete slot at or before the cursor stays (lower end of the blend);
@@ -595,7 +595,7 @@ impl Interp {
 
     /// The delay applied now: the playout offset over `base`.
     pub(crate) fn applied_delay(&self) -> Duration {
-        dur(self.playout as i64 - self.base)
+        dur((self.playout as i64).saturating_sub(self.base))
     }
 
     pub(crate) fn stats(&self) -> InterpStats {
@@ -827,6 +827,28 @@ mod tests {
             now += 4 * 4000;
         }
         assert!(b.stats().delay > Duration::ZERO);
+    }
+
+    #[test]
+    fn absurd_times_and_ticks_do_not_panic() {
+        for cfg in [InterpConfig::default(), fixed(u64::MAX / 2_000)] {
+            let mut b = Interp::new(cfg, 3);
+            let times = [0, u64::MAX, 1 << 63, (1 << 63) - 1, 5, u64::MAX - 1];
+            for (k, &t) in times.iter().cycle().take(200).enumerate() {
+                let p = SnapshotPrefix {
+                    tick: (k as u32).wrapping_mul(0x9E37_79B9),
+                    time_us: t,
+                    part: (k % 3) as u8,
+                    parts: 1 + (k % 4) as u8,
+                };
+                let now = times[(k * 7) % times.len()];
+                b.part(now, &p, &[1; 9]);
+                if let Some(i) = b.interpolate(now) {
+                    assert!((0.0..=1.0).contains(&i.alpha));
+                }
+                let _ = b.stats();
+            }
+        }
     }
 
     #[test]
