@@ -706,6 +706,13 @@ impl Client {
         self.interp.as_deref().map(Interp::stats)
     }
 
+    /// The complete snapshot of `tick` in the interpolation buffer, when it is kept; the
+    /// ends of the last [`Client::interpolate`] are, until a later `now` (a datagram or
+    /// the next `interpolate`) moves the render time past the newer end.
+    pub fn buffered_snapshot(&self, tick: u32) -> Option<super::BufferedSnapshot<'_>> {
+        self.interp.as_deref()?.get(tick)
+    }
+
     /// The complete snapshots in the interpolation buffer, oldest tick first, as `(tick,
     /// server time µs)`; empty without a buffer.
     pub fn buffered_ticks(&self) -> impl Iterator<Item = (u32, u64)> + '_ {

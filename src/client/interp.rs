@@ -30,13 +30,15 @@
 //! of a sample is its offset minus `base`. The target delay is
 //!
 //! ```text
-//! delay = clamp(percentile(jitter, p) + margin, min_delay, max_delay)
+//! delay = clamp(percentile(jitter, p) + tick + margin, min_delay, max_delay)
 //! ```
 //!
 //! (or `fixed_delay` when configured), and the render time on the server's clock is
 //! `local now - base - delay`. A snapshot arrives in time for rendering exactly when its
 //! jitter is below the delay, so `p` is the share of arriving snapshots the renderer gets
-//! to use. The playout offset actually applied (`base + delay`) follows its target
+//! to use; `tick` (the server's tick interval, measured from consecutive ticks' times)
+//! makes it arrive a tick before the render time reaches it, when it is first needed as
+//! the newer end of a blend. The playout offset actually applied (`base + delay`) follows its target
 //! smoothly: it grows at most half as fast as time passes (the rendered world slows down to
 //! at most half speed, never goes backwards) and shrinks at most by 5% of the time that
 //! passes (the world plays at most 5% fast), so the render time never jumps and never goes
@@ -92,7 +94,7 @@ impl Default for InterpConfig {
             max_snapshot_bytes: 4096,
             fixed_delay: None,
             percentile: 99,
-            margin: Duration::from_millis(10),
+            margin: Duration::from_millis(5),
             min_delay: Duration::ZERO,
             max_delay: Duration::from_millis(250),
         }
@@ -211,6 +213,8 @@ pub(crate) struct Interp {
     base: i64,
     target: i64,
     jitter: i64,
+    /// The server's tick interval (µs), measured; 0 until two ticks were seen.
+    tick_us: i64,
     /// The playout offset applied, `base + delay` (µs), and when it was last moved
     /// (local µs). The whole offset is smoothed, so a new `base` does not jump either.
     playout: f64,
@@ -277,6 +281,7 @@ impl Interp {
             base: 0,
             target: 0,
             jitter: 0,
+            tick_us: 0,
             playout: 0.0,
             delay_at: None,
             cursor: None,
@@ -426,7 +431,15 @@ impl Interp {
         match self.newest {
             Some(n) if !seq_newer(m.tick, n) => self.stats.late_kept += 1,
             Some(n) => {
-                self.stats.ticks_spanned += u64::from(m.tick.wrapping_sub(n));
+                let gap = m.tick.wrapping_sub(n);
+                self.stats.ticks_spanned += u64::from(gap);
+                // The tick interval, from the newest complete tick before this one.
+                if let Some(prev) = self.find(n).map(|s| self.meta[s].time_us) {
+                    let dt = m.time_us.saturating_sub(prev) / u64::from(gap);
+                    if (1..=1_000_000).contains(&dt) && gap <= 16 {
+                        self.tick_us = dt as i64;
+                    }
+                }
                 self.newest = Some(m.tick);
             }
             None => {
@@ -467,10 +480,13 @@ impl Interp {
         self.jitter = jitter;
         self.target = match self.cfg.fixed_delay {
             Some(d) => us(d),
-            None => jitter.saturating_add(us(self.cfg.margin)).clamp(
-                us(self.cfg.min_delay),
-                us(self.cfg.max_delay).max(us(self.cfg.min_delay)),
-            ),
+            None => jitter
+                .saturating_add(self.tick_us)
+                .saturating_add(us(self.cfg.margin))
+                .clamp(
+                    us(self.cfg.min_delay),
+                    us(self.cfg.max_delay).max(us(self.cfg.min_delay)),
+                ),
         };
     }
 
@@ -582,6 +598,13 @@ impl Interp {
                 &self.lens[t..t + m.parts as usize],
             ),
         }
+    }
+
+    /// The complete snapshot of `tick`, when it is kept.
+    pub(crate) fn get(&self, tick: u32) -> Option<BufferedSnapshot<'_>> {
+        let s = self.find(tick)?;
+        let m = &self.meta[s];
+        (m.have == m.parts).then(|| self.snapshot(s))
     }
 
     /// Complete snapshots kept, oldest first: `(tick, time_us)`.
@@ -769,7 +792,7 @@ mod tests {
     }
 
     #[test]
-    fn adaptive_delay_is_the_jitter_percentile_plus_margin_clamped() {
+    fn adaptive_delay_is_the_jitter_percentile_plus_a_tick_plus_margin_clamped() {
         let cfg = InterpConfig {
             percentile: 90,
             margin: Duration::from_millis(1),
@@ -782,9 +805,11 @@ mod tests {
         }
         let s = b.stats();
         assert_eq!(s.jitter, Duration::from_millis(8));
-        assert_eq!(s.target_delay, Duration::from_millis(9));
+        // 8 ms of jitter, one tick (16.667 ms), 1 ms of margin.
+        let want = Duration::from_micros(8_000 + TICK + 1_000);
+        assert_eq!(s.target_delay, want);
         // The applied delay reached the target (it grows at half the speed of time).
-        assert_eq!(s.delay, Duration::from_millis(9));
+        assert_eq!(s.delay, want);
         // Clamped by max_delay.
         let mut b = Interp::new(
             InterpConfig {

@@ -168,7 +168,7 @@ pub struct Summary {
     /// late snapshots that `delivery` (newest only) does not.
     pub render_usable: f64,
     /// The mean of the bots' interpolation delay at the end, ms (adaptive: the 99th
-    /// percentile of the jitter they measured plus a margin).
+    /// percentile of the jitter they measured, plus one tick and a margin).
     pub render_delay_ms: f64,
     /// Ticks missing between received snapshots, all bots.
     pub snapshot_ticks_lost: u64,
