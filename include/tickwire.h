@@ -411,10 +411,10 @@ enum TwStatus tw_client_handle_timeout(struct TwClient *c, uint64_t now_us, stru
 // on the caller's clock; 0 for a NULL handle.
 uint64_t tw_client_poll_timeout(const struct TwClient *c);
 
-// Writes the next datagram due into `out` (`cap` bytes; `TW_MAX_DATAGRAM` is always
-// enough) and its length into `*len`; `*len` = 0 when nothing is due. Call it until it
-// gives 0 after every other call. `ErrBufferTooSmall`: the datagram stays due. No
-// allocation.
+// Writes the next datagram due into `out` and its length into `*len`; `*len` = 0 when
+// nothing is due. Call it until it gives 0 after every other call. `out` must hold
+// `TW_MAX_DATAGRAM` bytes (`cap`): `ErrBufferTooSmall` otherwise, and nothing is taken.
+// No allocation.
 enum TwStatus tw_client_poll_transmit(struct TwClient *c,
                                       uint64_t now_us,
                                       uint8_t *out,
@@ -500,7 +500,8 @@ enum TwStatus tw_conn_connect_secure(const char *addr,
                                      struct TwConn **out);
 
 // Waits at most `timeout_ms` for the next event (written to `*event`; kind `None` when
-// the time passed), sending HELLOs, KEEPALIVEs and queued datagrams when due. `ErrClosed`
+// the time passed), sending HELLOs, KEEPALIVEs and queued datagrams when due. Datagrams
+// already waiting are all read (up to 256 a call), also with a timeout of 0. `ErrClosed`
 // once the connection has ended and its event was given. No allocation.
 enum TwStatus tw_conn_poll(struct TwConn *conn, uint32_t timeout_ms, struct TwEvent *event);
 

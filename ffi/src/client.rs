@@ -524,10 +524,10 @@ pub unsafe extern "C" fn tw_client_poll_timeout(c: *const TwClient) -> u64 {
     })
 }
 
-/// Writes the next datagram due into `out` (`cap` bytes; `TW_MAX_DATAGRAM` is always
-/// enough) and its length into `*len`; `*len` = 0 when nothing is due. Call it until it
-/// gives 0 after every other call. `ErrBufferTooSmall`: the datagram stays due. No
-/// allocation.
+/// Writes the next datagram due into `out` and its length into `*len`; `*len` = 0 when
+/// nothing is due. Call it until it gives 0 after every other call. `out` must hold
+/// `TW_MAX_DATAGRAM` bytes (`cap`): `ErrBufferTooSmall` otherwise, and nothing is taken.
+/// No allocation.
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_poll_transmit(
     c: *mut TwClient,
@@ -541,15 +541,15 @@ pub unsafe extern "C" fn tw_client_poll_transmit(
         if out.is_null() || len.is_null() {
             return TwStatus::ErrNull;
         }
+        unsafe { put(len, 0) };
+        if cap < TW_MAX_DATAGRAM {
+            return TwStatus::ErrBufferTooSmall;
+        }
         // SAFETY: `cap` writable bytes at `out`.
         let buf = unsafe { std::slice::from_raw_parts_mut(out, cap) };
         let now = c.at(now_us);
         let n = c.client.poll_transmit(now, buf);
         unsafe { put(len, n.unwrap_or(0)) };
-        if n.is_none() && cap < TW_MAX_DATAGRAM && c.client.poll_timeout() <= now {
-            // Something may be due that did not fit.
-            return TwStatus::ErrBufferTooSmall;
-        }
         TwStatus::Ok
     })
 }

@@ -50,8 +50,12 @@ impl TwConn {
         }
     }
 
-    /// Waits at most until `deadline` for one event (see `tw_conn_poll`).
+    /// Waits at most until `deadline` for one event (see `tw_conn_poll`). Datagrams already
+    /// waiting are taken even past the deadline (at most `DRAIN` per call), so a caller
+    /// polling with a zero timeout once a frame does not fall behind.
     fn poll(&mut self, deadline: Instant) -> io::Result<TwEvent> {
+        const DRAIN: usize = 256;
+        let mut drained = 0;
         loop {
             let at = self.c.at(now_us());
             if let Some(ev) = self.c.client.handle_timeout(at) {
@@ -83,6 +87,10 @@ impl TwConn {
                     if ev.is_some() {
                         self.flush()?;
                         return Ok(TwEvent::from(ev));
+                    }
+                    drained += 1;
+                    if drained < DRAIN {
+                        continue;
                     }
                 }
                 Err(e) if transient(&e) => {}
@@ -194,7 +202,8 @@ pub unsafe extern "C" fn tw_conn_connect_secure(
 }
 
 /// Waits at most `timeout_ms` for the next event (written to `*event`; kind `None` when
-/// the time passed), sending HELLOs, KEEPALIVEs and queued datagrams when due. `ErrClosed`
+/// the time passed), sending HELLOs, KEEPALIVEs and queued datagrams when due. Datagrams
+/// already waiting are all read (up to 256 a call), also with a timeout of 0. `ErrClosed`
 /// once the connection has ended and its event was given. No allocation.
 #[no_mangle]
 pub unsafe extern "C" fn tw_conn_poll(

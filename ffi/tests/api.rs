@@ -91,7 +91,7 @@ fn null_pointers_are_errors_not_crashes() {
         );
         let mut f = TwFrame::default();
         assert_eq!(tw_client_interpolate(c, 0, &mut f), TwStatus::ErrNone);
-        // The first HELLO is due; a tiny buffer says so and keeps it due.
+        // A buffer smaller than TW_MAX_DATAGRAM is refused; the first HELLO stays due.
         let mut small = [0u8; 8];
         let mut n = 99;
         assert_eq!(
