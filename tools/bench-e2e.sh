@@ -2,7 +2,7 @@
 # End-to-end benchmark on 127.0.0.1: the tickwire server against bare-syscall references
 # measured in the same run, printed as one table.
 #
-#   tools/bench-e2e.sh [--quick] [--clients "500 1000 2000"] [--seconds S] [--per-match P]
+#   tools/bench-e2e.sh [--quick] [--secure] [--clients "500 1000 2000"] [--seconds S] [--per-match P]
 #
 # (a) receive path: server datagrams per CPU-second under a sendmmsg flood of handshaken
 #     INPUTs, vs a bare recvmmsg drain of the same flood (tickwire-rawref drain/flood);
@@ -12,6 +12,9 @@
 #     (tickwire-bots);
 # (d) tick start lateness p50/p99/max from the server's final stats line in that run;
 # (e) the ratios.
+# With --secure, (a), (b) and (c) run a second time in the same run against
+# `serve --secure` (PROTOCOL.md section 8): a sealed-INPUT flood from token clients, and
+# bots connecting with tokens minted from a fresh fleet key; the table gets secure rows.
 #
 # With 2+ cores the server (and the references standing in for it) run on cpu 0 and the
 # load (flooder, bots, broadcast drain) on cpu 1, pinned with taskset. Everything started
@@ -20,16 +23,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=0
+SECURE=0
 CLIENTS=""
 PER_MATCH=125
 LOAD_S=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --secure) SECURE=1 ;;
     --clients) CLIENTS="$2"; shift ;;
     --seconds) LOAD_S="$2"; shift ;;
     --per-match) PER_MATCH="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench-e2e: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -121,38 +126,46 @@ RAW_RX=$(kv "$DRAIN_LINE" per_cpu_s)
 RAW_RX_WALL=$(kv "$DRAIN_LINE" per_s)
 
 # (a2) the server under the same flood (handshaken INPUTs, advancing seqs) ---------------
-P=$(port)
-# The flooder's INPUTs never ack anything (it does not read): a long timeout keeps it
-# from being dropped as not reading (PROTOCOL.md section 3) while the receive path is measured.
-timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --timeout-ms 600000 --stats-interval-ms 0 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
-PIDS+=($!); SRVA=$!
-wait_for_line "$TMP/srv-a.out" "tickwire listening"
-C0=$(cpu_of "$(worker "$SRVA")")
-timeout $((FLOOD_S + 20)) "${LOAD[@]}" "$RAWREF" flood --connect --target "127.0.0.1:$P" --seconds "$FLOOD_S" >"$TMP/flood2.out"
-sleep 0.2
-C1=$(cpu_of "$(worker "$SRVA")")
-stop_pid "$SRVA"
-SA_LINE=$(grep "tickwire stopped" "$TMP/srv-a.out" || true)
-SA_IN=$(kv "$SA_LINE" in)
-SA_DROPS=$(grep -o 'drops\[[^]]*\]' <<<"$SA_LINE" || true)
-SRV_RX=$(calc "%.0f" "$SA_IN / (($C1 - $C0) > 0 ? ($C1 - $C0) : 1e-9)")
-FLOOD2_SENT=$(kv "$(cat "$TMP/flood2.out")" datagrams)
+# run_a2 EXTRA_SERVER_FLAGS EXTRA_FLOOD_FLAGS: sets SRV_RX, SA_IN, SA_DROPS, FLOOD2_LINE.
+run_a2() {
+  local P C0 C1 SRVA
+  P=$(port)
+  # The flooder's INPUTs never ack anything (it does not read): a long timeout keeps it
+  # from being dropped as not reading (PROTOCOL.md section 3) while the receive path is measured.
+  timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --timeout-ms 600000 --stats-interval-ms 0 $1 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
+  PIDS+=($!); SRVA=$!
+  wait_for_line "$TMP/srv-a.out" "tickwire listening"
+  C0=$(cpu_of "$(worker "$SRVA")")
+  timeout $((FLOOD_S + 20)) "${LOAD[@]}" "$RAWREF" flood --connect --target "127.0.0.1:$P" --seconds "$FLOOD_S" $2 >"$TMP/flood2.out"
+  sleep 0.2
+  C1=$(cpu_of "$(worker "$SRVA")")
+  stop_pid "$SRVA"
+  SA_LINE=$(grep "tickwire stopped" "$TMP/srv-a.out" || true)
+  SA_IN=$(kv "$SA_LINE" in)
+  SA_DROPS=$(grep -o 'drops\[[^]]*\]' <<<"$SA_LINE" || true)
+  SRV_RX=$(calc "%.0f" "$SA_IN / (($C1 - $C0) > 0 ? ($C1 - $C0) : 1e-9)")
+  FLOOD2_LINE=$(cat "$TMP/flood2.out")
+}
+run_a2 "" ""
 
 # (c, d) bots against several matches -------------------------------------------------
+# run_c EXTRA_SERVER_FLAGS EXTRA_BOTS_FLAGS: sets SERVED, ROWS and the LAST_* figures.
+run_c() {
 SERVED=0
 ROWS=()
 LAST_JSON=""
 LAST_SRV_US=""
+local N K P SRVC C0 C1 JSON
 for N in $CLIENTS; do
   # Matches of at most PER_MATCH players: up to 146 arena players fit one datagram.
   K=$(( (N + PER_MATCH - 1) / PER_MATCH )); [ "$K" -lt 2 ] && K=2
   P=$(port)
-  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --matches "$K" --stats-interval-ms 0 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
+  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --matches "$K" --stats-interval-ms 0 $1 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
   PIDS+=($!); SRVC=$!
   wait_for_line "$TMP/srv-c.out" "tickwire listening"
   C0=$(cpu_of "$(worker "$SRVC")")
   JSON=$(timeout $((LOAD_S + 30)) "${LOAD[@]}" "$BOTS" --server "127.0.0.1:$P" --matches "$K" --clients "$N" \
-    --seconds "$LOAD_S" --json --progress 0 --seed 1 2>"$TMP/bots.err" || true)
+    --seconds "$LOAD_S" --json --progress 0 --seed 1 $2 2>"$TMP/bots.err" || true)
   C1=$(cpu_of "$(worker "$SRVC")")
   stop_pid "$SRVC"
   SC_LINE=$(grep "tickwire stopped" "$TMP/srv-c.out" || true)
@@ -180,6 +193,8 @@ for N in $CLIENTS; do
   LAST_JSON=$JSON; LAST_SRV_US=$SRV_US; LAST_SRV_BC_US=$SRV_BC_US; LAST_N=$N
   LAST_LATE="$L50/$L99/$LMAX"
 done
+}
+run_c "" ""
 
 # (b) bare sendmmsg broadcast of the same datagrams -----------------------------------
 if [ -n "$LAST_JSON" ]; then
@@ -197,6 +212,21 @@ BC_LINE=$(timeout $((BCAST_S + 30)) "$RAWREF" bcast --clients "$LAST_N" --hz 60 
   --seconds "$BCAST_S" "${PIN[@]}")
 RAW_BC=$(kv "$BC_LINE" us_per_client_tick)
 
+# Secure mode: (a), (c) and the broadcast figure again, against `serve --secure` ------------
+P_SRV_RX=$SRV_RX; P_SA_IN=$SA_IN; P_SA_DROPS=$SA_DROPS; PLAIN_FLOOD_LINE=$FLOOD2_LINE
+if [ "$SECURE" = 1 ]; then
+  P_SERVED=$SERVED; P_ROWS=("${ROWS[@]:-}"); P_LAST_SRV_US=$LAST_SRV_US; P_LAST_SRV_BC_US=$LAST_SRV_BC_US; P_LAST_LATE=$LAST_LATE; P_LAST_N=$LAST_N
+  KEY="$TMP/fleet.key"
+  "$SERVER" token keygen "$KEY" >/dev/null
+  run_a2 "--secure --token-key $KEY" "--token-key $KEY"
+  S_SRV_RX=$SRV_RX; S_SA_IN=$SA_IN; S_SA_DROPS=$SA_DROPS; S_FLOOD_LINE=$FLOOD2_LINE
+  run_c "--secure --token-key $KEY" "--token-key $KEY"
+  S_SERVED=$SERVED; S_ROWS=("${ROWS[@]:-}"); S_LAST_SRV_US=$LAST_SRV_US; S_LAST_SRV_BC_US=$(calc "%.3f" "${LAST_SRV_BC_US:-0}"); S_LAST_LATE=$LAST_LATE; S_LAST_N=$LAST_N
+  # The secure broadcast's receive share is taken out at the secure (a) rate.
+  SERVED=$P_SERVED; ROWS=("${P_ROWS[@]:-}"); LAST_SRV_US=$P_LAST_SRV_US; LAST_SRV_BC_US=$P_LAST_SRV_BC_US; LAST_LATE=$P_LAST_LATE; LAST_N=$P_LAST_N
+fi
+SRV_RX=$P_SRV_RX; SA_IN=$P_SA_IN; SA_DROPS=$P_SA_DROPS
+
 # (e) the table -----------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "" && a != "nan") printf "%.2f", a / b; else print "n/a" }'; }
 echo
@@ -209,9 +239,17 @@ printf '%-58s %-18s %-18s %s\n' "(b) broadcast: cpu us per client per tick (N=$L
 printf '%-58s %-18s %-18s %s\n' "    same, receive-path share removed" "$LAST_SRV_BC_US" "$RAW_BC" "$(ratio "$LAST_SRV_BC_US" "$RAW_BC")"
 printf '%-58s %-18s\n' "(c) clients served at 60 Hz, delivery >= 99.9%" "$SERVED (of tried: $CLIENTS)"
 printf '%-58s %-18s\n' "(d) tick start lateness us p50/p99/max (N=$LAST_N)" "$LAST_LATE"
+if [ "$SECURE" = 1 ]; then
+  printf '%-58s %-18s %-18s %s\n' "(a) secure receive: datagrams per cpu-second" "$S_SRV_RX" "$RAW_RX" "$(ratio "$S_SRV_RX" "$RAW_RX")"
+  printf '%-58s %-18s %-18s %s\n' "(b) secure broadcast: cpu us per client per tick (N=$S_LAST_N)" "$S_LAST_SRV_US" "$RAW_BC" "$(ratio "$S_LAST_SRV_US" "$RAW_BC")"
+  printf '%-58s %-18s %-18s %s\n' "    same, secure receive-path share removed" "$S_LAST_SRV_BC_US" "$RAW_BC" "$(ratio "$S_LAST_SRV_BC_US" "$RAW_BC")"
+  printf '%-58s %-18s %-18s %s\n' "(c) secure clients served at 60 Hz (vs plain)" "$S_SERVED" "$SERVED" "$(ratio "$S_SERVED" "$SERVED")"
+  printf '%-58s %-18s\n' "(d) secure tick start lateness us p50/p99/max (N=$S_LAST_N)" "$S_LAST_LATE"
+  printf '%-58s %-18s %-18s %s\n' "secure vs plain: receive rate, broadcast cpu" "$S_SRV_RX" "$SRV_RX" "$(ratio "$S_SRV_RX" "$SRV_RX"), $(ratio "$S_LAST_SRV_US" "$LAST_SRV_US")"
+fi
 echo
 echo "details"
-echo "  (a) flood: $(cat "$TMP/flood2.out")"
+echo "  (a) flood: $PLAIN_FLOOD_LINE"
 echo "      server: in=$SA_IN $SA_DROPS; bare drain: $DRAIN_LINE (wall rate ${RAW_RX_WALL}/s)"
 echo "  (b) bare broadcast: $BC_LINE"
 echo "      server figures: server cpu during the bots' run / snapshots delivered; the second line"
@@ -219,4 +257,10 @@ echo "      subtracts the server's datagrams in at the (a) rate. Datagram size $
 echo "  (c,d) per run (K = matches; min snap/s = slowest bot; srv us = cpu us per client-tick; bots cpu = load generator busy):"
 printf '  %-6s %-3s %-9s %-9s %-8s %-8s %-20s %-9s %-9s %-10s %s\n' N K connected delivery "min s/s" "rtt p99" "late p50/p99/max us" "srv us" "srv bc us" "bots cpu" ok
 for r in "${ROWS[@]:-}"; do echo "$r"; done
+if [ "$SECURE" = 1 ]; then
+  echo "  secure (a) flood: $S_FLOOD_LINE"
+  echo "      server: in=$S_SA_IN $S_SA_DROPS"
+  echo "  secure (c,d) per run:"
+  for r in "${S_ROWS[@]:-}"; do echo "$r"; done
+fi
 echo "  a bots cpu near 100% means the one-thread load generator, not the server, may be the limit."

@@ -1,26 +1,41 @@
 #!/bin/sh
-# Installs what the integration tests need outside cargo: the python-a2s package, the
-# independent A2S client behind tests/a2s_tool.rs and tests/stun_a2s_server.rs, into a
-# project-local virtual environment, target/test-venv/ (gitignored with target/; nothing
-# goes into the system's Python, and no root is needed). The tests find it there
-# (tests/common/python.rs; TICKWIRE_PYTHON overrides).
+# Installs what the integration tests need outside cargo into a project-local virtual
+# environment, target/test-venv/ (gitignored with target/; nothing goes into the system's
+# Python, and no root is needed):
+#   - python-a2s, the independent A2S client behind tests/a2s_tool.rs and
+#     tests/stun_a2s_server.rs;
+#   - cryptography (ChaCha20-Poly1305) and blake3, which tools/secure_vectors.py and
+#     tools/secure_client.py use: the independent implementation of secure mode behind
+#     tests/secure_vectors_python.rs (docs/PROTOCOL.md section 8).
+# The tests find the environment there (tests/common/python.rs; TICKWIRE_PYTHON overrides).
 #
-# Idempotent: does nothing when the environment already imports `a2s`. The first run
-# needs the network (PyPI, through pip) and `python3` with its venv module (Debian:
-# python3-venv); PYTHON picks another base interpreter.
+# Idempotent: does nothing when the environment already imports all three modules; an
+# environment that lacks some (made by an older version of this script) gets only what is
+# missing. The first run needs the network (PyPI, through pip) and `python3` with its venv
+# module (Debian: python3-venv); PYTHON picks another base interpreter.
 set -eu
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/target/test-venv"
 PY="$VENV/bin/python3"
-if [ -x "$PY" ] && "$PY" -c 'import a2s' 2>/dev/null; then
-    echo "python-a2s: already installed in $VENV"
+# The import names and the PyPI names of what the tests need.
+MODULES="a2s cryptography blake3"
+PACKAGES="python-a2s cryptography blake3"
+CHECK="import a2s; from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305; import blake3"
+if [ -x "$PY" ] && "$PY" -c "$CHECK" 2>/dev/null; then
+    echo "install-test-deps: $PACKAGES already installed in $VENV"
     exit 0
 fi
-BASE="${PYTHON:-python3}"
-if ! "$BASE" -m venv "$VENV"; then
-    echo "install-test-deps: '$BASE -m venv' failed: install Python's venv module (Debian: apt-get install python3-venv)" >&2
+if [ ! -x "$PY" ]; then
+    BASE="${PYTHON:-python3}"
+    if ! "$BASE" -m venv "$VENV"; then
+        echo "install-test-deps: '$BASE -m venv' failed: install Python's venv module (Debian: apt-get install python3-venv)" >&2
+        exit 1
+    fi
+fi
+# pip skips what is already there, so an older environment only gets what it lacks.
+"$PY" -m pip install --quiet $PACKAGES
+if ! "$PY" -c "$CHECK"; then
+    echo "install-test-deps: $VENV still cannot import all of: $MODULES" >&2
     exit 1
 fi
-"$PY" -m pip install --quiet python-a2s
-"$PY" -c 'import a2s'
-echo "python-a2s: installed in $VENV"
+echo "install-test-deps: $PACKAGES installed in $VENV"

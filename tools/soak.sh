@@ -17,8 +17,13 @@
 # Traffic stays inside the two namespaces this script creates (link-local addresses on the
 # veth pair); everything is removed on exit.
 #
+# With --secure, the server runs `serve --secure` (PROTOCOL.md section 8) with a fresh
+# fleet key and the bots connect with tokens minted from it; the report adds the
+# authentication failures each side counted (bad_auth: must be 0, impairment is not
+# forgery).
+#
 # Usage: tools/soak.sh [--seconds S] [--clients N] [--loss PCT] [--delay MS] [--jitter MS]
-#                      [--quick] [--no-build]
+#                      [--quick] [--no-build] [--secure]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +35,7 @@ LOSS=10
 DUP=5
 REORDER=5
 BUILD=1
+SECURE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_RUN="$2"; shift 2 ;;
@@ -39,7 +45,8 @@ while [ $# -gt 0 ]; do
     --jitter) JITTER_MS="$2"; shift 2 ;;
     --quick) SECONDS_RUN=20; shift ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --secure) SECURE=1; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "soak.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -127,10 +134,17 @@ wait_listening() {
   echo "$4 did not start" >&2; cat "$3" >&2; exit 1
 }
 
+SRV_SECURE=""
+BOTS_SECURE=""
+if [ "$SECURE" = 1 ]; then
+  "$BIN/tickwire" token keygen "$WORK/fleet.key" >/dev/null
+  SRV_SECURE="--secure --token-key $WORK/fleet.key"
+  BOTS_SECURE="--token-key $WORK/fleet.key"
+fi
 # Every bot comes from the one address of the bots' namespace: lift the per-IP limits.
 ip netns exec "$NS_S" timeout $((SECONDS_RUN + 120)) "$BIN/tickwire" serve \
   --bind "$SRV_IP:$PORT" --lobby off --stats-interval-ms 10000 \
-  --max-clients-per-ip 255 --challenges-per-ip 100000 \
+  --max-clients-per-ip 255 --challenges-per-ip 100000 $SRV_SECURE \
   >"$WORK/server.out" 2>"$WORK/server.err" &
 SRV_PID=$!
 wait_listening "tickwire listening" "$WORK/server.out" "$WORK/server.err" server
@@ -149,7 +163,7 @@ fi
 
 ip netns exec "$NS_B" timeout $((SECONDS_RUN + 60)) "$BIN/tickwire-bots" \
   --server "$TARGET" --clients "$CLIENTS" --seconds "$SECONDS_RUN" \
-  --connect-rate 50 --progress 0 --json >"$WORK/bots.json" 2>"$WORK/bots.err" &
+  --connect-rate 50 --progress 0 --json $BOTS_SECURE >"$WORK/bots.json" 2>"$WORK/bots.err" &
 BOTS_PID=$!
 # Memory "at start": once every bot has had time to connect and the server is warm.
 sleep 10
@@ -177,11 +191,12 @@ if [ -n "$PROXY_PID" ]; then
   [ -n "$PROXY_FINAL" ] || { echo "tickwire-netem printed no final stats" >&2; cat "$WORK/proxy.err" >&2; }
 fi
 
-python3 - "$WORK/bots.json" "$FINAL" "$RSS_START" "$RSS_END" "$SECONDS_RUN" "$CLIENTS" "$NETEM" "$IMPAIR" "$PROXY_ARGS" "$PROXY_FINAL" <<'EOF'
+python3 - "$WORK/bots.json" "$FINAL" "$RSS_START" "$RSS_END" "$SECONDS_RUN" "$CLIENTS" "$NETEM" "$IMPAIR" "$PROXY_ARGS" "$PROXY_FINAL" "$SECURE" <<'EOF'
 import json, re, sys
 bots = json.load(open(sys.argv[1]))
 final, rss0, rss1, secs, n, netem = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 impair, proxy_args, proxy_final = sys.argv[8], sys.argv[9], sys.argv[10]
+secure = sys.argv[11] == "1"
 def group(line, name):
     m = re.search(r"\b%s\[(.*?)\]" % re.escape(name), line)
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))} if m else {}
@@ -214,6 +229,9 @@ print(f"  duplicates dropped by the server   {drops.get('duplicate', '0')}; dupl
 print(f"  late (reordered) dropped           {drops.get('late', '0')} by the server; older than the window {drops.get('old', '0')}")
 if late:
     print(f"  tick lateness us p50/p99/max       {late.group(1)}/{late.group(2)}/{late.group(3)}")
+if secure:
+    print(f"  secure mode                        bad_auth {drops.get('bad_auth', '0')}, bad_token {drops.get('bad_token', '0')}, "
+          f"token_reused {drops.get('token_reused', '0')} at the server (impairment is not forgery: all 0)")
 print(f"  server RSS start/end               {rss0} KiB / {rss1} KiB (grew {rss1 - rss0} KiB)")
 print(f"  rtt ms p50/p99/max                 {bots['rtt_ms']['p50']:.1f}/{bots['rtt_ms']['p99']:.1f}/{bots['rtt_ms']['max']:.1f}")
 print(f"  server final line: {final}")

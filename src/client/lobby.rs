@@ -1,4 +1,6 @@
-//! A blocking lobby client over `std::net::TcpStream` (PROTOCOL.md section 7).
+//! A blocking lobby client over `std::net::TcpStream` (PROTOCOL.md section 7), in plain
+//! TCP or TLS 1.3 ([`LobbyClient::connect_tls`], trusting the CA certificates of a
+//! [`TlsTrust`]); over TLS it can ask for a connect token ([`LobbyClient::token`]).
 //!
 //! It speaks through the server's own codec and frame layer, whose message types are
 //! re-exported here ([`Request`], [`Message`], [`Status`], ...). Each request method sends one request and waits for its
@@ -17,17 +19,37 @@
 //! }
 //! # let _ = (login, room); Ok(()) }
 //! ```
+//!
+//! Over TLS, with a self-signed certificate as the one CA to trust:
+//!
+//! ```no_run
+//! use tickwire::client::lobby::{LobbyClient, TlsTrust};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let trust = TlsTrust::from_ca_file("lobby-cert.pem")?;
+//! let mut c = LobbyClient::connect_tls("127.0.0.1:7778", &trust, "localhost")?;
+//! c.login("ann")?;
+//! let token = c.token(0)?; // for the lobby's own game server
+//! println!("token for client {} expires at {}", token.client_id, token.expires);
+//! # Ok(()) }
+//! ```
 
 use crate::lobby::frame::{self, MAX_FRAME};
 use crate::lobby::msg::id;
 use crate::lobby::ring::Ring;
+use crate::lobby::tls::{certs_from_pem, read_pem_file};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use crate::lobby::msg::{ErrorCode, Full, Message, Request, RoomInfo, Status, UserInfo};
+pub use crate::lobby::{PemKind, TlsFileError};
+pub use crate::secure::ConnectToken;
 
 /// How long a request method waits for its RES by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +67,9 @@ pub enum Error {
     Protocol(String),
     /// The server closed the connection.
     Closed,
+    /// TLS failed: the handshake (an untrusted certificate, a name it does not carry, a
+    /// server that does not speak TLS 1.3) or a record.
+    Tls(String),
 }
 
 impl fmt::Display for Error {
@@ -55,6 +80,7 @@ impl fmt::Display for Error {
             Error::Server(c) => write!(f, "server error {} ({})", *c as u8, c.label()),
             Error::Protocol(s) => write!(f, "protocol: {s}"),
             Error::Closed => f.write_str("connection closed by the server"),
+            Error::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -76,10 +102,57 @@ pub struct Login {
     pub ticket: u64,
 }
 
+/// The certificates a TLS [`LobbyClient`] trusts: the CA certificates of a PEM file (a
+/// self-signed lobby certificate is its own CA). TLS 1.3 only. Cheap to clone.
+#[derive(Clone)]
+pub struct TlsTrust {
+    config: Arc<ClientConfig>,
+}
+
+impl fmt::Debug for TlsTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsTrust(TLS 1.3)")
+    }
+}
+
+impl TlsTrust {
+    /// Trusts every certificate of the PEM file at `path` (at least one) as a CA.
+    pub fn from_ca_file(path: impl AsRef<Path>) -> Result<TlsTrust, TlsFileError> {
+        let path = path.as_ref();
+        let pem = read_pem_file(PemKind::Ca, path)?;
+        let mut roots = RootCertStore::empty();
+        for cert in certs_from_pem(PemKind::Ca, path, &pem)? {
+            roots.add(cert).map_err(|e| TlsFileError::Pem {
+                kind: PemKind::Ca,
+                path: path.to_path_buf(),
+                what: format!("not a certificate that can be trusted ({e})"),
+            })?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsFileError::Pem {
+                kind: PemKind::Ca,
+                path: path.to_path_buf(),
+                what: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TlsTrust {
+            config: Arc::new(config),
+        })
+    }
+}
+
 /// A blocking connection to a lobby.
 #[derive(Debug)]
 pub struct LobbyClient {
     stream: TcpStream,
+    /// Over TLS: the client's TLS state, shared with [`LobbyClient::try_clone`]s (each
+    /// reads the socket without it, and takes it only to feed or drain it).
+    tls: Option<Arc<Mutex<ClientConnection>>>,
+    /// Over TLS: ciphertext read from the socket, on its way into rustls.
+    cipher: Box<[u8]>,
     rx: Ring,
     scratch: Box<[u8]>,
     out: Box<[u8]>,
@@ -93,11 +166,81 @@ impl LobbyClient {
         LobbyClient::from_stream(TcpStream::connect(addr)?)
     }
 
-    /// Wraps a connected stream.
+    /// Connects to a lobby that serves TLS 1.3, checking its certificate against `trust`
+    /// and `server_name` (a DNS name or an IP address the certificate carries). The
+    /// handshake is done when this returns, within the request timeout (10 s).
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        trust: &TlsTrust,
+        server_name: &str,
+    ) -> Result<LobbyClient, Error> {
+        LobbyClient::from_stream_tls(TcpStream::connect(addr)?, trust, server_name)
+    }
+
+    /// [`LobbyClient::connect_tls`] over a stream already connected (with socket options
+    /// of the caller's choosing).
+    pub fn from_stream_tls(
+        stream: TcpStream,
+        trust: &TlsTrust,
+        server_name: &str,
+    ) -> Result<LobbyClient, Error> {
+        let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
+            Error::Tls(format!(
+                "{server_name:?} is not a DNS name or an IP address: {e}"
+            ))
+        })?;
+        let conn = ClientConnection::new(trust.config.clone(), name)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let mut c = LobbyClient::from_stream(stream)?;
+        c.cipher = vec![0; MAX_FRAME].into_boxed_slice();
+        c.handshake(conn)?;
+        Ok(c)
+    }
+
+    /// Runs the TLS handshake on the blocking socket, bounded by the request timeout.
+    fn handshake(&mut self, mut conn: ClientConnection) -> Result<(), Error> {
+        let deadline = Instant::now() + self.timeout;
+        while conn.is_handshaking() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Io(ErrorKind::TimedOut.into()));
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            self.stream.set_write_timeout(Some(left))?;
+            match conn.complete_io(&mut self.stream) {
+                Ok((0, 0)) if conn.is_handshaking() => return Err(Error::Closed),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::InvalidData => {
+                    let mut what = e.to_string();
+                    if what.contains("CaUsedAsEndEntity") {
+                        what.push_str(
+                            " (the lobby's certificate is marked as a CA, basicConstraints \
+                             CA:TRUE: a self-signed lobby certificate must say CA:FALSE)",
+                        );
+                    }
+                    return Err(Error::Tls(what));
+                }
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(Error::Closed),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.stream.set_write_timeout(None)?;
+        self.tls = Some(Arc::new(Mutex::new(conn)));
+        Ok(())
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Wraps a connected stream (plain TCP).
     pub fn from_stream(stream: TcpStream) -> io::Result<LobbyClient> {
         stream.set_nodelay(true)?;
         Ok(LobbyClient {
             stream,
+            tls: None,
+            cipher: Box::default(),
             rx: Ring::with_capacity(2 * MAX_FRAME),
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
@@ -111,6 +254,8 @@ impl LobbyClient {
     pub fn try_clone(&self) -> io::Result<LobbyClient> {
         let mut c = LobbyClient::from_stream(self.stream.try_clone()?)?;
         c.timeout = self.timeout;
+        c.tls = self.tls.clone();
+        c.cipher = vec![0; self.cipher.len()].into_boxed_slice();
         Ok(c)
     }
 
@@ -119,7 +264,8 @@ impl LobbyClient {
         self.timeout = timeout;
     }
 
-    /// The underlying stream.
+    /// The underlying stream (for timeouts and shutdown; over TLS it carries the
+    /// encrypted records, so write nothing to it directly).
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }
@@ -176,6 +322,19 @@ impl LobbyClient {
         self.call(Request::Invite { to }).map(drop)
     }
 
+    /// Asks for a connect token for `scope` (0, or the lobby's own server id: the token is
+    /// then scoped to that server). Only a TLS lobby with a token issuer gives one: plain
+    /// TCP, no issuer and another scope are [`Error::Refused`] with 10 bad request.
+    pub fn token(&mut self, scope: u64) -> Result<ConnectToken, Error> {
+        match self.call(Request::TokenReq { scope })? {
+            Message::TokenRes { token: Some(t), .. } => Ok(t),
+            Message::TokenRes { token: None, .. } => Err(Error::Protocol(
+                "TOKEN_RES with result 0 and an all-zero token".into(),
+            )),
+            m => Err(unexpected(&m)),
+        }
+    }
+
     /// Sends bytes (at most 4091) and returns what came back.
     pub fn echo(&mut self, data: &[u8]) -> Result<Vec<u8>, Error> {
         match self.call(Request::Echo(data))? {
@@ -198,14 +357,16 @@ impl LobbyClient {
         let n = req
             .emit(&mut self.out)
             .map_err(|_| Error::Protocol(format!("{req:?} does not fit a frame")))?;
-        self.stream.write_all(&self.out[..n])?;
-        Ok(())
+        let LobbyClient {
+            stream, tls, out, ..
+        } = self;
+        write_all(stream, tls.as_deref(), &out[..n])
     }
 
-    /// Writes raw bytes (for tests of the server's input checks).
+    /// Writes raw bytes (for tests of the server's input checks; over TLS they are
+    /// encrypted like any frame).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.stream.write_all(bytes)?;
-        Ok(())
+        write_all(&mut self.stream, self.tls.as_deref(), bytes)
     }
 
     /// Sends `req` and waits for its RES (or ECHO), queuing notifications.
@@ -246,14 +407,50 @@ impl LobbyClient {
                         .map_err(|e| Error::Protocol(format!("bad frame: {}", e.label())))
                 }
                 Ok(None) => {}
+                Err(e) if self.tls.is_none() && looks_like_tls(&self.rx) => {
+                    return Err(Error::Protocol(format!(
+                        "bad header ({}): the server answers in TLS; connect with TLS",
+                        e.label()
+                    )))
+                }
                 Err(e) => return Err(Error::Protocol(format!("bad header: {}", e.label()))),
+            }
+            if let Some(tls) = &self.tls {
+                // Plaintext rustls holds (all of it once the ring's frames are out: the
+                // ring always has room for one frame, and rustls gets at most one
+                // `cipher` of ciphertext at a time).
+                let space = self.rx.write_slice();
+                match lock(tls)?.reader().read(space) {
+                    Ok(0) if space.is_empty() => {
+                        return Err(Error::Protocol("a frame longer than the ring".into()))
+                    }
+                    Ok(0) => return Err(Error::Closed),
+                    Ok(n) => {
+                        self.rx.commit(n);
+                        continue;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(Error::Closed),
+                    Err(e) => return Err(e.into()),
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
             }
             self.stream.set_read_timeout(Some(left))?;
-            match self.stream.read(self.rx.write_slice()) {
+            let into = match self.tls {
+                Some(_) => &mut self.cipher[..],
+                None => self.rx.write_slice(),
+            };
+            match self.stream.read(into) {
+                Ok(0) if self.tls.is_some() => {
+                    // TCP closed: rustls says whether close_notify came first.
+                    if let Some(tls) = &self.tls {
+                        let _ = lock(tls)?.read_tls(&mut &[][..]);
+                    }
+                }
+                Ok(n) if self.tls.is_some() => self.feed_tls(n)?,
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => self.rx.commit(n),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -264,6 +461,65 @@ impl LobbyClient {
             }
         }
     }
+}
+
+impl LobbyClient {
+    /// Hands `n` bytes of `cipher` to rustls, and writes what it wants to send back.
+    fn feed_tls(&mut self, n: usize) -> Result<(), Error> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        let mut c = lock(tls)?;
+        let mut rest = &self.cipher[..n];
+        while !rest.is_empty() {
+            c.read_tls(&mut rest)?;
+            c.process_new_packets()
+                .map_err(|e| Error::Tls(e.to_string()))?;
+        }
+        while c.wants_write() {
+            c.write_tls(&mut self.stream)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the bytes held start like a TLS record (alert or handshake, version 3.x): what
+/// a TLS lobby sends a plain client.
+fn looks_like_tls(rx: &Ring) -> bool {
+    let mut head = [0u8; 2];
+    rx.copy_out(0, &mut head) && matches!(head, [0x15 | 0x16, 0x03])
+}
+
+/// The shared TLS state; a poisoned lock (a thread panicked holding it) is a dead
+/// connection.
+fn lock(tls: &Mutex<ClientConnection>) -> Result<MutexGuard<'_, ClientConnection>, Error> {
+    tls.lock()
+        .map_err(|_| Error::Tls("the TLS state was poisoned by a panic".into()))
+}
+
+/// Writes `bytes` to the socket, through TLS when there is TLS.
+fn write_all(
+    stream: &mut TcpStream,
+    tls: Option<&Mutex<ClientConnection>>,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    let Some(tls) = tls else {
+        stream.write_all(bytes)?;
+        return Ok(());
+    };
+    let mut c = lock(tls)?;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let n = c.writer().write(rest)?;
+        rest = &rest[n..];
+        while c.wants_write() {
+            c.write_tls(stream)?;
+        }
+        if n == 0 && !c.wants_write() {
+            return Err(Error::Tls("rustls takes no more plaintext".into()));
+        }
+    }
+    Ok(())
 }
 
 fn unexpected(m: &Message) -> Error {

@@ -1,7 +1,14 @@
 //! The mio shell around [`LobbyCore`]: listener, accept, edge-triggered reads and writes,
 //! closing. Model: mio's `examples/tcp_server.rs`.
+//!
+//! Over TLS ([`LobbyConfig::tls`]) every socket read goes into rustls, and the plaintext it
+//! yields into the core's receive ring; what the core queues goes through rustls's writer
+//! and its records onto the socket (`tls.rs`). A connection rustls refuses is closed with
+//! [`CloseReason::Tls`]; one that never finishes its handshake meets the core's login
+//! deadline and idle timeout like any connection that does not log in.
 
 use super::state::{CloseReason, LobbyCore};
+use super::tls::{LobbyTls, Stream};
 use super::{LobbyConfig, LobbyStats};
 use crate::tickets::Tickets;
 use log::{debug, error, info, warn};
@@ -31,7 +38,14 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 pub struct Lobby {
     listener: TcpListener,
     addr: SocketAddr,
-    core: LobbyCore<TcpStream>,
+    core: LobbyCore<Stream>,
+    /// The certificate and key, when the lobby serves TLS.
+    tls: Option<LobbyTls>,
+    /// TLS counters: handshakes completed, connections rustls refused, connections closed
+    /// before their handshake completed.
+    tls_handshakes: u64,
+    tls_failed: u64,
+    tls_unfinished: u64,
     token_base: usize,
     /// Connections whose read budget ran out before `WouldBlock`.
     pending: Vec<usize>,
@@ -53,13 +67,24 @@ impl Lobby {
     pub fn bind(addr: SocketAddr, cfg: LobbyConfig, tickets: Tickets) -> io::Result<Lobby> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
+        let tls = cfg.tls.clone();
         let core = LobbyCore::new(cfg, tickets);
         info!("lobby: listening on {addr} ({:?})", core.config());
+        if core.config().issuer.is_some() && tls.is_none() {
+            warn!(
+                "lobby: a token issuer but no TLS: TOKEN_REQ is refused (10) over plain TCP; \
+                 give the lobby a certificate and key to issue connect tokens"
+            );
+        }
         let max = core.config().max_conns;
         Ok(Lobby {
             listener,
             addr,
             core,
+            tls,
+            tls_handshakes: 0,
+            tls_failed: 0,
+            tls_unfinished: 0,
             token_base: 0,
             pending: Vec::with_capacity(max),
             serving: Vec::with_capacity(max),
@@ -67,6 +92,17 @@ impl Lobby {
             accept_retry: None,
             refused_no_fd: 0,
         })
+    }
+
+    /// Sets the unix clock of the connect tokens' expiry (tests; by default the system
+    /// clock).
+    pub fn set_unix_clock(&mut self, clock: crate::secure::UnixClock) {
+        self.core.set_unix_clock(clock);
+    }
+
+    /// Whether the lobby serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The address the listener is bound to (the real port when bound to port 0).
@@ -161,6 +197,9 @@ impl Lobby {
     pub fn stats(&self) -> LobbyStats {
         let mut s = self.core.stats();
         s.refused_no_fd = self.refused_no_fd;
+        s.tls_handshakes = self.tls_handshakes;
+        s.tls_failed = self.tls_failed;
+        s.tls_unfinished = self.tls_unfinished;
         s
     }
 
@@ -221,14 +260,28 @@ impl Lobby {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let opened = self.core.open(peer.ip(), stream, now);
+            let opened = match &self.tls {
+                None => self.core.open(peer.ip(), Stream::plain(stream), now),
+                Some(tls) => match tls.accept() {
+                    Ok(conn) => self
+                        .core
+                        .open_tls(peer.ip(), Stream::tls(stream, conn), now),
+                    Err(e) => {
+                        // rustls refuses only a configuration it cannot serve at all.
+                        error!("lobby: TLS state for {peer}: {e}; closing it");
+                        let _ = stream.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                },
+            };
             // A connection not logged in that was shed to make room: out of the core
             // already, its token about to be reused.
             if let Some(mut old) = self.core.take_shed() {
-                if let Err(e) = registry.deregister(&mut old) {
+                self.count_unfinished(&old);
+                if let Err(e) = registry.deregister(&mut old.tcp) {
                     debug!("lobby: deregister a shed conn: {e}");
                 }
-                let _ = old.shutdown(Shutdown::Both);
+                let _ = old.tcp.shutdown(Shutdown::Both);
             }
             match opened {
                 Ok(id) => {
@@ -237,7 +290,7 @@ impl Lobby {
                     let registered = self
                         .core
                         .io(id)
-                        .map(|s| registry.register(s, token, interest));
+                        .map(|s| registry.register(&mut s.tcp, token, interest));
                     if let Some(Err(e)) = registered {
                         error!("lobby: register {peer}: {e}");
                         self.core.remove(id);
@@ -247,7 +300,7 @@ impl Lobby {
                 }
                 Err((stream, why)) => {
                     warn!("lobby: refused {peer}: {why:?}");
-                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = stream.tcp.shutdown(Shutdown::Both);
                 }
             }
         }
@@ -259,12 +312,15 @@ impl Lobby {
     ///
     /// Returns `true` when [`READ_BUDGET`] ran out before `WouldBlock` (more may be waiting).
     fn read(&mut self, id: usize, now: Instant) -> bool {
+        if self.core.is_tls(id) {
+            return self.read_tls(id, now);
+        }
         let mut budget = READ_BUDGET;
         loop {
             let Some((stream, space)) = self.core.recv_space(id) else {
                 return false;
             };
-            match stream.read(space) {
+            match stream.tcp.read(space) {
                 Ok(0) => {
                     self.core.peer_closed(id);
                     return false;
@@ -294,13 +350,116 @@ impl Lobby {
         }
     }
 
+    /// [`Lobby::read`] of a TLS connection: ciphertext from the socket into rustls (at
+    /// most [`READ_BUDGET`] bytes of it), the plaintext it yields into the core, and the
+    /// records it wants sent (the handshake's) onto the socket.
+    fn read_tls(&mut self, id: usize, now: Instant) -> bool {
+        let mut budget = READ_BUDGET;
+        loop {
+            // What rustls holds decrypted first: it takes no more ciphertext while its
+            // plaintext buffer is full.
+            if !self.deliver_plaintext(id, now) {
+                return false;
+            }
+            let Some(stream) = self.core.io(id) else {
+                return false;
+            };
+            let Some(tls) = stream.tls.as_mut() else {
+                return false;
+            };
+            match tls.conn.read_tls(&mut stream.tcp) {
+                Ok(0) => {
+                    // The peer closed TCP; whatever it sent before is handled.
+                    self.deliver_plaintext(id, now);
+                    self.core.peer_closed(id);
+                    return false;
+                }
+                Ok(n) => {
+                    if let Err(e) = tls.conn.process_new_packets() {
+                        // rustls queued the alert that says why: it is written as the
+                        // connection closes, and nothing else is.
+                        tls.failed = true;
+                        self.tls_failed += 1;
+                        warn!(
+                            "lobby: conn {id} from {}: TLS failed ({e}), closing",
+                            self.core.peer_shown(id)
+                        );
+                        self.core.close(id, CloseReason::Tls);
+                        return false;
+                    }
+                    if !tls.established && !tls.conn.is_handshaking() {
+                        tls.established = true;
+                        self.tls_handshakes += 1;
+                        debug!("lobby: conn {id}: TLS handshake done");
+                    }
+                    // The handshake's answer, or a key update's.
+                    self.flush(id);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        return self.deliver_plaintext(id, now);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("lobby: conn {id}: read: {e}");
+                    self.core.io_error(id);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Moves what rustls has decrypted into the core, handling the frames it completes
+    /// and writing out what they queued. `false` when the connection is closing or gone
+    /// (the peer's close_notify included).
+    fn deliver_plaintext(&mut self, id: usize, now: Instant) -> bool {
+        loop {
+            let Some((stream, space)) = self.core.recv_space(id) else {
+                // Closing or gone. (Full never: the ring holds at least one frame, and
+                // whole frames leave it as they arrive.)
+                return false;
+            };
+            let Some(tls) = stream.tls.as_mut() else {
+                return false;
+            };
+            match tls.conn.reader().read(space) {
+                Ok(0) => {
+                    // close_notify: the peer is done.
+                    self.core.peer_closed(id);
+                    return false;
+                }
+                Ok(n) => {
+                    self.core.received(id, n, now);
+                    while let Some(d) = self.core.pop_dirty() {
+                        self.flush(d);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                    // TCP closed without close_notify.
+                    self.core.peer_closed(id);
+                    return false;
+                }
+                Err(e) => {
+                    debug!("lobby: conn {id}: TLS read: {e}");
+                    self.core.io_error(id);
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Writes until the send buffer is empty or `WouldBlock`.
     fn flush(&mut self, id: usize) {
+        if self.core.is_tls(id) {
+            return self.flush_tls(id);
+        }
         loop {
             let Some((stream, data)) = self.core.send_data(id) else {
                 return;
             };
-            match stream.write(data) {
+            match stream.tcp.write(data) {
                 Ok(0) => return self.core.io_error(id),
                 Ok(n) => self.core.sent(id, n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -311,6 +470,62 @@ impl Lobby {
                 }
             }
         }
+    }
+
+    /// [`Lobby::flush`] of a TLS connection: the records rustls holds onto the socket, then
+    /// the core's queued plaintext into rustls (as much as its [`TLS_SEND_LIMIT`] takes),
+    /// and again, until both are empty or the socket would block. A connection whose TLS
+    /// failed writes only the alert rustls queued.
+    ///
+    /// [`TLS_SEND_LIMIT`]: super::tls::TLS_SEND_LIMIT
+    fn flush_tls(&mut self, id: usize) {
+        loop {
+            let Some(stream) = self.core.io(id) else {
+                return;
+            };
+            let Some(tls) = stream.tls.as_mut() else {
+                return;
+            };
+            while tls.conn.wants_write() {
+                match tls.conn.write_tls(&mut stream.tcp) {
+                    Ok(0) => return self.core.io_error(id),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        debug!("lobby: conn {id}: write: {e}");
+                        return self.core.io_error(id);
+                    }
+                }
+            }
+            if tls.failed {
+                return;
+            }
+            let Some((stream, data)) = self.core.send_data(id) else {
+                return;
+            };
+            let Some(tls) = stream.tls.as_mut() else {
+                return;
+            };
+            match tls.conn.writer().write(data) {
+                // rustls holds as much as it takes (before the handshake completes, or
+                // records not written yet): the rest waits in the core's ring.
+                Ok(0) => return,
+                Ok(n) => self.core.sent(id, n),
+                Err(e) => {
+                    debug!("lobby: conn {id}: TLS write: {e}");
+                    return self.core.io_error(id);
+                }
+            }
+        }
+    }
+
+    /// Counts a TLS connection leaving before its handshake completed; returns whether it
+    /// was one.
+    fn count_unfinished(&mut self, stream: &Stream) -> bool {
+        let unfinished = stream.tls.as_ref().is_some_and(|t| !t.established);
+        self.tls_unfinished += u64::from(unfinished);
+        unfinished
     }
 
     /// Writes out whatever the last step queued, then closes what it marked for closing.
@@ -327,14 +542,39 @@ impl Lobby {
             }
             let peer = self.core.peer_shown(id);
             let left = self.core.queued(id);
+            let mut unfinished = false;
             if let Some(mut stream) = self.core.remove(id) {
-                let _ = stream.shutdown(Shutdown::Write);
-                drain(&mut stream);
-                if let Err(e) = registry.deregister(&mut stream) {
+                unfinished = self.count_unfinished(&stream);
+                close_notify(&mut stream);
+                let _ = stream.tcp.shutdown(Shutdown::Write);
+                drain(&mut stream.tcp);
+                if let Err(e) = registry.deregister(&mut stream.tcp) {
                     debug!("lobby: deregister conn {id}: {e}");
                 }
             }
-            info!("lobby: conn {id} from {peer} closed: {reason:?} ({left} bytes unsent)");
+            let tls = if unfinished {
+                ", before its TLS handshake completed"
+            } else {
+                ""
+            };
+            info!("lobby: conn {id} from {peer} closed: {reason:?} ({left} bytes unsent{tls})");
+        }
+    }
+}
+
+/// Over TLS, tells the peer the connection ends (close_notify), with one write that may
+/// not block: the connection is going either way.
+fn close_notify(stream: &mut Stream) {
+    let Some(tls) = stream.tls.as_mut() else {
+        return;
+    };
+    if !tls.failed && tls.established {
+        tls.conn.send_close_notify();
+    }
+    while tls.conn.wants_write() {
+        match tls.conn.write_tls(&mut stream.tcp) {
+            Ok(n) if n > 0 => {}
+            _ => return,
         }
     }
 }

@@ -26,6 +26,11 @@ impl<'a> Reader<'a> {
         Ok(*head)
     }
 
+    /// `N` bytes.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], ErrorCode> {
+        self.take()
+    }
+
     /// A `u8`.
     pub fn u8(&mut self) -> Result<u8, ErrorCode> {
         Ok(self.take::<1>()?[0])

@@ -1,5 +1,6 @@
-//! The TCP lobby (PROTOCOL.md section 7): accounts, rooms, chat, whisper, invite, and the
-//! tickets that admit a player to the game port.
+//! The TCP lobby (PROTOCOL.md section 7): accounts, rooms, chat, whisper, invite, the
+//! tickets that admit a player to the game port and, over TLS 1.3 with an [`Issuer`], the
+//! connect tokens of secure mode (section 8.4, TOKEN_REQ).
 //!
 //! Two layers:
 //!
@@ -20,14 +21,17 @@ pub(crate) mod msg;
 mod name;
 pub(crate) mod ring;
 mod state;
+pub(crate) mod tls;
 
 pub use conn::Lobby;
 pub use state::{CloseReason, LobbyCore, Refusal};
+pub use tls::{LobbyTls, PemKind, TlsFileError};
 
+use crate::secure::Issuer;
 use std::time::Duration;
 
-/// Lobby limits and buffer sizes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Lobby limits and buffer sizes, TLS and token issuing.
+#[derive(Debug, Clone)]
 pub struct LobbyConfig {
     /// Most open connections; more are accepted and closed at once. Also the most
     /// logged-in users.
@@ -53,12 +57,25 @@ pub struct LobbyConfig {
     /// Size of each connection's receive ring (at least 4096, one whole frame).
     pub recv_buffer_bytes: usize,
     /// Most ROOM_CHAT, WHISPER, INVITE, ROOM_ENTER and ROOM_LEAVE requests (those that
-    /// reach other users) one logged-in user may send per second, on average (a token
-    /// bucket per user); more are answered 10 bad request. 0: no limit.
+    /// reach other users) and TOKEN_REQs (each mints a token) one logged-in user may send
+    /// per second, on average (a token bucket per user); more are answered 10 bad request.
+    /// 0: no limit.
     pub user_msgs_per_sec: u32,
     /// How many of those requests a user may send at once above that rate (the bucket's
     /// depth, at least 1).
     pub user_msg_burst: u32,
+    /// Serve TLS 1.3 with this certificate and key instead of plain TCP (`None`, the
+    /// default: plain TCP). Every connection then speaks TLS; a peer that does not is
+    /// closed.
+    pub tls: Option<LobbyTls>,
+    /// The token issuer (the fleet key and protocol id of `tickwire serve --secure`):
+    /// with it and [`LobbyConfig::tls`], TOKEN_REQ from a logged-in user is answered with a
+    /// connect token. Without either, TOKEN_REQ gets 10 bad request.
+    pub issuer: Option<Issuer>,
+    /// The server the lobby issues tokens for (its `--server-id`; 0 = none, tokens of scope
+    /// 0). A TOKEN_REQ for scope 0 or this id gets a token scoped to this id; any other
+    /// scope gets 10 bad request: a lobby issues only for its own server.
+    pub server_id: u64,
 }
 
 impl Default for LobbyConfig {
@@ -76,6 +93,9 @@ impl Default for LobbyConfig {
             recv_buffer_bytes: 8 * 1024,
             user_msgs_per_sec: 10,
             user_msg_burst: 20,
+            tls: None,
+            issuer: None,
+            server_id: 0,
         }
     }
 }
@@ -131,10 +151,20 @@ pub struct LobbyStats {
     pub msgs_in: u64,
     /// Frames queued to peers.
     pub msgs_out: u64,
-    /// Bytes read.
+    /// Bytes read (of a TLS connection: plaintext).
     pub bytes_in: u64,
-    /// Bytes written.
+    /// Bytes written (of a TLS connection: plaintext).
     pub bytes_out: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS connections closed because rustls refused what the peer sent (a failed
+    /// handshake, bytes that are not TLS, a bad record); the alert rustls chose was sent.
+    pub tls_failed: u64,
+    /// TLS connections closed before their handshake completed, for any reason (refused,
+    /// stalled past the login deadline or the idle timeout, or the peer went away).
+    pub tls_unfinished: u64,
+    /// Connect tokens issued (TOKEN_RES with result 0).
+    pub tokens_issued: u64,
     /// ERRORs sent, by code: `errors[code - 1]`.
     pub errors: [u64; msg::ErrorCode::ALL.len()],
     /// Connections cut because their send buffer would overflow.

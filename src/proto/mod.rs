@@ -82,7 +82,8 @@ pub struct Config {
     pub timeout: Duration,
     /// The application's protocol id; HELLOs with another one are dropped (0).
     pub protocol_id: u32,
-    /// Only admit HELLOs with an unused lobby ticket (see [`Server::set_tickets`]).
+    /// Only admit HELLOs with an unused lobby ticket (see [`Server::set_tickets`]). Not
+    /// used in secure mode, where the connect token is the credential and HELLO is dropped.
     pub require_ticket: bool,
     /// Shots naming a tick older than this are refused (1 s).
     pub max_rewind: Duration,

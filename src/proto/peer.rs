@@ -203,10 +203,10 @@ impl Peer {
     }
 
     /// The secure receive path (PROTOCOL.md section 8.3) after the qport lookup and the
-    /// source pin: the sequence window is checked (nothing moves), the payload is copied
-    /// into `scratch` and opened under `Kc2s` with the header as additional data, then the
-    /// plaintext's shape (`shape_ok`) and the ack are checked, and only then is the seq
-    /// taken. `Ok((gap, plaintext length))`; the plaintext is `scratch[..len]`. A datagram
+    /// source pin: the checks that need no key first (the sequence window, nothing moves;
+    /// the ack), then the payload is copied into `scratch` and opened under `Kc2s` with the
+    /// header as additional data, then the plaintext's shape (`shape_ok`) is checked, and
+    /// only then is the seq taken. `Ok((gap, plaintext length))`; the plaintext is `scratch[..len]`. A datagram
     /// that does not open is `BadAuth` and changes nothing but that counter.
     #[inline]
     pub(crate) fn receive_sealed(
@@ -218,6 +218,11 @@ impl Peer {
         shape_ok: impl FnOnce(&[u8]) -> bool,
     ) -> Result<(u32, usize), DropReason> {
         self.link.precheck(p.seq())?;
+        // The ack needs no key either: it is checked before anything is opened.
+        let acked = p.has(flags::ACK);
+        if acked && !self.link.ack_valid(p.ack()) {
+            return Err(DropReason::BadAck);
+        }
         let sealed = p.payload();
         if sealed.len() < TAG_LEN || sealed.len() > scratch.len() {
             return Err(DropReason::BadAuth);
@@ -231,10 +236,6 @@ impl Peer {
             .ok_or(DropReason::BadAuth)?;
         if !shape_ok(&scratch[..n]) {
             return Err(DropReason::BadPayload);
-        }
-        let acked = p.has(flags::ACK);
-        if acked && !self.link.ack_valid(p.ack()) {
-            return Err(DropReason::BadAck);
         }
         let gap = self.link.receive(p.seq())?;
         self.received_any = true;

@@ -132,10 +132,11 @@ impl<G: Game> Server<G> {
         let Some(sec) = &self.secure else {
             return Err(DropReason::NotSecure);
         };
+        // Section 8.2's order: size, protocol id, expiry, cookies, seal, scope, memory.
+        let hello = TokenHello::parse(p.payload())?;
         if p.qport() != 0 {
             return Err(DropReason::BadQport);
         }
-        let hello = TokenHello::parse(p.payload())?;
         if hello.protocol_id != self.cfg.protocol_id {
             return Err(DropReason::ProtocolId);
         }

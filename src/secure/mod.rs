@@ -309,3 +309,5 @@ impl Secure {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;

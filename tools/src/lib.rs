@@ -1,7 +1,8 @@
 //! tickwire's binaries and their shared code: the server's admin endpoint ([`admin`]), the
 //! load generator's engine ([`bots`]), the
 //! lobby benchmark ([`lobby_bench`]), the lobby flags of the server's command line
-//! ([`lobby_args`]), its configuration file ([`config_file`]), logging ([`logging`])
+//! ([`lobby_args`]), its configuration file ([`config_file`]), logging ([`logging`]),
+//! the `tickwire token` subcommands ([`token_cmd`])
 //! and the helpers every tool uses ([`common`]). The binaries are in
 //! `src/bin/`; the impairment model of the netem proxy is its own crate, `tickwire-netem`
 //! (`tools/netem`).
@@ -13,3 +14,4 @@ pub mod config_file;
 pub mod lobby_args;
 pub mod lobby_bench;
 pub mod logging;
+pub mod token_cmd;

@@ -168,3 +168,20 @@ fn print_config_reads_back_to_the_same_configuration() {
     let f = file("defaults.toml", &defaults);
     assert_eq!(printed(&["--config", f.to_str().unwrap()]), defaults);
 }
+
+#[test]
+fn secure_mode_is_set_from_the_file_and_checked_as_the_flags_are() {
+    let f = file(
+        "secure.toml",
+        "secure = true\ntoken-key = \"/etc/tickwire/fleet.key\"\nserver-id = 4\n",
+    );
+    let cfg = printed(&["--config", f.to_str().unwrap()]);
+    assert_eq!(value(&cfg, "secure"), "true");
+    assert_eq!(value(&cfg, "token-key"), "\"/etc/tickwire/fleet.key\"");
+    assert_eq!(value(&cfg, "server-id"), "4");
+    // A file that turns secure mode on without a key is refused, as the flags are.
+    let f = file("secure_no_key.toml", "secure = true\n");
+    let out = tickwire(&["serve", "--config", f.to_str().unwrap(), "--print-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secure needs --token-key"));
+}

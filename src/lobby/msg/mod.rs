@@ -12,6 +12,7 @@
 
 pub use super::cursor::{Full, Reader, Writer};
 use super::frame::{Header, HEADER_LEN};
+use crate::secure::ConnectToken;
 use crate::tickets::Name;
 use arrayvec::ArrayString;
 
@@ -101,6 +102,18 @@ messages! {
         }
         /// Answer to INVITE_REQ.
         answer INVITE_RES = 44 => InviteRes {}
+
+        /// Ask for a connect token to the lobby's game server (PROTOCOL.md section 8.4;
+        /// answered only over TLS, by a lobby with a token issuer).
+        TOKEN_REQ = 12 => TokenReq {
+            /// The server the token is for: 0, or the lobby's own `--server-id`.
+            scope: u64,
+        }
+        /// Answer to TOKEN_REQ: the 205-byte connect token, all zero (`None`) unless ok.
+        answer TOKEN_RES = 13 => TokenRes {
+            /// The token; `None` stands for 205 zero bytes.
+            token: Option<ConnectToken>,
+        }
     }
     unsolicited {
         /// Someone entered your room.

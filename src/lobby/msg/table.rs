@@ -7,6 +7,7 @@
 
 use super::super::cursor::{Full, Reader, Writer};
 use super::{ErrorCode, RoomInfo, Status, UserInfo};
+use crate::secure::{ConnectToken, TOKEN_LEN};
 use arrayvec::ArrayString;
 
 /// A field of a lobby body: how it is read from a [`Reader`] and written to a [`Writer`].
@@ -80,6 +81,25 @@ impl Field<'_> for ErrorCode {
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         w.u8(*self as u8).map(drop)
+    }
+}
+
+/// TOKEN_RES's token: 205 bytes, all zero for none (a refused request).
+impl Field<'_> for Option<ConnectToken> {
+    fn get(r: &mut Reader<'_>) -> Result<Option<ConnectToken>, ErrorCode> {
+        let mut b = r.array::<TOKEN_LEN>()?;
+        let t = match b.iter().all(|&x| x == 0) {
+            true => None,
+            false => Some(ConnectToken::parse(&b).map_err(|_| ErrorCode::BadBody)?),
+        };
+        zeroize::Zeroize::zeroize(&mut b);
+        Ok(t)
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        let mut b = self.as_ref().map_or([0; TOKEN_LEN], ConnectToken::to_bytes);
+        let r = w.bytes(&b).map(drop);
+        zeroize::Zeroize::zeroize(&mut b);
+        r
     }
 }
 
@@ -200,6 +220,13 @@ impl Sample for u8 {
 impl Sample for u32 {
     fn sample() -> u32 {
         1
+    }
+}
+
+#[cfg(test)]
+impl Sample for u64 {
+    fn sample() -> u64 {
+        3
     }
 }
 

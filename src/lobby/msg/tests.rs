@@ -234,3 +234,41 @@ fn every_writer_says_full_on_a_short_buffer() {
     );
     assert_eq!(Header::write(&mut buf, MAX_FRAME + 1, 1), Err(Full));
 }
+
+#[test]
+fn golden_token_req_and_res() {
+    let f = frame_of(Request::TokenReq {
+        scope: 0x0102030405060708,
+    });
+    assert_eq!(f, [0, 13, 0, 12, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        Request::parse(&f),
+        Ok(Request::TokenReq {
+            scope: 0x0102030405060708
+        })
+    );
+    // A refused request: result, then 205 zero bytes.
+    let refused = Request::TokenReq { scope: 0 }
+        .answer(Status::BadRequest)
+        .unwrap();
+    let mut buf = [0; MAX_FRAME];
+    let n = refused.emit(&mut buf).unwrap();
+    assert_eq!(n, 5 + 1 + crate::secure::TOKEN_LEN);
+    assert_eq!(buf[..6], [0, 211, 0, 13, 0, 10]);
+    assert!(buf[6..n].iter().all(|&b| b == 0));
+    assert_eq!(Message::parse(&buf[..n]), Ok(refused));
+    // A token round-trips byte for byte.
+    let issuer = crate::secure::Issuer::new(crate::secure::Key::from_bytes([5; 32]), 1);
+    let t = issuer.mint(4, 0, "ann", 1_800_000_000);
+    let res = Message::TokenRes {
+        result: Status::Ok,
+        token: Some(t.clone()),
+    };
+    let n = res.emit(&mut buf).unwrap();
+    assert_eq!(buf[6..n], t.to_bytes());
+    assert_eq!(Message::parse(&buf[..n]), Ok(res));
+    // One byte short is a bad body.
+    let mut short = buf[..n - 1].to_vec();
+    short[1] -= 1;
+    assert_eq!(Message::parse(&short), Err(ErrorCode::BadBody));
+}

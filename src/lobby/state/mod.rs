@@ -23,6 +23,7 @@ use super::msg::{id, ErrorCode, Full, Message, Request, Title};
 use super::name::{self, NameKey};
 use super::ring::Ring;
 use super::{LobbyConfig, LobbyStats};
+use crate::secure::UnixClock;
 use crate::tickets::{Name, Tickets};
 use budget::{Budget, Rate};
 use deadlines::Deadlines;
@@ -63,6 +64,9 @@ pub enum CloseReason {
     LoginDeadline,
     /// The lobby is shutting down.
     Shutdown,
+    /// TLS failed: rustls refused what the peer sent (a failed handshake, bytes that are
+    /// not TLS, a bad record). Only its alert is sent.
+    Tls,
 }
 
 impl CloseReason {
@@ -92,6 +96,9 @@ struct Conn<T> {
     user: Option<User>,
     closing: Option<CloseReason>,
     dirty: bool,
+    /// The connection speaks TLS (its bytes reach the core decrypted): only such a
+    /// connection is given connect tokens.
+    tls: bool,
 }
 
 /// What the lobby keeps per source address.
@@ -141,6 +148,8 @@ pub struct LobbyCore<T> {
     scratch: Box<[u8]>,
     out: Box<[u8]>,
     stats: LobbyStats,
+    /// Unix time for the tokens' expiry (injected in tests).
+    clock: UnixClock,
 }
 
 impl<T> LobbyCore<T> {
@@ -169,6 +178,7 @@ impl<T> LobbyCore<T> {
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
             stats: LobbyStats::default(),
+            clock: UnixClock::system(),
             rate: Rate::new(cfg.user_msgs_per_sec, cfg.user_msg_burst),
             cfg,
             tickets,
@@ -180,6 +190,18 @@ impl<T> LobbyCore<T> {
         &self.cfg
     }
 
+    /// Sets the unix clock the expiry of connect tokens is computed on (by default the
+    /// system clock, read once when the core was made): tests inject time here.
+    pub fn set_unix_clock(&mut self, clock: UnixClock) {
+        self.clock = clock;
+    }
+
+    /// Like [`LobbyCore::open`], for a connection whose bytes the shell decrypts from TLS:
+    /// it may be given connect tokens (TOKEN_REQ). The core never sees ciphertext.
+    pub fn open_tls(&mut self, ip: IpAddr, io: T, now: Instant) -> Result<usize, (T, Refusal)> {
+        self.open_as(ip, io, now, true)
+    }
+
     /// Admits a new connection from `ip`, or gives `io` back with the reason.
     ///
     /// When the table is full, or connections not logged in hold their whole share
@@ -188,6 +210,16 @@ impl<T> LobbyCore<T> {
     /// removed at once and its `T` waits in [`LobbyCore::take_shed`]. Only when there is
     /// none is the newcomer refused. Logged-in users are never shed.
     pub fn open(&mut self, ip: IpAddr, io: T, now: Instant) -> Result<usize, (T, Refusal)> {
+        self.open_as(ip, io, now, false)
+    }
+
+    fn open_as(
+        &mut self,
+        ip: IpAddr,
+        io: T,
+        now: Instant,
+        tls: bool,
+    ) -> Result<usize, (T, Refusal)> {
         if self.per_ip.get(&ip).map_or(0, |e| e.conns) >= self.cfg.max_conns_per_ip {
             self.stats.refused_per_ip += 1;
             return Err((io, Refusal::TooManyFromIp));
@@ -236,6 +268,7 @@ impl<T> LobbyCore<T> {
             user: None,
             closing: None,
             dirty: false,
+            tls,
         });
         // Slab keys stay below the most entries ever held at once: below `max_conns`, the
         // deadline lists' size.
@@ -279,6 +312,11 @@ impl<T> LobbyCore<T> {
     /// The connection's `T`.
     pub fn io(&mut self, id: usize) -> Option<&mut T> {
         self.conns.get_mut(id).map(|c| &mut c.io)
+    }
+
+    /// Whether connection `id` was opened as TLS ([`LobbyCore::open_tls`]).
+    pub fn is_tls(&self, id: usize) -> bool {
+        self.conns.get(id).is_some_and(|c| c.tls)
     }
 
     /// The address a connection came from.

@@ -37,13 +37,15 @@ impl<T> LobbyCore<T> {
             (Request::Login { name }, _) => self.login(id, name, now),
             (_, None) => Err(Status::NotLoggedIn),
             // What reaches other users is limited per second (docs/LOBBY.md): chat,
-            // whisper, invite, and entering or leaving a room (the room is told).
+            // whisper, invite, and entering or leaving a room (the room is told); and
+            // TOKEN_REQ, whose every answer costs fresh keys from the OS and a seal.
             (
                 Request::RoomChat { .. }
                 | Request::Whisper { .. }
                 | Request::Invite { .. }
                 | Request::RoomEnter { .. }
-                | Request::RoomLeave,
+                | Request::RoomLeave
+                | Request::TokenReq { .. },
                 _,
             ) if !self.spend(id, now) => Err(Status::BadRequest),
             (Request::RoomList, Some(_)) => self.room_list(id),
@@ -53,6 +55,7 @@ impl<T> LobbyCore<T> {
             (Request::RoomChat { msg }, Some(me)) => self.room_chat(id, me, msg),
             (Request::Whisper { to, msg }, Some(me)) => self.whisper(id, me, to, msg),
             (Request::Invite { to }, Some(me)) => self.invite(id, me, to),
+            (Request::TokenReq { scope }, Some(me)) => self.token(id, me, scope, now),
         };
         if let Err(result) = handled {
             self.answer(id, req, result);
@@ -140,6 +143,39 @@ impl<T> LobbyCore<T> {
             result: Status::Ok,
             user,
             ticket,
+        };
+        self.send(id, &res);
+        Ok(())
+    }
+
+    /// TOKEN_REQ (PROTOCOL.md section 8.4): a connect token for this lobby's own server,
+    /// only over TLS and only when the lobby has an issuer (otherwise 10 bad request, so
+    /// connection keys never cross the network in the clear). The client id is the user
+    /// id, the name the user's lobby name. Scope 0 or the configured server id gets a token
+    /// scoped to the configured server id (0 when the server runs without `--server-id`);
+    /// any other scope is another server's to grant: 10 (docs/LOBBY.md).
+    fn token(&mut self, id: usize, me: Me, scope: u64, now: Instant) -> Handled {
+        let server = self.cfg.server_id;
+        let issuer = match &self.cfg.issuer {
+            Some(i) if self.is_tls(id) && (scope == 0 || scope == server) => i,
+            _ => return Err(Status::BadRequest),
+        };
+        let token = issuer.mint(
+            u64::from(me.user),
+            server,
+            &me.name,
+            self.clock.unix_secs(now),
+        );
+        info!(
+            "lobby: conn {id}: token for user {} {:?}, scope {server}, expires {}",
+            me.user,
+            me.name.as_str(),
+            token.expires
+        );
+        self.stats.tokens_issued += 1;
+        let res = Message::TokenRes {
+            result: Status::Ok,
+            token: Some(token),
         };
         self.send(id, &res);
         Ok(())

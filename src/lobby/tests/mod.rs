@@ -13,6 +13,7 @@ use std::time::Instant;
 mod deadlines;
 mod flood;
 mod names;
+mod tokens;
 mod unauth;
 
 const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

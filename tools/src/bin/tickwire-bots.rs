@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::client::ClientConfig;
-use tickwire_tools::bots::{self, BotConfig};
+use tickwire::secure::{Issuer, Key};
+use tickwire_tools::bots::{self, BotConfig, Tokens};
 use tickwire_tools::common::{secs_or_off, stop_on_signals};
 
 /// tickwire-bots: N simulated players (one thread, one socket and one sans-IO client each)
@@ -18,9 +19,15 @@ use tickwire_tools::common::{secs_or_off, stop_on_signals};
 /// (rejected and why, handshake timeout, dropped). SIGINT/SIGTERM end the run early and
 /// still print the summary; so does every bot having failed or been dropped.
 ///
+/// Secure mode (a `tickwire serve --secure` server): --token-key FILE mints every bot's
+/// connect token locally from the fleet key, as a backend would; --token-file FILE
+/// connects one bot with a token from `tickwire token mint`. A secure server drops a token
+/// it refuses without an answer, so such a bot ends as a handshake timeout.
+///
 /// Exit status: 0 every bot connected and none was dropped before the end; 3 some bots
 /// failed to connect or were dropped (the summary says why); 4 no bot connected at all;
-/// 1 the run could not start (sockets, file descriptors, no server); 2 bad flags.
+/// 1 the run could not start (sockets, file descriptors, no server); 2 bad flags, or a
+/// refused --token-key or --token-file.
 #[derive(Parser, Debug)]
 #[command(name = "tickwire-bots", version, about, long_about)]
 struct Cli {
@@ -35,9 +42,9 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     matches: u16,
 
-    /// Number of simulated players.
-    #[arg(long, default_value_t = 100)]
-    clients: usize,
+    /// Number of simulated players (100; 1 with --token-file).
+    #[arg(long, value_name = "N")]
+    clients: Option<usize>,
 
     /// Length of the whole run in seconds, ramp-up included.
     #[arg(long, default_value_t = 10.0)]
@@ -53,7 +60,8 @@ struct Cli {
     #[arg(long, default_value_t = 1.0)]
     fire_hz: f64,
 
-    /// Protocol id sent in HELLO; must match the server's --protocol-id.
+    /// Protocol id sent in HELLO (and sealed into minted tokens); must match the server's
+    /// --protocol-id.
     #[arg(long, default_value_t = 0)]
     protocol_id: u32,
 
@@ -87,16 +95,105 @@ struct Cli {
     /// A bot holds its lobby connection until its handshake ends; the server's
     /// --lobby-max-conns-per-ip (16 by default) bounds how many may be connecting at once
     /// from one IP, so keep --connect-rate modest.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["token_key", "token_file"])]
     lobby: Option<std::net::SocketAddr>,
+
+    /// Secure mode: every bot mints its own connect token from this fleet key file (mode
+    /// 0600, the server's --token-key) when it starts connecting, as a backend would:
+    /// client id = the bot's index, scope --server-id, name `b<seed>-<i>`, valid for 30 s.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_file")]
+    token_key: Option<std::path::PathBuf>,
+
+    /// The scope of the tokens minted with --token-key (or asked for with --token-lobby):
+    /// the server's --server-id (0: a token any server of the fleet admits, which is what a
+    /// server without --server-id wants; from a lobby, 0 means its own server).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    server_id: u64,
+
+    /// Secure mode: connect one bot with the connect token in this file (the text
+    /// `tickwire token mint` prints, or the 205 raw bytes). A token admits one connection,
+    /// so more bots are refused.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
+
+    /// Secure mode, end to end: every bot logs in to the TLS lobby at this ADDR:PORT (the
+    /// server's --lobby with --lobby-tls-cert/--lobby-tls-key), asks it for a connect token
+    /// (TOKEN_REQ, scope --server-id or 0 for the lobby's own server), closes the lobby
+    /// connection and connects with the token. Needs --ca. A bot whose login or token
+    /// request fails counts as "lobby login failed".
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["token_key", "token_file", "lobby"], requires = "ca")]
+    token_lobby: Option<std::net::SocketAddr>,
+
+    /// The CA certificate file (PEM) to trust for --token-lobby: the lobby's own
+    /// certificate when it is self-signed.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+
+    /// The name the lobby's certificate must carry for --token-lobby (default: the
+    /// address's IP).
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
 
     /// Seed of the random walk and aim (0 = from the clock).
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
+/// The bots' tokens from --token-key or --token-file, and how many bots to run.
+fn tokens(cli: &Cli) -> Result<(Option<Tokens>, usize), String> {
+    if cli.server_id != 0 && cli.token_key.is_none() && cli.token_lobby.is_none() {
+        return Err(
+            "--server-id is the scope of secure-mode tokens: it needs --token-key or --token-lobby"
+                .into(),
+        );
+    }
+    if let Some(path) = &cli.token_key {
+        let key = Key::read_file(path).map_err(|e| e.to_string())?;
+        let issuer = Issuer::new(key, cli.protocol_id);
+        let t = Tokens::Mint {
+            issuer,
+            scope: cli.server_id,
+        };
+        return Ok((Some(t), cli.clients.unwrap_or(100)));
+    }
+    if let Some(addr) = cli.token_lobby {
+        let ca = cli.ca.as_ref().ok_or("--token-lobby needs --ca FILE")?;
+        let trust =
+            tickwire::client::lobby::TlsTrust::from_ca_file(ca).map_err(|e| e.to_string())?;
+        let t = Tokens::Lobby {
+            addr,
+            trust,
+            server_name: cli
+                .server_name
+                .clone()
+                .unwrap_or_else(|| addr.ip().to_string()),
+            scope: cli.server_id,
+        };
+        return Ok((Some(t), cli.clients.unwrap_or(100)));
+    }
+    if let Some(path) = &cli.token_file {
+        let n = cli.clients.unwrap_or(1);
+        if n > 1 {
+            return Err(format!(
+                "--token-file holds one connect token, which admits one connection: it \
+                 connects one bot, not --clients {n} (mint a token per bot with --token-key)"
+            ));
+        }
+        let token = tickwire_tools::token_cmd::read_token(path).map_err(|(_, e)| e)?;
+        return Ok((Some(Tokens::One(token)), n));
+    }
+    Ok((None, cli.clients.unwrap_or(100)))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (tokens, clients) = match tokens(&cli) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tickwire-bots: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let stop = stop_on_signals("tickwire-bots");
     let seed = if cli.seed != 0 {
         cli.seed
@@ -107,7 +204,7 @@ fn main() -> ExitCode {
     };
     let cfg = BotConfig {
         servers: bots::consecutive(&cli.server, cli.matches),
-        clients: cli.clients,
+        clients,
         duration: secs_or_off(cli.seconds).unwrap_or(Duration::ZERO),
         input_hz: cli.input_hz,
         fire_hz: cli.fire_hz,
@@ -123,6 +220,7 @@ fn main() -> ExitCode {
         stop: Some(stop),
         stun: cli.stun,
         lobby: cli.lobby,
+        tokens,
     };
     let tty = std::io::stderr().is_terminal();
     let result = bots::run(&cfg, |p| {

@@ -1,6 +1,8 @@
 //! tickwire-chat: an interactive line-based lobby client.
 //!
 //! Type `/help` for the commands; a line that is not a command is said to your room.
+//! `--tls --ca FILE` speaks TLS 1.3 to a lobby started with `--lobby-tls-cert`; there,
+//! `/token [SCOPE]` asks for a connect token and prints it as hex.
 //! Notifications are printed as they arrive (a reader thread owns the receiving side).
 //! At `/quit` or the end of the input (a pipe), the replies to what was sent are waited for
 //! (a bounded time) and printed before the tool exits.
@@ -8,14 +10,15 @@
 use clap::Parser;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tickwire::client::lobby::{Error, LobbyClient, Message};
+use tickwire::client::lobby::{Error, LobbyClient, Message, TlsTrust};
 use tickwire::client::lobby::{Request, Status};
 
-/// Interactive terminal client for the tickwire lobby (TCP).
+/// Interactive terminal client for the tickwire lobby (TCP, or TLS 1.3 with --tls).
 #[derive(Debug, Parser)]
 #[command(name = "tickwire-chat", version, after_help = HELP)]
 struct Args {
@@ -29,6 +32,17 @@ struct Args {
     /// idle connections).
     #[arg(long, default_value_t = 60)]
     keepalive_secs: u64,
+    /// Speak TLS 1.3 (a lobby started with --lobby-tls-cert); needs --ca.
+    #[arg(long, requires = "ca")]
+    tls: bool,
+    /// PEM file of the CA certificate(s) to trust for --tls: for a self-signed lobby
+    /// certificate, that certificate itself.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Option<PathBuf>,
+    /// The name the lobby's certificate must carry (a DNS name or an IP address); by
+    /// default the host part of --server.
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    server_name: Option<String>,
 }
 
 /// Most users a room can have (the protocol's limit; a server may allow fewer).
@@ -47,6 +61,8 @@ Commands:
   /w NAME MSG           whisper to a user
   /invite NAME          invite a user to your room
   /echo [TEXT]          round trip to the server
+  /token [SCOPE]        a connect token for the lobby's game server, printed as hex
+                        (SCOPE 0, the default, or the server's id; TLS only)
   /help                 this text
   /quit                 leave
   anything else         say it to your room";
@@ -63,7 +79,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Error> {
-    let mut client = LobbyClient::connect(&args.server)?;
+    let mut client = match &args.ca {
+        Some(ca) if args.tls => {
+            let trust = TlsTrust::from_ca_file(ca).map_err(|e| Error::Tls(e.to_string()))?;
+            let name = args
+                .server_name
+                .clone()
+                .unwrap_or_else(|| host_of(&args.server).to_string());
+            LobbyClient::connect_tls(&args.server, &trust, &name)?
+        }
+        _ => LobbyClient::connect(&args.server)?,
+    };
     let login = client.login(&args.name)?;
     println!(
         "* logged in as {} (user {}, ticket {:016x}); /help for commands",
@@ -129,6 +155,19 @@ fn run(args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// The host part of `host:port` (`[::1]:7778` gives `::1`).
+fn host_of(server: &str) -> &str {
+    let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// Bytes as lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `m` answers a request (a RES, an ECHO or an ERROR), not a notification.
 fn is_reply(m: &Message) -> bool {
     m.result().is_some() || matches!(m, Message::Echo(_) | Message::Error { .. })
@@ -150,6 +189,14 @@ fn command(line: &str) -> Result<Option<Request<'_>>, String> {
         "list" | "l" => Request::RoomList,
         "leave" => Request::RoomLeave,
         "echo" => Request::Echo(rest.as_bytes()),
+        "token" => Request::TokenReq {
+            scope: match rest {
+                "" => 0,
+                s => s
+                    .parse()
+                    .map_err(|_| "usage: /token [SCOPE] (SCOPE a u64)")?,
+            },
+        },
         "join" | "j" => Request::RoomEnter {
             room: rest.parse().map_err(|_| "usage: /join ID")?,
         },
@@ -262,6 +309,13 @@ fn print_message(m: &Message, names: &mut HashMap<u32, String>, whisper_to: Opti
                 clean(name)
             )
         }
+        Message::TokenRes { token: Some(t), .. } => println!(
+            "* token for client {}, expires at unix {}: {}",
+            t.client_id,
+            t.expires,
+            hex(&t.to_bytes())
+        ),
+        Message::TokenRes { token: None, .. } => println!("* token: none (all zero)"),
         Message::Error { code } => println!("* server error: {}", code.label()),
     }
     let _ = io::stdout().flush();
@@ -328,5 +382,15 @@ mod tests {
             }))
         );
         assert_eq!(clean("a\x1b[2Jb"), "a\u{FFFD}[2Jb");
+        assert_eq!(command("/token"), Ok(Some(Request::TokenReq { scope: 0 })));
+        assert_eq!(
+            command("/token 7"),
+            Ok(Some(Request::TokenReq { scope: 7 }))
+        );
+        assert!(command("/token x").is_err());
+        assert_eq!(host_of("127.0.0.1:7778"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7778"), "::1");
+        assert_eq!(host_of("lobby.example:7778"), "lobby.example");
+        assert_eq!(hex(&[0, 0xab, 7]), "00ab07");
     }
 }

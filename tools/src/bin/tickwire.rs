@@ -6,20 +6,27 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use tickwire::secure::{Key, Secure};
 use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
 use tickwire_tools::lobby_args::LobbyArgs;
 use tickwire_tools::logging::LogFormat;
+use tickwire_tools::token_cmd::TokenCmd;
 
 /// tickwire: a real-time game server (UDP game port, 60 Hz snapshots, lag compensation).
 ///
 /// With no subcommand, runs `serve` with its defaults: the arena game on UDP 0.0.0.0:7777
 /// and the lobby on TCP 0.0.0.0:7778. The lobby login takes only a name, over plain TCP:
-/// `--require-ticket` admits anyone who reaches the lobby (there is no secure mode yet).
-/// Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
+/// `--require-ticket` admits anyone who reaches the lobby. For access control run `serve
+/// --secure --token-key FILE` (connect tokens, every datagram authenticated; `tickwire
+/// token` makes keys and tokens). Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
 /// `tickwire listening udp=ADDR lobby=ADDR matches=K` (lobby= when the lobby runs,
 /// matches= when K > 1, then admin=ADDR with --admin). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
 /// stop the server: BYE to every client, the final stats, exit 0 (SIGHUP does not
 /// reload `serve --config FILE`: restart the server to apply a changed file).
+///
+/// Exit status of `serve`: 0 stopped by a signal, cleanly; 1 could not start (an address
+/// in use, ...) or the event loop failed; 2 bad flags, a bad --config file or a refused
+/// --token-key file (nothing was started). `tickwire token --help` gives its own.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -30,7 +37,25 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the game server (the arena game) until SIGINT, SIGTERM or SIGHUP.
-    Serve(Serve),
+    Serve(Box<Serve>),
+    /// Fleet keys and connect tokens for secure mode: keygen, mint, inspect.
+    ///
+    /// A fleet key is 32 random bytes shared by every server (`tickwire serve --secure
+    /// --token-key FILE`) and every token issuer of a fleet; its file holds 64 hex digits
+    /// and a newline and must be readable by its owner only (mode 0600). A connect token
+    /// is 205 bytes: client id, expiry and two connection keys in the clear, the same
+    /// sealed under the fleet key (PROTOCOL.md section 8.1). Its text form, what `mint`
+    /// prints and `inspect` reads, is the 205 bytes as 410 lowercase hex digits and a
+    /// newline.
+    ///
+    /// Exit status: 0 done; 1 a file could not be read or written (a key file refused for
+    /// its mode or format, an output file that exists); 2 bad flags; 3 (inspect) the input
+    /// is not a token; 4 (inspect --token-key) the token does not open under that key and
+    /// protocol id.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -128,11 +153,32 @@ struct Serve {
     lobby: Option<LobbyAddr>,
 
     /// Admit a HELLO only with an unused ticket from the lobby's LOGIN_RES; the player then
-    /// carries its lobby name. Needs the lobby. Not access control yet: a lobby login takes
-    /// only a name, over plain TCP, so this admits anyone who can reach the lobby (until
-    /// secure mode exists). Bind the lobby where only your players can reach it.
+    /// carries its lobby name. Needs the lobby. Not access control: a lobby login takes
+    /// only a name, over plain TCP, so this admits anyone who can reach the lobby (bind
+    /// the lobby where only your players can reach it). For access control use --secure;
+    /// the two do not combine (secure mode drops the HELLOs that carry tickets).
     #[arg(long)]
     require_ticket: bool,
+
+    /// Secure mode (PROTOCOL.md section 8): admit only clients holding a connect token
+    /// sealed under the fleet key of --token-key, and authenticate every datagram after
+    /// the handshake; plain HELLO is dropped (STUN and A2S are unchanged). Needs
+    /// --token-key. Tokens come from a backend holding the same key (`tickwire token
+    /// mint`, or the library's `tickwire::secure::Issuer`).
+    #[arg(long)]
+    secure: bool,
+
+    /// The fleet key file of secure mode: 64 hex digits and a newline, as `tickwire token
+    /// keygen FILE` writes it. Refused (exit 2) when group or others can access it
+    /// (`chmod 600` it). Needs --secure: the key alone does not turn secure mode on. To
+    /// rotate the key, restart the servers and issuers with the new one.
+    #[arg(long, value_name = "FILE")]
+    token_key: Option<PathBuf>,
+
+    /// This server's id in its fleet, for secure mode: it admits tokens of scope 0 and of
+    /// scope N. Without it (or with 0) only scope-0 tokens are admitted. Needs --secure.
+    #[arg(long, value_name = "N")]
+    server_id: Option<u64>,
 
     #[command(flatten)]
     lobby_args: LobbyArgs,
@@ -168,8 +214,8 @@ struct Serve {
 impl Default for Serve {
     fn default() -> Serve {
         match Cli::parse_from(["tickwire", "serve"]).cmd {
-            Some(Cmd::Serve(s)) => s,
-            None => unreachable!("serve was given"),
+            Some(Cmd::Serve(s)) => *s,
+            _ => unreachable!("serve was given"),
         }
     }
 }
@@ -235,7 +281,49 @@ fn lobby_addr(s: &Serve) -> Option<SocketAddr> {
     }
 }
 
-fn host_config(s: &Serve) -> HostConfig {
+/// The flag combinations of secure mode that cannot work, refused before anything starts.
+fn check_secure_flags(s: &Serve) -> Result<(), String> {
+    match (s.secure, &s.token_key) {
+        (true, None) => {
+            return Err("--secure needs --token-key FILE, the fleet key file \
+                        (`tickwire token keygen FILE` writes one)"
+                .into())
+        }
+        (false, Some(_)) => {
+            return Err("--token-key is the key of secure mode: give --secure too \
+                        (the key alone does not turn secure mode on)"
+                .into())
+        }
+        _ => {}
+    }
+    if !s.secure && s.server_id.is_some() {
+        return Err(
+            "--server-id is the server's id in secure mode: give --secure and \
+                    --token-key too"
+                .into(),
+        );
+    }
+    if s.secure && s.require_ticket {
+        return Err(
+            "--secure and --require-ticket do not combine: secure mode drops the \
+                    plain HELLOs that carry lobby tickets and admits connect tokens \
+                    instead; give one of them"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The fleet key of `serve --secure`, read (and its file's mode checked) before anything
+/// starts; `None` without --secure.
+fn read_fleet_key(s: &Serve) -> Result<Option<Key>, String> {
+    match (&s.token_key, s.secure) {
+        (Some(path), true) => Key::read_file(path).map(Some).map_err(|e| e.to_string()),
+        _ => Ok(None),
+    }
+}
+
+fn host_config(s: &Serve, secure: Option<Secure>) -> HostConfig {
     HostConfig {
         bind: s.bind,
         matches: usize::from(s.matches),
@@ -251,6 +339,7 @@ fn host_config(s: &Serve) -> HostConfig {
             max_rewind_rtt: Duration::from_millis(s.max_rewind_rtt_ms),
             rewinds_per_sec: s.rewinds_per_sec,
             require_ticket: s.require_ticket,
+            secure,
             ..Config::default()
         },
         socket_buffer: s.socket_buffer,
@@ -269,7 +358,7 @@ fn host_config(s: &Serve) -> HostConfig {
     }
 }
 
-fn serve(s: Serve) -> Result<(), String> {
+fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     // Every lobby connection is a descriptor: raise the soft RLIMIT_NOFILE as far as the
     // hard limit allows (capped at the kernel's usual nr_open, 2^20), before binding.
     if let Ok((soft, hard)) = tickwire_tools::common::fd_limit() {
@@ -279,7 +368,30 @@ fn serve(s: Serve) -> Result<(), String> {
             Err(e) => log::warn!("cannot raise the file descriptor limit from {soft}: {e}"),
         }
     }
-    let cfg = host_config(&s);
+    let server_id = s.server_id.unwrap_or(0);
+    if fleet_key.is_some() {
+        log::info!(
+            "secure mode on: server id {server_id} (admits tokens of scope {}), protocol id \
+             {}; only connect tokens are admitted, plain HELLO is dropped",
+            if server_id == 0 {
+                "0 only".to_string()
+            } else {
+                format!("0 and {server_id}")
+            },
+            s.protocol_id
+        );
+    }
+    // The lobby's TLS (--lobby-tls-cert, --lobby-tls-key) and, in secure mode, its token
+    // issuer: the same fleet key and protocol id, for this server id (PROTOCOL.md 8.4).
+    let issuing = fleet_key
+        .as_ref()
+        .map(|k| tickwire_tools::lobby_args::LobbyIssuing {
+            fleet_key: k.clone(),
+            server_id,
+        });
+    let secure = fleet_key.map(|k| Secure::new(k, server_id));
+    let mut cfg = host_config(&s, secure);
+    s.lobby_args.secure_lobby(&mut cfg, issuing)?;
     let mut host =
         Host::bind(cfg, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
     let admin = match s.admin {
@@ -332,12 +444,17 @@ fn main() -> ExitCode {
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let serve_args = match cli.cmd {
-        Some(Cmd::Serve(s)) => s,
+        Some(Cmd::Serve(s)) => *s,
+        Some(Cmd::Token { cmd }) => return tickwire_tools::token_cmd::run(cmd),
         None => Serve::default(),
     };
     tickwire_tools::logging::init(serve_args.log_format);
     if let Some(file) = &serve_args.config {
         log::info!("configuration read from {}", file.display());
+    }
+    if let Err(e) = check_secure_flags(&serve_args) {
+        eprintln!("tickwire: {e}");
+        return ExitCode::from(2);
     }
     if serve_args.print_config {
         let sc = cmd.find_subcommand("serve").expect("serve is a subcommand");
@@ -347,7 +464,14 @@ fn main() -> ExitCode {
         print!("{}", tickwire_tools::config_file::to_toml(sc, sm));
         return ExitCode::SUCCESS;
     }
-    match serve(serve_args) {
+    let fleet_key = match read_fleet_key(&serve_args) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("tickwire: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(serve_args, fleet_key) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tickwire: {e}");

@@ -16,9 +16,10 @@ use rand::{Rng, SeedableRng};
 use tickwire::client::lobby::LobbyClient;
 use tickwire::client::{arena, Client, ClientConfig, DisconnectReason, Event};
 use tickwire::internal::RecvBatch;
+use tickwire::secure::UnixClock;
 use tickwire::wire::{RejectReason, MAX_DATAGRAM};
 
-use super::{BotConfig, Progress, Summary};
+use super::{BotConfig, Progress, Summary, Tokens};
 use crate::common::{cpu_time, micros, raise_fd_limit, unspecified};
 
 /// Datagrams read per `recvmmsg` call on one bot socket.
@@ -100,6 +101,8 @@ pub(super) struct Engine<'a> {
     pub(super) buf: Box<[u8; MAX_DATAGRAM]>,
     pub(super) recv: RecvBatch,
     pub(super) c: Counters,
+    /// Unix time for the tokens the bots mint ([`Tokens::Mint`]).
+    pub(super) clock: UnixClock,
 }
 
 fn period(hz: f64) -> Option<Duration> {
@@ -140,6 +143,22 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
         ));
     }
     let n = cfg.clients;
+    if cfg.tokens.is_some() && cfg.lobby.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "lobby tickets and connect tokens do not combine: tickets ride in plain HELLOs, \
+             which a secure server drops",
+        ));
+    }
+    if matches!(cfg.tokens, Some(Tokens::One(_))) && n > 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "one connect token admits one connection, not {n} bots: run one bot, or \
+                 mint a token per bot from the fleet key"
+            ),
+        ));
+    }
     let limit = raise_fd_limit(n as u64 + 64)?;
     if limit < n as u64 + 16 {
         return Err(io::Error::other(format!(
@@ -193,6 +212,7 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
         buf: Box::new([0; MAX_DATAGRAM]),
         recv: RecvBatch::new(RECV_BATCH),
         c: Counters::default(),
+        clock: UnixClock::system(),
     };
     for i in 0..n {
         let at = e.bots[i].start;
@@ -215,6 +235,11 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
             break;
         }
         e.run_due(now);
+        // The timers just run may have ended the last bots (handshake timeouts): do not
+        // sleep until the end with nothing left to wait for.
+        if n > 0 && e.c.ended >= n {
+            break;
+        }
         if let (Some(at), Some(iv)) = (next_progress, cfg.progress) {
             if now >= at {
                 let secs = now
@@ -370,7 +395,36 @@ impl Engine<'_> {
                 ticket,
                 ..cfg.client
             };
-            b.client = Some(Client::new(ccfg, now));
+            let token = match &cfg.tokens {
+                None => None,
+                Some(Tokens::Mint { issuer, scope }) => Some(issuer.mint(
+                    i as u64,
+                    *scope,
+                    &bot_name(i, cfg.seed),
+                    self.clock.unix_secs(now),
+                )),
+                Some(Tokens::One(t)) => Some(t.clone()),
+                Some(Tokens::Lobby {
+                    addr,
+                    trust,
+                    server_name,
+                    scope,
+                }) => match lobby_token(*addr, trust, server_name, *scope, i, cfg.seed) {
+                    Ok(t) => Some(t),
+                    Err(err) => {
+                        log::debug!("bot {i}: token from the TLS lobby at {addr}: {err}");
+                        b.lobby_failed = true;
+                        b.phase = Phase::ConnectFailed;
+                        self.c.failed += 1;
+                        self.c.ended += 1;
+                        return;
+                    }
+                },
+            };
+            b.client = Some(match token {
+                Some(t) => Client::with_token(ccfg, t, now),
+                None => Client::new(ccfg, now),
+            });
             b.phase = Phase::Running;
         }
         let Some(client) = b.client.as_mut() else {
@@ -470,11 +524,35 @@ fn lobby_login(addr: SocketAddr, i: usize, seed: u64) -> io::Result<(LobbyClient
     let stream = std::net::TcpStream::connect_timeout(&addr, LOBBY_TIMEOUT)?;
     let mut l = LobbyClient::from_stream(stream)?;
     l.set_timeout(LOBBY_TIMEOUT);
-    let name = format!("b{}-{i}", seed % 1_000_000);
+    let name = bot_name(i, seed);
     let login = l
         .login(&name)
         .map_err(|e| io::Error::other(e.to_string()))?;
     Ok((l, login.ticket))
+}
+
+/// Logs bot `i` in to the TLS lobby at `addr` and asks it for a connect token of `scope`;
+/// the lobby connection closes when this returns (the token outlives the login).
+fn lobby_token(
+    addr: SocketAddr,
+    trust: &tickwire::client::lobby::TlsTrust,
+    server_name: &str,
+    scope: u64,
+    i: usize,
+    seed: u64,
+) -> Result<tickwire::secure::ConnectToken, String> {
+    let stream =
+        std::net::TcpStream::connect_timeout(&addr, LOBBY_TIMEOUT).map_err(|e| e.to_string())?;
+    let mut l =
+        LobbyClient::from_stream_tls(stream, trust, server_name).map_err(|e| e.to_string())?;
+    l.set_timeout(LOBBY_TIMEOUT);
+    l.login(&bot_name(i, seed)).map_err(|e| e.to_string())?;
+    l.token(scope).map_err(|e| e.to_string())
+}
+
+/// Bot `i`'s name in the lobby and in its token: `b<seed mod 10^6>-<i>`.
+fn bot_name(i: usize, seed: u64) -> String {
+    format!("b{}-{i}", seed % 1_000_000)
 }
 
 fn on_event(

@@ -8,6 +8,10 @@
 //! snapshot they received, aimed at random), keep alive, and measure. At the end every
 //! connected bot says BYE and [`run`] returns a [`Summary`].
 //!
+//! In secure mode ([`BotConfig::tokens`]) each bot connects with a connect token
+//! (PROTOCOL.md section 8), minted locally when the bot starts, as a backend would, or read
+//! from a file for a single bot.
+//!
 //! Timers live in one binary heap of `(deadline, bot)` with lazy deletion: a bot is pushed
 //! again only when its next deadline moves earlier, and a popped entry that is not the bot's
 //! current deadline is skipped, so the heap holds about one entry per bot.
@@ -36,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tickwire::client::ClientConfig;
+use tickwire::secure::{ConnectToken, Issuer};
 
 pub use engine::run;
 pub use summary::{CpuUse, Failures, Percentiles, Progress, Summary, Traffic};
@@ -76,6 +81,39 @@ pub struct BotConfig {
     /// HELLO. It holds that lobby connection until its handshake ends, since logging out
     /// revokes an unused ticket; a failed login ends the bot (counted in the summary).
     pub lobby: Option<SocketAddr>,
+    /// Secure mode: where each bot's connect token comes from (`None`: plain HELLO). Does
+    /// not combine with [`BotConfig::lobby`] (tickets ride in plain HELLOs).
+    pub tokens: Option<Tokens>,
+}
+
+/// Where the bots' connect tokens come from in secure mode.
+#[derive(Debug, Clone)]
+pub enum Tokens {
+    /// Every bot mints its own token when it starts connecting, as a backend would: client
+    /// id = the bot's index, the given scope (the server's `--server-id`, or 0), name
+    /// `b<seed mod 10^6>-<i>` (cut at 16 bytes), the issuer's lifetime from that moment.
+    Mint {
+        /// The fleet key and protocol id (and lifetime) to mint with.
+        issuer: Issuer,
+        /// The scope of every token.
+        scope: u64,
+    },
+    /// One token, for the one bot of the run (a run of more bots is refused: a token
+    /// admits one connection).
+    One(ConnectToken),
+    /// Every bot logs in to this TLS lobby (name `b<seed mod 10^6>-<i>`), asks it for a
+    /// token with TOKEN_REQ (PROTOCOL.md section 8.4) and closes the lobby connection: a
+    /// client as a real player is one, end to end.
+    Lobby {
+        /// The lobby's address.
+        addr: std::net::SocketAddr,
+        /// The CA certificates to trust (a self-signed lobby certificate).
+        trust: tickwire::client::lobby::TlsTrust,
+        /// The name the lobby's certificate must carry.
+        server_name: String,
+        /// The scope to ask for (0: the lobby's own server).
+        scope: u64,
+    },
 }
 
 impl Default for BotConfig {
@@ -99,6 +137,7 @@ impl Default for BotConfig {
             stop: None,
             stun: None,
             lobby: None,
+            tokens: None,
         }
     }
 }

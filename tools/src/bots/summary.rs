@@ -111,7 +111,10 @@ pub struct Failures {
     pub rejected_bad_ticket: usize,
     /// REJECT with a reason this version does not know.
     pub rejected_other: usize,
-    /// No ACCEPT within `--connect-timeout-ms` (nobody answering on that port?).
+    /// No ACCEPT within `--connect-timeout-ms` (nobody answering on that port?). In secure
+    /// mode this also counts the bots whose token the server refused: it drops such a
+    /// TOKEN_HELLO without an answer (expired, another fleet key or protocol id, a scope
+    /// that is not its `--server-id`, already redeemed), so the bot times out.
     pub connect_timeout: usize,
     /// Still in the handshake when the run ended.
     pub still_connecting: usize,
@@ -130,6 +133,8 @@ pub struct Summary {
     pub servers: Vec<String>,
     /// Bots asked for.
     pub clients: usize,
+    /// Whether the bots spoke secure mode (connect tokens, PROTOCOL.md section 8).
+    pub secure: bool,
     /// Bots that got ACCEPT.
     pub connected: usize,
     /// Bots that failed, counted as the progress line counts them: those that never
@@ -219,6 +224,15 @@ impl fmt::Display for Summary {
         )?;
         if self.failed > 0 {
             writeln!(f, "  failures             {}", self.failures)?;
+        }
+        let silent = self.failures.connect_timeout + self.failures.still_connecting;
+        if self.secure && silent > 0 {
+            writeln!(
+                f,
+                "  secure mode          {silent} bot(s) got no ACCEPT: a secure server drops a \
+                 token it refuses without an answer (another fleet key or --protocol-id, a \
+                 scope that is not its --server-id, expired, or already redeemed)"
+            )?;
         }
         writeln!(f, "  wall time            {:.2} s", self.wall_s)?;
         writeln!(f, "  handshake            {}", p(&self.handshake_ms))?;
@@ -357,6 +371,7 @@ impl Engine<'_> {
                 v
             },
             clients: self.bots.len(),
+            secure: self.cfg.tokens.is_some(),
             connected: 0,
             failed: 0,
             rejected: 0,
