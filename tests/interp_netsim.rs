@@ -170,3 +170,20 @@ fn soak_profile_fixed_delay_is_the_configured_one() {
         assert_eq!(*d, Duration::from_millis(150));
     }
 }
+
+/// The buffer adds to the client and changes nothing else: the same seeded run with and
+/// without it gives the same `Event::Snapshot`s, the same counters and the same traffic.
+#[test]
+fn the_buffer_changes_nothing_the_client_did_before() {
+    let run = |interp: Option<InterpConfig>| {
+        let mut w = World::new(77, Config::default());
+        w.add_client_with(soak(), soak(), interp);
+        w.run(Duration::from_secs(5), Some(Duration::from_millis(100)));
+        let c = &w.clients[0].client;
+        let last: Vec<Vec<u8>> = c.snapshot_parts().map(<[u8]>::to_vec).collect();
+        (c.stats(), c.last_snapshot(), last, w.server.state_digest())
+    };
+    let (with, without) = (run(Some(InterpConfig::default())), run(None));
+    assert!(with.0.snapshots > 100);
+    assert_eq!(with, without);
+}

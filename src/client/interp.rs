@@ -79,7 +79,7 @@ pub struct InterpConfig {
     pub fixed_delay: Option<Duration>,
     /// The adaptive delay covers this percentile of the measured jitter (1..=100).
     pub percentile: u8,
-    /// Added to the measured jitter percentile.
+    /// Added to the measured jitter percentile and one tick interval.
     pub margin: Duration,
     /// The adaptive delay is at least this.
     pub min_delay: Duration,
