@@ -1,6 +1,7 @@
 //! The client allocates nothing per datagram: after `Client::new` and the handshake,
 //! receiving snapshots (one and two parts), game datagrams and junk, sending inputs and
-//! keepalives, and reading stats and snapshot parts never touch the allocator.
+//! keepalives, and reading stats and snapshot parts never touch the allocator; nor, with
+//! an interpolation buffer (plain and secure), do late snapshots and `interpolate`.
 //!
 //! A counting global allocator, counting this thread only (each thread has its own count), so
 //! parallel tests do not interfere.
@@ -178,4 +179,102 @@ fn no_allocation_with_interpolation() {
     assert_eq!(c.stats().snapshots, 1000);
     assert_eq!(c.stats().late, 1000);
     assert!(blended > 990, "{blended}");
+}
+
+/// Secure mode: snapshots sealed by a real secure server, every other one delivered after
+/// the next (late), opened and kept by the interpolation buffer: no allocation on either
+/// end in steady state.
+#[test]
+fn no_allocation_with_interpolation_in_secure_mode() {
+    use std::net::SocketAddr;
+    use tickwire::client::InterpConfig;
+    use tickwire::secure::{Issuer, Key, Secure, UnixClock};
+    use tickwire::{Arena, Config, Server};
+    const N: usize = 4;
+    let t0 = Instant::now();
+    let fleet = Key::from_bytes([3; 32]);
+    let mut server = Server::new(
+        Config {
+            seed: Some(1),
+            secure: Some(Secure::new(fleet.clone(), 0).with_clock(UnixClock::fixed(t0, 1_000))),
+            ..Config::default()
+        },
+        Arena::new(1),
+        t0,
+    );
+    let issuer = Issuer::new(fleet, 0);
+    let addrs: Vec<SocketAddr> = (0..N)
+        .map(|i| SocketAddr::from(([10, 0, 0, i as u8 + 1], 5000)))
+        .collect();
+    let interp = InterpConfig {
+        fixed_delay: Some(Duration::from_millis(100)),
+        ..InterpConfig::default()
+    };
+    let mut clients: Vec<Client> = (0..N)
+        .map(|i| {
+            let t = issuer.mint(i as u64, 0, "", 1_000);
+            Client::with_token(ClientConfig::default(), t, t0).with_interpolation(interp)
+        })
+        .collect();
+    let mut held = vec![([0u8; MAX_DATAGRAM], 0usize); N];
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut now = t0;
+    let mut round = |k: u32, now: &mut Instant, clients: &mut [Client]| {
+        let mut frames = 0;
+        for (j, c) in clients.iter_mut().enumerate() {
+            if c.state().is_connected() {
+                let (kind, pl) = arena::input(1, 0);
+                let _ = c.send_game(kind, &pl);
+            }
+            while let Some(n) = c.poll_transmit(*now, &mut buf) {
+                let _ = server.handle_datagram(*now, addrs[j], &buf[..n]);
+            }
+        }
+        *now += Duration::from_nanos(16_666_667);
+        server.handle_timeout(*now);
+        let n = server.transmits().len();
+        for i in 0..n {
+            let t = server.transmits()[i];
+            let len = server.write_transmit(&t, &mut buf).unwrap();
+            let j = addrs.iter().position(|a| *a == t.dst).unwrap();
+            let c = &mut clients[j];
+            if buf[10] == 6 && c.state().is_connected() && k % 2 == 1 {
+                // Held back: it arrives after the next tick's snapshot.
+                held[j].0[..len].copy_from_slice(&buf[..len]);
+                held[j].1 = len;
+                continue;
+            }
+            c.handle_datagram(*now, &buf[..len]);
+            if held[j].1 > 0 {
+                let (h, hl) = &mut held[j];
+                c.handle_datagram(*now, &h[..*hl]);
+                *hl = 0;
+            }
+        }
+        server.sent(n);
+        for c in clients.iter_mut() {
+            if c.interpolate(*now).is_some_and(|f| f.to.is_some()) {
+                frames += 1;
+            }
+        }
+        frames
+    };
+    for k in 0..20 {
+        round(k, &mut now, &mut clients);
+    }
+    assert!(clients.iter().all(|c| c.state().is_connected()));
+    let window = counting::Window::open();
+    let mut frames = 0;
+    for k in 20..120 {
+        frames += round(k, &mut now, &mut clients);
+    }
+    let allocs = window.close();
+    assert_eq!(allocs, 0, "allocations in steady state, secure mode");
+    assert!(frames > 90 * N, "{frames}");
+    for c in &clients {
+        let s = c.interp_stats().unwrap();
+        assert!(s.late_kept >= 45, "{s:?}");
+        assert_eq!(s.too_late, 0);
+        assert_eq!(c.stats().drops.get(tickwire::wire::DropReason::BadAuth), 0);
+    }
 }

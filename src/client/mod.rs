@@ -6,8 +6,9 @@
 //! `std::net::UdpSocket` for simple launchers and tools. [`arena`] encodes the default
 //! game's inputs and decodes its snapshots (section 4).
 //!
-//! Every buffer is allocated by [`Client::new`]; handling and emitting datagrams never
-//! allocates (`tests/client_alloc.rs` counts).
+//! Every buffer is allocated by [`Client::new`] (and [`Client::with_interpolation`] for
+//! the interpolation buffer); handling and emitting datagrams and interpolating never
+//! allocate (`tests/client_alloc.rs` counts).
 //!
 //! # How the client reads PROTOCOL.md
 //!
