@@ -348,3 +348,91 @@ fn host_with_a_callback_game_and_a_sans_io_client() {
     assert_eq!((counts.connects, counts.inputs), (1, 1));
     assert!(counts.steps > 0);
 }
+
+#[test]
+fn secure_host_from_c_admits_a_token_client_and_bad_configs_are_refused() {
+    let key = [0x42u8; TW_KEY_LEN];
+    let mut counts = Box::new(Counts::default());
+    let game = TwGame {
+        user: (&mut *counts as *mut Counts).cast(),
+        knows_kind: None,
+        check_input: None,
+        connect: Some(on_connect),
+        disconnect: None,
+        input: Some(on_input),
+        step: Some(on_step),
+        snapshot: Some(on_snapshot),
+    };
+    unsafe {
+        let mut hc: TwHostConfig = std::mem::zeroed();
+        tw_host_config_default(&mut hc);
+        let mut h = null_mut();
+        hc.bind = c"not an address".as_ptr();
+        assert_eq!(tw_host_new(&hc, &game, &mut h), TwStatus::ErrInvalid);
+        hc.bind = c"127.0.0.1:0".as_ptr();
+        hc.tick_hz = 0;
+        assert_eq!(tw_host_new(&hc, &game, &mut h), TwStatus::ErrInvalid);
+        assert!(h.is_null());
+        assert_eq!(tw_host_new(&hc, null(), &mut h), TwStatus::ErrNull);
+        tw_host_config_default(&mut hc);
+        hc.bind = c"127.0.0.1:0".as_ptr();
+        hc.secure_key = key.as_ptr();
+        assert_eq!(tw_host_new(&hc, &game, &mut h), TwStatus::Ok);
+        assert_eq!(tw_host_spawn(h), TwStatus::Ok);
+        let addr = format!("127.0.0.1:{}\0", tw_host_port(h));
+        // A plain client gets no answer from a secure host.
+        let mut cfg: TwClientConfig = std::mem::zeroed();
+        tw_client_config_default(&mut cfg);
+        let mut conn = null_mut();
+        assert_eq!(
+            tw_conn_connect(addr.as_ptr().cast(), &cfg, 300, &mut conn),
+            TwStatus::ErrTimedOut
+        );
+        assert!(conn.is_null());
+        let mut token = [0u8; TW_TOKEN_LEN];
+        let now = tw_unix_now();
+        assert_eq!(
+            tw_token_mint(key.as_ptr(), 0, 9, 0, null(), now, token.as_mut_ptr()),
+            TwStatus::Ok
+        );
+        let s = tw_conn_connect_secure(
+            addr.as_ptr().cast(),
+            &cfg,
+            token.as_ptr(),
+            token.len(),
+            3000,
+            &mut conn,
+        );
+        assert_eq!(s, TwStatus::Ok);
+        // The callback game's snapshot, opened under the match key.
+        let c = tw_conn_client(conn);
+        let mut seen = false;
+        let end = tw_now_us() + 3_000_000;
+        while !seen && tw_now_us() < end {
+            let mut e = event();
+            assert_eq!(tw_conn_poll(conn, 20, &mut e), TwStatus::Ok);
+            if e.kind == TwEventKind::Snapshot as u32 {
+                let (mut d, mut len) = (null(), 0usize);
+                tw_client_snapshot_part(c, 0, &mut d, &mut len);
+                seen = std::slice::from_raw_parts(d, len) == [1, 1, 2, 3];
+            }
+        }
+        assert!(seen);
+        // The same token again, from another socket: refused (no answer).
+        let mut again = null_mut();
+        assert_eq!(
+            tw_conn_connect_secure(
+                addr.as_ptr().cast(),
+                &cfg,
+                token.as_ptr(),
+                token.len(),
+                300,
+                &mut again
+            ),
+            TwStatus::ErrTimedOut
+        );
+        tw_conn_free(conn);
+        tw_host_free(h);
+    }
+    assert_eq!(counts.connects, 1);
+}
