@@ -131,3 +131,64 @@ fn no_allocation_per_call_on_the_hot_path() {
     assert_eq!(st.interp_late_kept, 500);
     assert_eq!(st.interp_usable, 1000);
 }
+
+/// The socket-owning client too: polling, sending inputs and interpolating against a real
+/// arena host on 127.0.0.1 allocate nothing on the caller's thread (the host's thread is
+/// not counted: each thread has its own count).
+#[test]
+fn socket_client_polls_without_allocating() {
+    use tickwire::{Arena, Host, HostConfig};
+    let cfg = HostConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        stats_interval: None,
+        ..HostConfig::default()
+    };
+    let mut host = Host::bind(cfg, |i| Arena::new(i as u64)).expect("bind");
+    let addr = format!("{}\0", host.udp_addrs()[0]);
+    let stop = host.stopper();
+    let t = std::thread::spawn(move || host.run().expect("host runs"));
+    let mut conn = null_mut();
+    let mut e = TwEvent {
+        kind: 0,
+        qport: 0,
+        game_kind: 0,
+        reason: 0,
+        tick_hz: 0,
+        tick: 0,
+        time_us: 0,
+    };
+    unsafe {
+        let mut cfg: TwClientConfig = std::mem::zeroed();
+        tw_client_config_default(&mut cfg);
+        cfg.interp = 1;
+        assert_eq!(
+            tw_conn_connect(addr.as_ptr().cast(), &cfg, 3000, &mut conn),
+            TwStatus::Ok
+        );
+        let c = tw_conn_client(conn);
+        let spin = |until: u64, e: &mut TwEvent| {
+            let mut snaps = 0;
+            while tw_now_us() < until {
+                tw_conn_send_input(conn, 1, 0);
+                tw_conn_poll(conn, 10, e);
+                if e.kind == TwEventKind::Snapshot as u32 {
+                    snaps += 1;
+                }
+                let mut f = TwFrame::default();
+                tw_client_interpolate(c, tw_now_us(), &mut f);
+                let mut st = TwClientStats::default();
+                tw_client_stats(c, &mut st);
+            }
+            snaps
+        };
+        spin(tw_now_us() + 300_000, &mut e);
+        let window = counting::Window::open();
+        let snaps = spin(tw_now_us() + 700_000, &mut e);
+        let allocs = window.close();
+        assert_eq!(allocs, 0, "allocations while polling");
+        assert!(snaps > 20, "{snaps}");
+        tw_conn_free(conn);
+    }
+    stop.stop();
+    t.join().unwrap();
+}
