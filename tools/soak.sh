@@ -223,6 +223,7 @@ if impair != "kernel":
 print(f"  datagram loss measured (downlink)  {bots['loss']*100:.2f}% (server seqs the bots never saw; {bots['datagrams_late']} more arrived late,")
 print(f"                                     after a newer one, and were dropped as the window says; {bots['datagrams_dropped']} dropped by the bots in all)")
 print(f"  snapshot delivery                  {bots['delivery']*100:.2f}% of ticks ({bots['snapshot_ticks_lost']} ticks missed)")
+print(f"  ticks usable for rendering         {bots.get('render_usable', 0)*100:.2f}% (interpolation delay {bots.get('render_delay_ms', 0):.1f} ms, mean of bots)")
 print(f"  uplink loss seen by the server     {field('lost')} client seqs never seen, {field('late')} late, of {field('in')} datagrams in")
 print(f"  duplicates dropped by the server   {drops.get('duplicate', '0')}; duplicates processed: 0 (the window accepts a seq once)")
 print(f"  late (reordered) dropped           {drops.get('late', '0')} by the server; older than the window {drops.get('old', '0')}")

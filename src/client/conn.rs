@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::interp::{Interp, InterpConfig, InterpStats, Interpolation};
 use super::snapshot::{Outcome, Reassembly, SnapshotParts};
 use super::stats::{ClientStats, Meter};
 use crate::link::{End, Link};
@@ -92,6 +93,8 @@ pub struct Client {
     meter: Meter,
     /// Secure mode (PROTOCOL.md section 8): the token, its keys and the match key.
     sec: Option<Box<ClientSecure>>,
+    /// The interpolation buffer, when enabled ([`Client::with_interpolation`]).
+    interp: Option<Box<Interp>>,
 }
 
 impl Client {
@@ -133,6 +136,7 @@ impl Client {
             snap: Reassembly::new(cfg.max_snapshot_parts),
             meter: Meter::new(),
             sec: None,
+            interp: None,
         }
     }
 
@@ -278,7 +282,15 @@ impl Client {
         if matches!(kind, Kind::Keepalive | Kind::Bye) && n != 0 {
             return self.dropped(DropReason::BadPayload);
         }
-        if let Err(d) = self.link.receive(p.seq()) {
+        let seq = self.link.receive(p.seq());
+        if let (Some(s), Ok(_) | Err(DropReason::Late)) = (&snap, &seq) {
+            // In order or late (never seen before): the interpolation buffer takes it.
+            let now_us = self.link_time(now);
+            if let (Some(i), Some(sec)) = (self.interp.as_deref_mut(), self.sec.as_deref()) {
+                i.part(now_us, s, &sec.scratch[..n]);
+            }
+        }
+        if let Err(d) = seq {
             return self.dropped(d);
         }
         self.timers.set(timer::IDLE, later(now, self.cfg.timeout));
@@ -376,7 +388,15 @@ impl Client {
             },
             _ => {}
         }
-        if let Err(d) = self.link.receive(p.seq()) {
+        let seq = self.link.receive(p.seq());
+        if let (Some((s, body)), Ok(_) | Err(DropReason::Late)) = (&snap, &seq) {
+            // In order or late (never seen before): the interpolation buffer takes it.
+            let now_us = self.link_time(now);
+            if let Some(i) = self.interp.as_deref_mut() {
+                i.part(now_us, s, body);
+            }
+        }
+        if let Err(d) = seq {
             return self.dropped(d);
         }
         self.timers.set(timer::IDLE, later(now, self.cfg.timeout));
@@ -648,6 +668,55 @@ impl Client {
     /// Tick and server time (µs) of the last whole snapshot.
     pub fn last_snapshot(&self) -> Option<(u32, u64)> {
         self.snap.last()
+    }
+
+    /// This client with an interpolation buffer ([`InterpConfig`]; see
+    /// [`Client::interpolate`]). Allocates the buffer now (`capacity` slots of
+    /// `max_snapshot_bytes`, part tables of `max_snapshot_parts`); nothing after it. Call
+    /// it before connecting: snapshots received before are not in the buffer.
+    pub fn with_interpolation(mut self, cfg: InterpConfig) -> Client {
+        self.enable_interpolation(cfg);
+        self
+    }
+
+    /// [`Client::with_interpolation`] on a client in place; replaces a buffer already
+    /// there (and what it held).
+    pub fn enable_interpolation(&mut self, cfg: InterpConfig) {
+        self.interp = Some(Box::new(Interp::new(cfg, self.cfg.max_snapshot_parts)));
+    }
+
+    /// The interpolation buffer's configuration, when it is enabled.
+    pub fn interp_config(&self) -> Option<&InterpConfig> {
+        self.interp.as_deref().map(Interp::config)
+    }
+
+    /// What to render at `now` (the interpolation buffer, see [`InterpConfig`]): the two
+    /// complete snapshots around the render time `now - delay`, and the blend factor.
+    /// `None` without a buffer or before the first complete snapshot. Moves the render
+    /// time to `now` and frees what it has passed; the snapshots it returns stay readable
+    /// until the next call that takes `&mut self`. Never allocates.
+    pub fn interpolate(&mut self, now: Instant) -> Option<Interpolation<'_>> {
+        let now_us = self.link_time(now);
+        self.interp.as_deref_mut()?.interpolate(now_us)
+    }
+
+    /// The interpolation buffer's counters, delay and jitter (ticks usable for
+    /// rendering: [`InterpStats::usable_ratio`]); `None` without a buffer.
+    pub fn interp_stats(&self) -> Option<InterpStats> {
+        self.interp.as_deref().map(Interp::stats)
+    }
+
+    /// The complete snapshot of `tick` in the interpolation buffer, when it is kept; the
+    /// ends of the last [`Client::interpolate`] are, until a later `now` (a datagram or
+    /// the next `interpolate`) moves the render time past the newer end.
+    pub fn buffered_snapshot(&self, tick: u32) -> Option<super::BufferedSnapshot<'_>> {
+        self.interp.as_deref()?.get(tick)
+    }
+
+    /// The complete snapshots in the interpolation buffer, oldest tick first, as `(tick,
+    /// server time µs)`; empty without a buffer.
+    pub fn buffered_ticks(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.interp.as_deref().into_iter().flat_map(Interp::ticks)
     }
 
     /// The payload of the last [`Event::Game`].

@@ -6,8 +6,9 @@
 //! `std::net::UdpSocket` for simple launchers and tools. [`arena`] encodes the default
 //! game's inputs and decodes its snapshots (section 4).
 //!
-//! Every buffer is allocated by [`Client::new`]; handling and emitting datagrams never
-//! allocates (`tests/client_alloc.rs` counts).
+//! Every buffer is allocated by [`Client::new`] (and [`Client::with_interpolation`] for
+//! the interpolation buffer); handling and emitting datagrams and interpolating never
+//! allocate (`tests/client_alloc.rs` counts).
 //!
 //! # How the client reads PROTOCOL.md
 //!
@@ -32,7 +33,12 @@
 //!   check and move the seq window (KEEPALIVE, SNAPSHOT, game kinds, BYE).
 //! - **Reordering.** The window accepts only seqs newer than the newest, so a reordered
 //!   datagram is dropped as old, exactly as section 3 says; for snapshots this means a
-//!   part overtaken by a later datagram is lost, and its tick with it.
+//!   part overtaken by a later datagram is lost to the reassembly and
+//!   [`Event::Snapshot`], and its tick with it. With an interpolation buffer
+//!   ([`Client::with_interpolation`]) a late snapshot part (older than the newest seq,
+//!   never seen before: the window remembers the 64 seqs below the newest) is still
+//!   counted late and dropped by the window, but the buffer keeps it for rendering, as
+//!   section 3 allows; it refreshes no timer and carries no ack.
 //! - **Snapshot parts.** Each part's body is kept as is, in part order; the client does
 //!   not join them, because section 3 says each part is "decodable on its own". The arena
 //!   decoder therefore reads each part as `count u8` + entries (see [`arena::players`]).
@@ -49,10 +55,14 @@
 pub mod arena;
 pub mod blocking;
 mod conn;
+mod interp;
 pub mod lobby;
 mod snapshot;
 mod stats;
 
 pub use conn::{Client, ClientConfig, DisconnectReason, Event, SendError, State};
+pub use interp::{
+    BufferedSnapshot, InterpConfig, InterpStats, Interpolation, WINDOW as INTERP_WINDOW,
+};
 pub use snapshot::SnapshotParts;
 pub use stats::{ClientStats, RttStats};

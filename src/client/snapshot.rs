@@ -168,7 +168,9 @@ impl Reassembly {
     /// The parts of the last whole snapshot, in part order (empty before the first).
     pub(crate) fn parts(&self) -> SnapshotParts<'_> {
         SnapshotParts {
-            buf: &self.done,
+            data: &self.done.data,
+            offs: None,
+            lens: &self.done.lens,
             next: 0,
             end: if self.delivered.is_some() {
                 self.done.parts
@@ -197,9 +199,25 @@ impl Reassembly {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SnapshotParts<'a> {
-    buf: &'a PartBuf,
+    data: &'a [u8],
+    /// Each part's offset in `data`; `None`: part `i` is at `i * PART_MAX`.
+    offs: Option<&'a [u16]>,
+    lens: &'a [u16],
     next: u8,
     end: u8,
+}
+
+impl<'a> SnapshotParts<'a> {
+    /// Parts `i` at `data[offs[i]..][..lens[i]]` (the interpolation buffer's layout).
+    pub(crate) fn spans(data: &'a [u8], offs: &'a [u16], lens: &'a [u16]) -> SnapshotParts<'a> {
+        SnapshotParts {
+            data,
+            offs: Some(offs),
+            lens,
+            next: 0,
+            end: lens.len().min(offs.len()).min(u8::MAX as usize) as u8,
+        }
+    }
 }
 
 impl<'a> Iterator for SnapshotParts<'a> {
@@ -211,9 +229,12 @@ impl<'a> Iterator for SnapshotParts<'a> {
         }
         let i = self.next as usize;
         self.next += 1;
-        let len = *self.buf.lens.get(i)? as usize;
-        let at = i * PART_MAX;
-        self.buf.data.get(at..at + len)
+        let len = *self.lens.get(i)? as usize;
+        let at = match self.offs {
+            Some(o) => *o.get(i)? as usize,
+            None => i * PART_MAX,
+        };
+        self.data.get(at..at + len)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -87,6 +87,9 @@ pub struct SimClient {
     up_link: Netem<Vec<u8>>,
     down_link: Netem<Vec<u8>>,
     next_input: Instant,
+    /// Impairments used as they are (up, down) instead of `up`/`down`'s
+    /// ([`World::add_client_with`]).
+    raw: Option<(Impairment, Impairment)>,
 }
 
 pub struct World {
@@ -199,7 +202,28 @@ impl World {
             up_link: Netem::new(up.impairment(), link_seed(self.seed, 2 * i as u64)),
             down_link: Netem::new(down.impairment(), link_seed(self.seed, 2 * i as u64 + 1)),
             next_input: self.now,
+            raw: None,
         });
+        i
+    }
+
+    /// A client whose links use `up` and `down` as they are (any order, distribution or
+    /// reorder, e.g. the soak's netem profile), with an interpolation buffer when `interp`
+    /// is given.
+    pub fn add_client_with(
+        &mut self,
+        up: Impairment,
+        down: Impairment,
+        interp: Option<tickwire::client::InterpConfig>,
+    ) -> usize {
+        let i = self.add_client(Link::CLEAN, Link::CLEAN);
+        let c = &mut self.clients[i];
+        c.raw = Some((up, down));
+        c.up_link.set_impairment(up);
+        c.down_link.set_impairment(down);
+        if let Some(cfg) = interp {
+            c.client.enable_interpolation(cfg);
+        }
         i
     }
 
@@ -271,7 +295,8 @@ impl World {
                     self.clients[i].bye_sent_at.get_or_insert(now);
                 }
                 let c = &mut self.clients[i];
-                send(&mut c.down_link, c.down, now, &b);
+                let imp = c.raw.map_or_else(|| c.down.impairment(), |r| r.1);
+                send(&mut c.down_link, imp, now, &b);
             }
         }
         // Clients.
@@ -288,8 +313,9 @@ impl World {
                     c.next_input = now + every;
                 }
             }
+            let imp = c.raw.map_or_else(|| c.up.impairment(), |r| r.0);
             while let Some(n) = c.client.poll_transmit(now, &mut self.buf) {
-                send(&mut c.up_link, c.up, now, &self.buf[..n]);
+                send(&mut c.up_link, imp, now, &self.buf[..n]);
             }
         }
     }
@@ -312,9 +338,9 @@ impl World {
 }
 
 /// Puts one datagram on a link: the model draws loss, duplication, hold-back, latency and
-/// jitter (`link` as it is now: a test may change it between runs).
-fn send(q: &mut Netem<Vec<u8>>, link: Link, now: Instant, bytes: &[u8]) {
-    q.set_impairment(link.impairment());
+/// jitter (the link's impairment as it is now: a test may change it between runs).
+fn send(q: &mut Netem<Vec<u8>>, imp: Impairment, now: Instant, bytes: &[u8]) {
+    q.set_impairment(imp);
     q.push_with(now, || bytes.to_vec());
 }
 

@@ -45,6 +45,11 @@ fn twenty_bots_connect_receive_and_report() {
     assert!(s.window_received <= s.window_expected);
     assert!(s.window_received <= s.snapshots_received);
     assert!(s.delivery > 0.0 && s.delivery <= 1.0);
+    // Over loopback every tick that arrives is in time for rendering.
+    assert!(
+        s.render_usable >= s.delivery * 0.9 && s.render_usable <= 1.0,
+        "{s:?}"
+    );
     assert_eq!(s.handshake_ms.samples, 20);
     assert!(s.handshake_ms.p50 <= s.handshake_ms.p99 && s.handshake_ms.p99 <= s.handshake_ms.max);
     assert!(s.rtt_ms.samples > 0);
@@ -73,6 +78,8 @@ fn twenty_bots_connect_receive_and_report() {
         "snapshots_received",
         "window_expected",
         "delivery",
+        "render_usable",
+        "render_delay_ms",
         "loss",
         "rtt_ms",
         "sent",

@@ -572,6 +572,10 @@ fn on_event(
         } => {
             b.connected_at = Some(now);
             b.lobby = None; // the ticket is redeemed
+                            // Ticks usable for rendering (issue 16): each bot keeps an interpolation buffer.
+            if let Some(cl) = b.client.as_mut() {
+                cl.enable_interpolation(super::summary::bot_interp());
+            }
             b.tick_hz = tick_hz;
             b.accept = (tick, server_time_us);
             c.connected += 1;

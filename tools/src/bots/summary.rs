@@ -167,6 +167,14 @@ pub struct Summary {
     pub window_expected: u64,
     /// `window_received / window_expected`.
     pub delivery: f64,
+    /// Ticks usable for rendering: complete in the bots' interpolation buffers
+    /// ([`bot_interp`]) before their render time reached them, over the ticks from each
+    /// bot's first snapshot to its newest (`InterpStats::usable_ratio`, all bots). Counts
+    /// late snapshots that `delivery` (newest only) does not.
+    pub render_usable: f64,
+    /// The mean of the bots' interpolation delay at the end, ms (adaptive: the 99th
+    /// percentile of the jitter they measured, plus one tick and a margin).
+    pub render_delay_ms: f64,
     /// Ticks missing between received snapshots, all bots.
     pub snapshot_ticks_lost: u64,
     /// Server datagrams never seen (sequence gaps that no late arrival filled), all bots.
@@ -241,6 +249,12 @@ impl fmt::Display for Summary {
             self.window_expected,
             self.snapshots_received,
             self.snapshot_ticks_lost
+        )?;
+        writeln!(
+            f,
+            "  usable for rendering {:.4}% of ticks (interpolation delay {:.1} ms, mean of bots)",
+            self.render_usable * 100.0,
+            self.render_delay_ms
         )?;
         writeln!(
             f,
@@ -372,6 +386,8 @@ impl Engine<'_> {
             window_received: 0,
             window_expected: 0,
             delivery: 0.0,
+            render_usable: 0.0,
+            render_delay_ms: 0.0,
             snapshot_ticks_lost: 0,
             datagrams_lost: 0,
             datagrams_late: 0,
@@ -387,6 +403,7 @@ impl Engine<'_> {
             cpu: CpuUse::default(),
         };
         let mut rate_sum = 0.0;
+        let (mut usable, mut spanned, mut delay_sum, mut buffers) = (0u64, 0u64, 0.0, 0u64);
         let mut accepted = 0u64;
         let mut rate_min = f64::INFINITY;
         for b in &self.bots {
@@ -414,6 +431,11 @@ impl Engine<'_> {
                 let _ = handshake.record(micros(h).clamp(1, HIST_MAX_US));
             }
             let _ = rtt.add(client.rtt_histogram());
+            if let Some(i) = client.interp_stats().filter(|i| i.ticks_spanned > 0) {
+                (usable, spanned) = (usable + i.usable, spanned + i.ticks_spanned);
+                delay_sum += i.delay.as_secs_f64() * 1e3;
+                buffers += 1;
+            }
             let Some(at) = b.connected_at else {
                 continue;
             };
@@ -444,6 +466,10 @@ impl Engine<'_> {
         if s.window_expected > 0 {
             s.delivery = s.window_received as f64 / s.window_expected as f64;
         }
+        if spanned > 0 {
+            s.render_usable = usable as f64 / spanned as f64;
+            s.render_delay_ms = delay_sum / buffers as f64;
+        }
         let seen = accepted + s.datagrams_late + s.datagrams_lost;
         if seen > 0 {
             s.loss = s.datagrams_lost as f64 / seen as f64;
@@ -457,5 +483,16 @@ impl Engine<'_> {
             busy: (cpu.0 + cpu.1).as_secs_f64() / secs,
         };
         s
+    }
+}
+
+/// The interpolation buffer each bot keeps (issue 16), sized for the bots' snapshots (the
+/// arena's 255 players at most: 2044 body bytes) and at most 200 ms of delay at 60 Hz.
+pub(super) fn bot_interp() -> tickwire::client::InterpConfig {
+    tickwire::client::InterpConfig {
+        capacity: 16,
+        max_snapshot_bytes: 2048,
+        max_delay: Duration::from_millis(200),
+        ..tickwire::client::InterpConfig::default()
     }
 }
