@@ -266,7 +266,11 @@ fn secure_host_thread_allocates_nothing_in_steady_state() {
     let before = SECURE_HOST.get();
     play(&mut cs, 40);
     let after = SECURE_HOST.get();
-    assert_eq!(after - before, 0, "secure host thread allocated while serving");
+    assert_eq!(
+        after - before,
+        0,
+        "secure host thread allocated while serving"
+    );
     for c in cs {
         assert_eq!(c.stats().drops.total(), 0);
         c.close().unwrap();

@@ -6,9 +6,11 @@
 //!   do nothing else; reports datagrams per CPU-second.
 //! - `flood`: send as fast as possible with `sendmmsg` from a few sockets. With `--connect`
 //!   each socket first completes the tickwire handshake and then sends INPUTs with
-//!   advancing sequence numbers (the server's accept path); without, header-valid
-//!   KEEPALIVEs for qport 1. With `--token-key FILE`, each socket connects in secure mode
-//!   with a token minted from that fleet key and floods sealed INPUTs.
+//!   advancing sequence numbers (the server's accept path), all written by the library
+//!   client before the flood starts; without, header-valid KEEPALIVEs for qport 1. With
+//!   `--token-key FILE`, each socket connects in secure mode with a token minted from that
+//!   fleet key and floods sealed INPUTs, written the same way, so both floods run at the
+//!   same rate.
 //! - `bcast`: a bare `sendmmsg` broadcast, every tick, of `--parts` snapshot-sized
 //!   datagrams (two pieces, header and shared body, as the server sends them) to each of
 //!   `--clients` local sockets drained by a second thread; reports the sending thread's CPU
@@ -266,16 +268,14 @@ fn flood(
         s.set_nonblocking(true)?;
         socks.push((s, qport, seq, ack));
     }
-    if secure {
-        return flood_sealed(target, socks, clients, seconds, batch);
+    if connect {
+        // Plain or sealed INPUTs from the library clients, all written before the flood.
+        return flood_clients(target, socks, clients, seconds, batch, secure);
     }
     let stop = stop_flag();
     // INPUT (walk right) with SEQ|ACK, or a KEEPALIVE: 15 or 13 bytes.
-    let (kind, flags, len) = if connect {
-        (0x10u8, flags::SEQ | flags::ACK, 2u16)
-    } else {
-        (0x00u8, flags::SEQ | flags::ACK, 0u16)
-    };
+    // Not handshaken: header-valid KEEPALIVEs for qport 1 (13 bytes), the bare reference.
+    let (kind, flags, len) = (0x00u8, flags::SEQ | flags::ACK, 0u16);
     let size = HEADER_LEN + len as usize;
     let mut bufs = vec![[0u8; 16]; batch];
     let mut tx = SendBatch::new(batch, target.is_ipv6());
@@ -320,16 +320,17 @@ fn flood(
     Ok(())
 }
 
-/// The secure flood: each socket's library client seals its INPUTs (walk right), as a
-/// secure client sends them, all of them before the flood starts (sealing on the fly
-/// would make the flooder, not the server, the limit: ChaCha20-Poly1305 costs it as much
-/// as it costs the server); then `batch` per `sendmmsg` call, as the plain flood.
-fn flood_sealed(
+/// The handshaken flood: each socket's library client writes its INPUTs (walk right), as
+/// a client sends them (sealed in secure mode), all of them before the flood starts, so
+/// the plain and the secure flood run at the same rate (sealing on the fly would make the
+/// flooder, not the server, the limit); then `batch` per `sendmmsg` call.
+fn flood_clients(
     target: SocketAddr,
     socks: Vec<(UdpSocket, u8, u32, u32)>,
     mut clients: Vec<Client>,
     seconds: f64,
     batch: usize,
+    secure: bool,
 ) -> io::Result<()> {
     const SLOT: usize = 32;
     // Enough for the fastest plain flood seen here (~600 k/s), capped at 4 M datagrams.
@@ -337,8 +338,8 @@ fn flood_sealed(
     let per_sock = total.div_ceil(socks.len()).max(batch);
     let now = Instant::now();
     let mut sealed: Vec<Vec<u8>> = Vec::with_capacity(socks.len());
-    // Each slot: the datagram (31 bytes for an INPUT, 29 for a KEEPALIVE), its length in
-    // the slot's last byte.
+    // Each slot: the datagram (an INPUT: 15 bytes, 31 sealed; a KEEPALIVE: 13, 29 sealed),
+    // its length in the slot's last byte.
     for c in clients.iter_mut() {
         let mut b = vec![0u8; per_sock * SLOT];
         for k in 0..per_sock {
@@ -379,7 +380,7 @@ fn flood_sealed(
     }
     let wall = t0.elapsed().as_secs_f64();
     println!(
-        "rawref flood datagrams={sent} refused={dropped} wall_s={wall:.3} cpu_s={:.3} per_s={:.0} connect=true secure=true",
+        "rawref flood datagrams={sent} refused={dropped} wall_s={wall:.3} cpu_s={:.3} per_s={:.0} connect=true secure={secure}",
         cpu_s(false) - c0,
         sent as f64 / wall.max(1e-9)
     );
