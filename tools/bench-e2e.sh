@@ -2,10 +2,12 @@
 # End-to-end benchmark on 127.0.0.1: the tickwire server against bare-syscall references
 # measured in the same run, printed as one table.
 #
-#   tools/bench-e2e.sh [--quick] [--secure] [--clients "500 1000 2000"] [--seconds S] [--per-match P]
+#   tools/bench-e2e.sh [--quick] [--secure] [--rate R] [--clients "500 1000 2000"] [--seconds S] [--per-match P]
 #
 # (a) receive path: server datagrams per CPU-second under a sendmmsg flood of handshaken
 #     INPUTs, vs a bare recvmmsg drain of the same flood (tickwire-rawref drain/flood);
+#     every flood at one rate, --rate R datagrams/s (default 300000: below what the
+#     flooder reaches here), since a receiver's CPU per datagram depends on the input rate;
 # (b) broadcast: server CPU per client per tick while serving bots, vs a bare sendmmsg
 #     broadcast of the same datagram size and count (tickwire-rawref bcast);
 # (c) clients served at 60 Hz over several matches with snapshot delivery >= 99.9%
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 SECURE=0
+RATE=""
 CLIENTS=""
 PER_MATCH=125
 LOAD_S=""
@@ -31,14 +34,16 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --secure) SECURE=1 ;;
+    --rate) RATE="$2"; shift ;;
     --clients) CLIENTS="$2"; shift ;;
     --seconds) LOAD_S="$2"; shift ;;
     --per-match) PER_MATCH="$2"; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench-e2e: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+: "${RATE:=300000}"
 if [ "$QUICK" = 1 ]; then
   FLOOD_S=1; BCAST_S=1; : "${LOAD_S:=3}"; : "${CLIENTS:=300}"
 else
@@ -118,7 +123,7 @@ P=$(port)
 timeout $((FLOOD_S + 20)) "${SRV[@]}" "$RAWREF" drain --bind "127.0.0.1:$P" --seconds $((FLOOD_S + 10)) >"$TMP/drain.out" &
 PIDS+=($!); DRAIN=$!
 wait_for_line "$TMP/drain.out" "rawref listening"
-timeout $((FLOOD_S + 20)) "${LOAD[@]}" "$RAWREF" flood --target "127.0.0.1:$P" --seconds "$FLOOD_S" >"$TMP/flood1.out"
+timeout $((FLOOD_S + 20)) "${LOAD[@]}" "$RAWREF" flood --target "127.0.0.1:$P" --seconds "$FLOOD_S" --rate "$RATE" >"$TMP/flood1.out"
 sleep 0.2
 stop_pid "$DRAIN"
 DRAIN_LINE=$(grep "rawref drain" "$TMP/drain.out" || true)
@@ -140,7 +145,7 @@ run_a2() {
   # 1024 datagrams in a row before its seqs run far ahead of the window (PROTOCOL.md
   # section 3) and everything it sends after is dropped unread, which would flatter the
   # receive rate; a drops[far_ahead=...] in the details means that happened anyway.
-  timeout $((FLOOD_S + 20)) "${LOAD[@]}" "$RAWREF" flood --connect --sockets 32 --target "127.0.0.1:$P" --seconds "$FLOOD_S" $2 >"$TMP/flood2.out"
+  timeout $((FLOOD_S + 20)) "${LOAD[@]}" "$RAWREF" flood --connect --sockets 32 --target "127.0.0.1:$P" --seconds "$FLOOD_S" --rate "$RATE" $2 >"$TMP/flood2.out"
   sleep 0.2
   C1=$(cpu_of "$(worker "$SRVA")")
   stop_pid "$SRVA"

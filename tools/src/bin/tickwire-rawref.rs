@@ -72,6 +72,11 @@ enum Mode {
         /// Datagrams per sendmmsg call.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Datagrams per second at most, over all sockets (0: as fast as it can). The
+        /// receiver's CPU per datagram depends on the input rate (a busier receiver sleeps
+        /// less and reads bigger batches), so comparisons run at one rate.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
         /// Handshake first and send INPUTs with advancing seqs (the server's accept path).
         #[arg(long)]
         connect: bool,
@@ -237,8 +242,10 @@ fn flood(
     connect: bool,
     protocol_id: u32,
     token_key: Option<std::path::PathBuf>,
+    rate: u64,
 ) -> io::Result<()> {
     let batch = batch.clamp(1, 1024);
+    let pace = Pace::new(rate);
     let issuer = match &token_key {
         Some(path) => Some(tickwire::secure::Issuer::new(
             tickwire::secure::Key::read_file(path)
@@ -270,7 +277,7 @@ fn flood(
     }
     if connect {
         // Plain or sealed INPUTs from the library clients, all written before the flood.
-        return flood_clients(target, socks, clients, seconds, batch, secure);
+        return flood_clients(target, socks, clients, (seconds, batch, pace), secure);
     }
     let stop = stop_flag();
     // INPUT (walk right) with SEQ|ACK, or a KEEPALIVE: 15 or 13 bytes.
@@ -306,6 +313,7 @@ fn flood(
             let r = tx.flush(s.as_raw_fd());
             sent += r.sent as u64;
             dropped += r.dropped as u64;
+            pace.wait(t0, sent + dropped);
             if stop.load(Ordering::Relaxed) {
                 break 'outer;
             }
@@ -328,8 +336,7 @@ fn flood_clients(
     target: SocketAddr,
     socks: Vec<(UdpSocket, u8, u32, u32)>,
     mut clients: Vec<Client>,
-    seconds: f64,
-    batch: usize,
+    (seconds, batch, pace): (f64, usize, Pace),
     secure: bool,
 ) -> io::Result<()> {
     const SLOT: usize = 32;
@@ -372,6 +379,7 @@ fn flood_clients(
             let r = tx.flush(s.as_raw_fd());
             sent += r.sent as u64;
             dropped += r.dropped as u64;
+            pace.wait(t0, sent + dropped);
             if stop.load(Ordering::Relaxed) {
                 break 'outer;
             }
@@ -385,6 +393,30 @@ fn flood_clients(
         sent as f64 / wall.max(1e-9)
     );
     Ok(())
+}
+
+/// Holds a flood to `rate` datagrams per second (0: no limit).
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    rate: u64,
+}
+
+impl Pace {
+    fn new(rate: u64) -> Pace {
+        Pace { rate }
+    }
+
+    /// Waits until `sent` datagrams since `t0` are within the rate.
+    fn wait(&self, t0: Instant, sent: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let due = t0 + Duration::from_secs_f64(sent as f64 / self.rate as f64);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -511,6 +543,7 @@ fn main() -> ExitCode {
             connect,
             protocol_id,
             token_key,
+            rate,
         } => flood(
             target,
             sockets,
@@ -519,6 +552,7 @@ fn main() -> ExitCode {
             connect,
             protocol_id,
             token_key,
+            rate,
         ),
         Mode::Bcast {
             clients,
