@@ -293,6 +293,14 @@ impl Connection {
         &self.client
     }
 
+    /// The state machine underneath, mutably: to turn on its interpolation buffer
+    /// ([`Client::enable_interpolation`]) and read frames from it
+    /// ([`Client::interpolate`]) between polls. Feeding it datagrams or timeouts yourself
+    /// would bypass this connection's socket; use [`Connection::poll`] for that.
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
     /// The local address of the socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
