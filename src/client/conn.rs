@@ -282,49 +282,12 @@ impl Client {
         if matches!(kind, Kind::Keepalive | Kind::Bye) && n != 0 {
             return self.dropped(DropReason::BadPayload);
         }
-        let seq = self.link.receive(p.seq());
-        if let (Some(s), Ok(_) | Err(DropReason::Late)) = (&snap, &seq) {
-            // In order or late (never seen before): the interpolation buffer takes it.
-            let now_us = self.link_time(now);
-            if let (Some(i), Some(sec)) = (self.interp.as_deref_mut(), self.sec.as_deref()) {
-                i.part(now_us, s, &sec.scratch[..n]);
-            }
-        }
-        if let Err(d) = seq {
-            return self.dropped(d);
-        }
-        self.timers.set(timer::IDLE, later(now, self.cfg.timeout));
-        if p.has(flags::ACK) {
-            self.acked(now, p.ack());
-        }
-        let sec = self.sec.as_deref()?;
-        let plain = &sec.scratch[..n];
-        match (kind, snap) {
-            (Kind::Bye, _) => {
-                self.close(DisconnectReason::Bye);
-                Some(Event::Disconnected(DisconnectReason::Bye))
-            }
-            (Kind::Snapshot, Some(s)) => match self.snap.part(&s, plain) {
-                Outcome::Complete {
-                    tick,
-                    time_us,
-                    lost,
-                } => {
-                    self.meter.snapshot(now, lost);
-                    Some(Event::Snapshot { tick, time_us })
-                }
-                Outcome::Pending | Outcome::Stale | Outcome::Rejected => None,
-            },
-            (Kind::Game(_), _) => {
-                self.game[..n].copy_from_slice(plain);
-                self.game_len = n;
-                match kind {
-                    Kind::Game(k) => Some(Event::Game { kind: k }),
-                    _ => None,
-                }
-            }
-            _ => None,
-        }
+        // The plaintext is in the secure state's buffer: take the state out (a pointer
+        // move) while the shared tail reads it.
+        let sec = self.sec.take()?;
+        let ev = self.take_connected(now, p, kind, snap, &sec.scratch[..n]);
+        self.sec = Some(sec);
+        ev
     }
 
     /// A CHALLENGE's cookie. With a reply address of its own the client is sent two, one at
@@ -388,8 +351,27 @@ impl Client {
             },
             _ => {}
         }
+        let (snap, body) = match snap {
+            Some((s, body)) => (Some(s), body),
+            None => (None, p.payload()),
+        };
+        self.take_connected(now, p, kind, snap, body)
+    }
+
+    /// The end of the connected receive path, in both modes, once every check passed
+    /// (in secure mode: once it opened): the seq is taken (a late snapshot part still
+    /// reaches the interpolation buffer), then the idle timer, the ack, and what the kind
+    /// means. `body` is the snapshot part's body or the game payload (the plaintext).
+    fn take_connected(
+        &mut self,
+        now: Instant,
+        p: &Packet<&[u8]>,
+        kind: Kind,
+        snap: Option<SnapshotPrefix>,
+        body: &[u8],
+    ) -> Option<Event> {
         let seq = self.link.receive(p.seq());
-        if let (Some((s, body)), Ok(_) | Err(DropReason::Late)) = (&snap, &seq) {
+        if let (Some(s), Ok(_) | Err(DropReason::Late)) = (&snap, &seq) {
             // In order or late (never seen before): the interpolation buffer takes it.
             let now_us = self.link_time(now);
             if let Some(i) = self.interp.as_deref_mut() {
@@ -408,7 +390,7 @@ impl Client {
                 self.close(DisconnectReason::Bye);
                 Some(Event::Disconnected(DisconnectReason::Bye))
             }
-            (Kind::Snapshot, Some((s, body))) => match self.snap.part(&s, body) {
+            (Kind::Snapshot, Some(s)) => match self.snap.part(&s, body) {
                 Outcome::Complete {
                     tick,
                     time_us,
@@ -420,9 +402,8 @@ impl Client {
                 Outcome::Pending | Outcome::Stale | Outcome::Rejected => None,
             },
             (Kind::Game(k), _) => {
-                let d = p.payload();
-                self.game[..d.len()].copy_from_slice(d);
-                self.game_len = d.len();
+                self.game[..body.len()].copy_from_slice(body);
+                self.game_len = body.len();
                 Some(Event::Game { kind: k })
             }
             _ => None,
