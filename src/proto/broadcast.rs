@@ -1,6 +1,11 @@
 //! A tick's broadcast: the game serializes its world once into the ring slot of the tick,
 //! and every connected client gets one SNAPSHOT per part, whose head (header + prefix) is
 //! written per client and whose body stays in the ring (see [`Server::body`]).
+//!
+//! In secure mode (PROTOCOL.md section 8.3) each part is first sealed once for everyone
+//! (`C`, kept in the sealed ring and sent from there by reference like the plain body), and
+//! each client's head gains its 16-byte tag `T = MAC(Kmac, header || prefix || H(C))`: one
+//! 59-byte keyed BLAKE3 per client and part.
 
 use super::{Game, Server, Transmit, MAX_PARTS};
 use crate::secure::{snapshot_tag, TAG_LEN};
@@ -22,59 +27,27 @@ impl<G: Game> Server<G> {
         self.newest_tick = Some(tick);
         let slot_index = self.ring.index(tick);
         let slot = self.ring.slot(tick);
-        if let Some(sec) = &mut self.secure {
-            sec.seal_tick(slot_index, slot, tick, time_us);
-            return self.broadcast_sealed(tick, time_us, slot_index, parts, now_us);
-        }
-        // Looked up once per tick, not once per client and part.
-        let body_lens: ArrayVec<usize, MAX_PARTS> =
-            (0..parts).map(|i| slot.part(i).len()).collect();
-        for i in 0..self.connected.len() {
-            let q = self.connected[i];
-            for (part, &body_len) in body_lens.iter().enumerate() {
-                let peer = &mut self.peers[q as usize];
-                let len = SnapshotPrefix::LEN + body_len;
-                let header = peer.next_header(q, Kind::Snapshot, now_us, len);
-                let prefix = SnapshotPrefix {
-                    tick,
-                    time_us,
-                    part: part as u8,
-                    parts: parts as u8,
-                };
-                let body = Some((slot_index as u8, part as u8));
-                let t = Transmit::new(peer.reply(), &header, |b| prefix.emit(b), body);
-                self.push_or_count(t, body_len);
+        // Each part's body length (sealed: `C`'s) and, in secure mode, `H(C)`: looked up
+        // once per tick, not once per client and part.
+        let bodies: ArrayVec<(usize, Option<[u8; 32]>), MAX_PARTS> = match &mut self.secure {
+            None => (0..parts).map(|i| (slot.part(i).len(), None)).collect(),
+            Some(sec) => {
+                sec.seal_tick(slot_index, slot, tick, time_us);
+                (0..parts)
+                    .map(|i| {
+                        let (c, h) = sec.part(slot_index, i);
+                        (c.len(), Some(*h))
+                    })
+                    .collect()
             }
-            self.note_sent(q, now_us);
-        }
-    }
-
-    /// Secure mode's broadcast (PROTOCOL.md section 8.3): each part was sealed once for
-    /// everyone (`C`, in the sealed ring, sent from there by reference like the plain
-    /// body); per client only the head is written, `header || prefix || T` with `T =
-    /// MAC(Kmac, header || prefix || H(C))`: one 59-byte keyed BLAKE3 per client and part.
-    fn broadcast_sealed(
-        &mut self,
-        tick: u32,
-        time_us: u64,
-        slot_index: usize,
-        parts: usize,
-        now_us: u64,
-    ) {
-        let Some(sec) = &self.secure else { return };
+        };
         let mut exhausted: ArrayVec<u8, { super::MAX_CLIENTS }> = ArrayVec::new();
-        // Looked up once per tick, not once per client and part.
-        let sealed: ArrayVec<(usize, [u8; 32]), MAX_PARTS> = (0..parts)
-            .map(|i| {
-                let (c, h) = sec.part(slot_index, i);
-                (c.len(), *h)
-            })
-            .collect();
         for i in 0..self.connected.len() {
             let q = self.connected[i];
-            for (part, (c_len, hash)) in sealed.iter().enumerate() {
+            for (part, (body_len, hash)) in bodies.iter().enumerate() {
                 let peer = &mut self.peers[q as usize];
-                let len = SnapshotPrefix::LEN + TAG_LEN + c_len;
+                let tag_len = if hash.is_some() { TAG_LEN } else { 0 };
+                let len = SnapshotPrefix::LEN + tag_len + body_len;
                 let header = peer.next_header(q, Kind::Snapshot, now_us, len);
                 let prefix = SnapshotPrefix {
                     tick,
@@ -89,6 +62,7 @@ impl<G: Game> Server<G> {
                     &header,
                     |b| {
                         let n = prefix.emit(b)?;
+                        let Some(hash) = hash else { return Ok(n) };
                         let mut head = [0u8; HEADER_LEN + SnapshotPrefix::LEN];
                         header.emit(&mut head)?;
                         head[HEADER_LEN..].copy_from_slice(&b[..n]);
@@ -98,10 +72,10 @@ impl<G: Game> Server<G> {
                     },
                     body,
                 );
-                self.push_or_count(t, *c_len);
+                self.push_or_count(t, *body_len);
             }
             self.note_sent(q, now_us);
-            if self.peers[q as usize].seq_exhausted() {
+            if self.secure.is_some() && self.peers[q as usize].seq_exhausted() {
                 exhausted.push(q);
             }
         }

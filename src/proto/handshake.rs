@@ -93,7 +93,7 @@ impl Admission {
 /// Whether two addresses count as one host for the per-IP slot limit: the same IPv4
 /// address (an IPv4-mapped IPv6 address is its IPv4 address), or the same IPv6 /64 (what
 /// one subscriber is usually given), as the per-source rate limits count them.
-pub(super) fn same_host(a: IpAddr, b: IpAddr) -> bool {
+fn same_host(a: IpAddr, b: IpAddr) -> bool {
     match (a.to_canonical(), b.to_canonical()) {
         (IpAddr::V4(a), IpAddr::V4(b)) => a == b,
         (IpAddr::V6(a), IpAddr::V6(b)) => a.octets()[..8] == b.octets()[..8],
@@ -132,22 +132,12 @@ impl<G: Game> Server<G> {
             return self.challenge(now, now_us, src, reply);
         }
         // A connected client whose ACCEPT was lost gets the same ACCEPT again.
-        if let Some(&q) = self
-            .connected
-            .iter()
-            .find(|&&q| self.peers[q as usize].src() == src)
-        {
+        if let Some(q) = self.connected_from(src) {
             self.queue_accept(q)?;
             self.stats.accept_resends += 1;
             return Ok(());
         }
-        let slots = (self.connected.len(), self.cfg.max_clients as usize);
-        let from_ip = self
-            .connected
-            .iter()
-            .filter(|&&q| same_host(self.peers[q as usize].src().ip(), src.ip()))
-            .count();
-        let per_ip = (from_ip, self.cfg.max_clients_per_ip as usize);
+        let (slots, per_ip) = self.occupancy(src);
         match self.admission.decide(slots, per_ip, Credential::of(&hello)) {
             Decision::Reject(reason) => {
                 self.queue_control(reply, Kind::Reject, 0, 0, 0, Reject::LEN, |b| {
@@ -165,6 +155,28 @@ impl<G: Game> Server<G> {
                 self.queue_accept(q)
             }
         }
+    }
+
+    /// The connected client whose slot is pinned to `src`, if any.
+    pub(super) fn connected_from(&self, src: SocketAddr) -> Option<u8> {
+        self.connected
+            .iter()
+            .copied()
+            .find(|&q| self.peers[q as usize].src() == src)
+    }
+
+    /// `((connected, max), (from src's host, max per host))`: what the slot logic of
+    /// section 2 decides on (a full server or host gets REJECT 1).
+    pub(super) fn occupancy(&self, src: SocketAddr) -> ((usize, usize), (usize, usize)) {
+        let from_ip = self
+            .connected
+            .iter()
+            .filter(|&&q| same_host(self.peers[q as usize].src().ip(), src.ip()))
+            .count();
+        (
+            (self.connected.len(), self.cfg.max_clients as usize),
+            (from_ip, self.cfg.max_clients_per_ip as usize),
+        )
     }
 
     /// Whether the HELLO proves that its sender receives at every address it must: the

@@ -8,7 +8,6 @@
 //! sealed where its seq is taken: BYE in `mod.rs`, game datagrams in `outbox.rs`, the
 //! snapshot tags in `broadcast.rs`.
 
-use super::handshake::same_host;
 use super::peer::PeerKeys;
 use super::ring::Slot;
 use super::{Game, Server, Transmit, MAX_PARTS};
@@ -164,11 +163,7 @@ impl<G: Game> Server<G> {
             return Err(DropReason::TokenScope);
         }
         // A connected client whose ACCEPT was lost sends the same token again.
-        if let Some(&q) = self
-            .connected
-            .iter()
-            .find(|&&q| self.peers[q as usize].src() == src)
-        {
+        if let Some(q) = self.connected_from(src) {
             if self.peers[q as usize].keys().token != token.nonce {
                 return Err(DropReason::AlreadyConnected);
             }
@@ -176,13 +171,8 @@ impl<G: Game> Server<G> {
             self.stats.accept_resends += 1;
             return Ok(());
         }
-        let slots = (self.connected.len(), self.cfg.max_clients as usize);
-        let from_ip = self
-            .connected
-            .iter()
-            .filter(|&&q| same_host(self.peers[q as usize].src().ip(), src.ip()))
-            .count();
-        if slots.0 >= slots.1 || from_ip >= self.cfg.max_clients_per_ip as usize {
+        let (slots, (from_ip, max_per_ip)) = self.occupancy(src);
+        if slots.0 >= slots.1 || from_ip >= max_per_ip {
             // Full: REJECT 1 under the token's Ks2c. The token is not spent, so it may be
             // tried again (until it expires) when a slot is free.
             if self.secure_redeemed(&token.nonce, unix_now) {
