@@ -240,56 +240,6 @@ impl Client {
         }
     }
 
-    /// ACCEPT's fields: as they are, or opened under `Ks2c` in secure mode (which also
-    /// keeps the match key).
-    fn parse_accept(&mut self, p: &Packet<&[u8]>) -> Result<Accept, DropReason> {
-        match self.sec.as_deref_mut() {
-            None => Accept::parse(p.payload()),
-            Some(sec) => sec.open_accept(p).map(|a| Accept {
-                tick_hz: a.tick_hz,
-                max_payload: a.max_payload.min((MAX_PAYLOAD - TAG_LEN) as u16),
-                tick: a.tick,
-                time_us: a.time_us,
-            }),
-        }
-    }
-
-    /// A connected datagram in secure mode (PROTOCOL.md section 8.3): qport and window
-    /// first, then the snapshot tag and the match key, or `Ks2c`; only what opens moves
-    /// the window and is acted on.
-    fn connected_sealed(
-        &mut self,
-        now: Instant,
-        qport: u8,
-        kind: Kind,
-        p: &Packet<&[u8]>,
-    ) -> Option<Event> {
-        if p.qport() != qport {
-            return self.dropped(DropReason::BadQport);
-        }
-        if let Err(d) = self.link.precheck(p.seq()) {
-            return self.dropped(d);
-        }
-        let sec = self.sec.as_deref_mut()?;
-        let opened = match kind {
-            Kind::Snapshot => sec.open_snapshot(p).map(|(s, n)| (Some(s), n)),
-            _ => sec.open_connected(p).map(|n| (None, n)),
-        };
-        let (snap, n) = match opened {
-            Ok(o) => o,
-            Err(d) => return self.dropped(d),
-        };
-        if matches!(kind, Kind::Keepalive | Kind::Bye) && n != 0 {
-            return self.dropped(DropReason::BadPayload);
-        }
-        // The plaintext is in the secure state's buffer: take the state out (a pointer
-        // move) while the shared tail reads it.
-        let sec = self.sec.take()?;
-        let ev = self.take_connected(now, p, kind, snap, &sec.scratch[..n]);
-        self.sec = Some(sec);
-        ev
-    }
-
     /// A CHALLENGE's cookie. With a reply address of its own the client is sent two, one at
     /// the reply address and one at its source (PROTOCOL.md section 2), and cannot tell
     /// which came where: it keeps the last two distinct cookies and sends both, and the

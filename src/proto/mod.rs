@@ -641,20 +641,6 @@ impl<G: Game> Server<G> {
         self.push_or_count(t, 0);
     }
 
-    /// Whether the server runs in secure mode.
-    pub fn is_secure(&self) -> bool {
-        self.secure.is_some()
-    }
-
-    /// Sets the match key (secure mode), for golden test vectors: a real match draws its
-    /// own at start-up and never changes it.
-    #[doc(hidden)]
-    pub fn force_match_key(&mut self, key: crate::secure::Key) {
-        if let Some(s) = &mut self.secure {
-            s.match_key = key;
-        }
-    }
-
     /// Makes the next accepted client start at sequence number `s0` (tests of wraparound).
     #[doc(hidden)]
     pub fn force_next_start_seq(&mut self, s0: u32) {

@@ -120,6 +120,20 @@ impl ServerSecure {
 }
 
 impl<G: Game> Server<G> {
+    /// Whether the server runs in secure mode.
+    pub fn is_secure(&self) -> bool {
+        self.secure.is_some()
+    }
+
+    /// Sets the match key (secure mode), for golden test vectors: a real match draws its
+    /// own at start-up and never changes it.
+    #[doc(hidden)]
+    pub fn force_match_key(&mut self, key: crate::secure::Key) {
+        if let Some(s) = &mut self.secure {
+            s.match_key = key;
+        }
+    }
+
     /// A TOKEN_HELLO (secure mode): the checks of section 8.2 in order, then CHALLENGE,
     /// ACCEPT again (the same client, the same token), REJECT (full), or a new client.
     pub(super) fn on_token_hello(

@@ -1,12 +1,15 @@
 //! The client's side of secure mode (PROTOCOL.md section 8): what it holds, TOKEN_HELLO,
 //! opening the sealed REJECT and ACCEPT, and sealing and opening connected datagrams.
 
+use super::Event;
 use crate::secure::{
     nonce_seq, nonce_snapshot, snapshot_tag, ConnectToken, Dir, Key, NONCE_REJECT, TAG_LEN,
 };
+use crate::wire::msg::Accept;
 use crate::wire::msg::{SecureAccept, SnapshotPrefix, TokenHello};
-use crate::wire::{DropReason, Header, Kind, Packet, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::{DropReason, Header, Kind, Packet, HEADER_LEN, MAX_DATAGRAM, MAX_PAYLOAD};
 use core::net::SocketAddr;
+use std::time::Instant;
 
 /// A secure connection's keys and the buffer sealed datagrams are opened in.
 pub(super) struct ClientSecure {
@@ -144,5 +147,57 @@ impl ClientSecure {
             .c2s
             .seal(nonce_seq(Dir::ToServer, seq), &aad, &mut body[..plain]);
         body[plain..].copy_from_slice(&tag);
+    }
+}
+
+impl super::Client {
+    /// ACCEPT's fields: as they are, or opened under `Ks2c` in secure mode (which also
+    /// keeps the match key).
+    pub(super) fn parse_accept(&mut self, p: &Packet<&[u8]>) -> Result<Accept, DropReason> {
+        match self.sec.as_deref_mut() {
+            None => Accept::parse(p.payload()),
+            Some(sec) => sec.open_accept(p).map(|a| Accept {
+                tick_hz: a.tick_hz,
+                max_payload: a.max_payload.min((MAX_PAYLOAD - TAG_LEN) as u16),
+                tick: a.tick,
+                time_us: a.time_us,
+            }),
+        }
+    }
+
+    /// A connected datagram in secure mode (PROTOCOL.md section 8.3): qport and window
+    /// first, then the snapshot tag and the match key, or `Ks2c`; only what opens moves
+    /// the window and is acted on.
+    pub(super) fn connected_sealed(
+        &mut self,
+        now: Instant,
+        qport: u8,
+        kind: Kind,
+        p: &Packet<&[u8]>,
+    ) -> Option<Event> {
+        if p.qport() != qport {
+            return self.dropped(DropReason::BadQport);
+        }
+        if let Err(d) = self.link.precheck(p.seq()) {
+            return self.dropped(d);
+        }
+        let sec = self.sec.as_deref_mut()?;
+        let opened = match kind {
+            Kind::Snapshot => sec.open_snapshot(p).map(|(s, n)| (Some(s), n)),
+            _ => sec.open_connected(p).map(|n| (None, n)),
+        };
+        let (snap, n) = match opened {
+            Ok(o) => o,
+            Err(d) => return self.dropped(d),
+        };
+        if matches!(kind, Kind::Keepalive | Kind::Bye) && n != 0 {
+            return self.dropped(DropReason::BadPayload);
+        }
+        // The plaintext is in the secure state's buffer: take the state out (a pointer
+        // move) while the shared tail reads it.
+        let sec = self.sec.take()?;
+        let ev = self.take_connected(now, p, kind, snap, &sec.scratch[..n]);
+        self.sec = Some(sec);
+        ev
     }
 }
