@@ -82,10 +82,11 @@ impl Reporter {
             Some(l) => {
                 let ls = l.stats();
                 log::info!(
-                    "{line} lobby conns={} users={} rooms={} total_msgs_in={} total_msgs_out={} total_slow_cut={} total_tls_handshakes={} total_tls_failed={} total_tls_unfinished={} total_tokens_issued={}",
+                    "{line} lobby conns={} users={} rooms={} buffer_bytes={} total_msgs_in={} total_msgs_out={} total_slow_cut={} total_tls_handshakes={} total_tls_failed={} total_tls_unfinished={} total_tokens_issued={}",
                     ls.conns,
                     ls.users,
                     ls.rooms,
+                    ls.buffer_bytes,
                     ls.msgs_in,
                     ls.msgs_out,
                     ls.slow_readers_cut,

@@ -10,15 +10,20 @@
 //! - a thin mio shell, [`Lobby`]: the listener, accept limits, edge-triggered reads and
 //!   writes drained until `WouldBlock`, and closing.
 //!
-//! Memory is bounded per connection: a receive ring of `recv_buffer_bytes` and a send ring
-//! of `send_buffer_bytes`, both allocated once at accept. A peer that lets its send ring
-//! fill up is cut off as a slow reader.
+//! Memory is bounded per connection and small when idle: a connection's buffers come from
+//! a pool (`pool.rs`) and only while they hold bytes. Bytes read land in one staging
+//! buffer shared by all; a connection keeps a receive buffer of `recv_buffer_bytes` only
+//! while it holds part of a frame. Its send buffer starts at 4 KiB, doubles as needed up
+//! to `send_buffer_bytes`, and goes back to the pool once written out. A peer that would
+//! hold more than `send_buffer_bytes` unsent is cut off as a slow reader. Buffers given
+//! back are wiped.
 
 mod conn;
 mod cursor;
 pub(crate) mod frame;
 pub(crate) mod msg;
 mod name;
+mod pool;
 pub(crate) mod ring;
 mod state;
 pub(crate) mod tls;
@@ -52,9 +57,11 @@ pub struct LobbyConfig {
     /// hold. Beyond it, and when the table is full, a newcomer sheds the oldest connection
     /// not logged in (open at least 1 s), or is refused if there is none.
     pub unauthenticated_share: u8,
-    /// Bound of each connection's send buffer; a peer that lets it fill is cut off.
+    /// Bound of each connection's send buffer (lent from 4 KiB up, only while it holds
+    /// bytes); a peer that lets it fill is cut off.
     pub send_buffer_bytes: usize,
-    /// Size of each connection's receive ring (at least 4096, one whole frame).
+    /// Size of the receive buffer a connection is lent while it holds part of a frame (at
+    /// least 4096, one whole frame).
     pub recv_buffer_bytes: usize,
     /// Most ROOM_CHAT, WHISPER, INVITE, ROOM_ENTER and ROOM_LEAVE requests (those that
     /// reach other users) and TOKEN_REQs (each mints a token) one logged-in user may send
@@ -185,6 +192,11 @@ pub struct LobbyStats {
     pub send_queue_peak: usize,
     /// The bound on each connection's send buffer.
     pub send_buffer_bytes: usize,
+    /// Bytes of buffer storage lent to connections now (the shared staging buffer
+    /// included): an idle connection holds none.
+    pub buffer_bytes: usize,
+    /// Buffers the pool has allocated since start (the rest were reused).
+    pub buffers_allocated: u64,
 }
 
 #[cfg(test)]

@@ -1,26 +1,89 @@
 //! A fixed-capacity byte ring: the per-connection receive and send buffers.
 //!
-//! The storage is allocated once, when the ring is made, and never grows. Bytes are never
-//! shifted towards the front: reads and writes move two indices. A reader sees the data as
-//! at most two contiguous slices; [`Ring::contiguous`] hands out a slice in place when the
-//! range does not wrap, and [`Ring::copy_out`] copies it otherwise.
+//! A ring's storage never grows in place: it is allocated when the ring is made, or lent
+//! by the lobby's buffer pool ([`super::pool`]), which moves a ring to larger storage
+//! ([`Ring::regrow`]) and takes the storage back when the ring is empty
+//! ([`Ring::release`]). Bytes are never shifted towards the front: reads and writes move
+//! two indices. A reader sees the data as at most two contiguous slices;
+//! [`Ring::contiguous`] hands out a slice in place when the range does not wrap, and
+//! [`Ring::copy_out`] copies it otherwise.
+//!
+//! The ring remembers how far into its storage it has ever written (`touched`), so that
+//! storage handed back is wiped at the cost of the bytes it held, not of its capacity.
 
-/// A bounded FIFO of bytes over storage allocated once.
+/// A bounded FIFO of bytes over fixed storage. The default ring has no storage at all.
 #[derive(Debug, Default)]
 pub struct Ring {
     buf: Box<[u8]>,
     head: usize,
     len: usize,
+    /// Bytes of `buf` from its start that may hold data ever written: `buf[touched..]`
+    /// is all zero.
+    touched: usize,
 }
 
 impl Ring {
     /// A ring that holds at most `capacity` bytes; the storage is allocated now.
     pub fn with_capacity(capacity: usize) -> Ring {
+        Ring::with_storage(vec![0; capacity].into_boxed_slice())
+    }
+
+    /// An empty ring over `buf`, which must be all zero (fresh or [`Ring::release`]d).
+    pub fn with_storage(buf: Box<[u8]>) -> Ring {
         Ring {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf,
             head: 0,
             len: 0,
+            touched: 0,
         }
+    }
+
+    /// Zeroes every byte the ring ever wrote and gives its storage back, leaving a ring
+    /// with no storage. The held bytes, if any, are dropped.
+    pub fn release(&mut self) -> Box<[u8]> {
+        self.wipe();
+        self.head = 0;
+        self.len = 0;
+        core::mem::take(&mut self.buf)
+    }
+
+    /// Zeroes every byte the ring ever wrote (the held ones included) and empties it.
+    pub fn wipe(&mut self) {
+        let n = self.touched.min(self.buf.len());
+        self.buf[..n].fill(0);
+        self.touched = 0;
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// Moves the held bytes to the front of `bigger` (all zero, at least as long as they
+    /// are) and returns the old storage, wiped. When `bigger` is too short nothing changes
+    /// and `bigger` itself is returned.
+    pub fn regrow(&mut self, bigger: Box<[u8]>) -> Box<[u8]> {
+        if bigger.len() < self.len {
+            return bigger;
+        }
+        let mut next = Ring::with_storage(bigger);
+        let (a, b) = self.slices();
+        next.buf[..a.len()].copy_from_slice(a);
+        next.buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+        next.len = self.len;
+        next.touched = self.len;
+        core::mem::swap(self, &mut next);
+        next.release()
+    }
+
+    /// Whether every byte of the storage is zero (tests of the wiping).
+    #[cfg(test)]
+    pub(crate) fn storage_is_zero(&self) -> bool {
+        self.buf.iter().all(|&b| b == 0)
+    }
+
+    /// The held bytes as two slices, in order (the second empty unless they wrap).
+    fn slices(&self) -> (&[u8], &[u8]) {
+        let first = self.read_slice();
+        let rest = self.len - first.len();
+        (first, &self.buf[..rest])
     }
 
     /// Most bytes the ring can hold.
@@ -61,7 +124,15 @@ impl Ring {
     /// Marks `n` bytes of [`Ring::write_slice`] as held.
     pub fn commit(&mut self, n: usize) {
         debug_assert!(n <= self.free());
-        self.len += n.min(self.free());
+        let n = n.min(self.free());
+        let tail = self.tail();
+        // A commit past the storage's end (never with `write_slice`) wraps: all touched.
+        let end = tail + n;
+        self.touched = self.touched.max(match end > self.capacity() {
+            true => self.capacity(),
+            false => end,
+        });
+        self.len += n;
     }
 
     /// The first contiguous run of held bytes, to write to a socket. Call
@@ -156,6 +227,40 @@ mod tests {
         r.consume(10);
         assert!(r.is_empty());
         assert_eq!(r.write_slice().len(), 8);
+    }
+
+    #[test]
+    fn regrow_keeps_the_bytes_in_order_and_release_wipes() {
+        let mut r = Ring::with_capacity(8);
+        assert!(r.push(b"abcdef"));
+        r.consume(4);
+        assert!(r.push(b"ghijk")); // wraps
+        let old = r.regrow(vec![0; 16].into_boxed_slice());
+        assert_eq!(old.len(), 8);
+        assert!(old.iter().all(|&b| b == 0), "the old storage is wiped");
+        assert_eq!(r.capacity(), 16);
+        assert_eq!(r.read_slice(), b"efghijk");
+        assert!(r.push(b"lmnopqrst"));
+        assert_eq!(r.len(), 16);
+        // Too short: nothing moves.
+        let back = r.regrow(vec![0; 4].into_boxed_slice());
+        assert_eq!((back.len(), r.len()), (4, 16));
+        let buf = r.release();
+        assert!(buf.iter().all(|&b| b == 0));
+        assert_eq!((r.capacity(), r.len()), (0, 0));
+        assert!(!r.push(b"x"), "a ring with no storage takes nothing");
+        assert!(r.write_slice().is_empty());
+    }
+
+    #[test]
+    fn wipe_costs_what_was_written() {
+        let mut r = Ring::with_capacity(64);
+        assert!(r.push(b"secret"));
+        r.consume(6);
+        assert_eq!(r.touched, 6);
+        r.wipe();
+        assert_eq!(r.touched, 0);
+        assert!(r.buf.iter().all(|&b| b == 0));
     }
 
     #[test]

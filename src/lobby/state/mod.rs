@@ -21,6 +21,7 @@ mod rooms;
 use super::frame::{self, MAX_FRAME};
 use super::msg::{id, ErrorCode, Full, Message, Request, Title};
 use super::name::{self, NameKey};
+use super::pool::Pool;
 use super::ring::Ring;
 use super::{LobbyConfig, LobbyStats};
 use crate::secure::UnixClock;
@@ -147,6 +148,8 @@ pub struct LobbyCore<T> {
     expired: Vec<(usize, CloseReason)>,
     scratch: Box<[u8]>,
     out: Box<[u8]>,
+    /// The storage of every connection's rings, lent while they hold bytes.
+    pool: Pool,
     stats: LobbyStats,
     /// Unix time for the tokens' expiry (injected in tests).
     clock: UnixClock,
@@ -154,7 +157,7 @@ pub struct LobbyCore<T> {
 
 impl<T> LobbyCore<T> {
     /// An empty lobby. Memory for `cfg.max_conns` connections' slab entries is reserved
-    /// now; each connection's buffers are allocated when it opens.
+    /// now; a connection's buffers are lent from the pool only while they hold bytes.
     pub fn new(cfg: LobbyConfig, tickets: Tickets) -> LobbyCore<T> {
         let cfg = cfg.sanitized();
         LobbyCore {
@@ -177,6 +180,7 @@ impl<T> LobbyCore<T> {
             expired: Vec::with_capacity(cfg.max_conns),
             scratch: vec![0; MAX_FRAME].into_boxed_slice(),
             out: vec![0; MAX_FRAME].into_boxed_slice(),
+            pool: Pool::new(cfg.recv_buffer_bytes, cfg.send_buffer_bytes),
             stats: LobbyStats::default(),
             clock: UnixClock::system(),
             rate: Rate::new(cfg.user_msgs_per_sec, cfg.user_msg_burst),
@@ -263,8 +267,9 @@ impl<T> LobbyCore<T> {
         let id = self.conns.insert(Conn {
             io,
             ip,
-            rx: Ring::with_capacity(self.cfg.recv_buffer_bytes),
-            tx: Ring::with_capacity(self.cfg.send_buffer_bytes),
+            // No storage until there are bytes to hold: see `pool.rs`.
+            rx: Ring::default(),
+            tx: Ring::default(),
             user: None,
             closing: None,
             dirty: false,
@@ -285,6 +290,20 @@ impl<T> LobbyCore<T> {
     /// addresses have a connection; the rest only remember a budget).
     fn per_ip_cap(&self) -> usize {
         2 * self.cfg.max_conns
+    }
+
+    /// Whether every buffer the pool holds free, and the staging buffer, is all zero.
+    #[cfg(test)]
+    pub(crate) fn pool_is_wiped(&self) -> bool {
+        self.pool.all_wiped()
+    }
+
+    /// The ring storage connection `id` holds now: receive and send bytes (tests).
+    #[cfg(test)]
+    pub(crate) fn held_storage(&self, id: usize) -> (usize, usize) {
+        self.conns
+            .get(id)
+            .map_or((0, 0), |c| (c.rx.capacity(), c.tx.capacity()))
     }
 
     /// Entries of the per-address table (tests: it stays bounded).
@@ -332,12 +351,20 @@ impl<T> LobbyCore<T> {
 
     /// Where to read the next bytes from the socket into, with its `T`: `None` when the
     /// connection is gone or closing (stop reading). The slice is never empty.
+    ///
+    /// A connection that holds no part of a frame reads into the lobby's staging buffer,
+    /// shared by all; [`LobbyCore::received`] must follow before the next call for another
+    /// connection (a read that fails or would block leaves nothing to report).
     pub fn recv_space(&mut self, id: usize) -> Option<(&mut T, &mut [u8])> {
         let c = self.conns.get_mut(id)?;
         if c.closing.is_some() {
             return None;
         }
-        let space = c.rx.write_slice();
+        let ring = match c.rx.capacity() {
+            0 => self.pool.staging(),
+            _ => &mut c.rx,
+        };
+        let space = ring.write_slice();
         if space.is_empty() {
             return None;
         }
@@ -350,10 +377,15 @@ impl<T> LobbyCore<T> {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        c.rx.commit(n);
         self.stats.bytes_in += n as u64;
-        // The ring and the scratch are lent out while the frames are handled, not copied.
-        let mut rx = core::mem::take(&mut c.rx);
+        // The ring (the connection's own, or the staging ring it read into) and the
+        // scratch are lent out while the frames are handled, not copied.
+        let staged = c.rx.capacity() == 0;
+        let mut rx = match staged {
+            true => self.pool.take_staging(),
+            false => core::mem::take(&mut c.rx),
+        };
+        rx.commit(n);
         let mut scratch = core::mem::take(&mut self.scratch);
         let mut completed = false;
         while self.conns.get(id).is_some_and(|c| c.closing.is_none()) {
@@ -371,10 +403,22 @@ impl<T> LobbyCore<T> {
             }
         }
         self.scratch = scratch;
+        let held = !rx.is_empty();
+        // Only a connection still reading keeps part of a frame; every other byte's
+        // storage goes back, wiped.
+        let keep = held && self.conns.get(id).is_some_and(|c| c.closing.is_none());
+        let rx = match staged {
+            true => self.pool.restage(rx, keep),
+            false if keep => rx,
+            false => {
+                let mut rx = rx;
+                self.pool.reclaim_all(&mut rx);
+                rx
+            }
+        };
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        let held = !rx.is_empty();
         c.rx = rx;
         if c.closing.is_some() {
             return;
@@ -415,6 +459,8 @@ impl<T> LobbyCore<T> {
         if let Some(c) = self.conns.get_mut(id) {
             c.tx.consume(n);
             self.stats.bytes_out += n as u64;
+            // Written out: the storage goes back until there is more to send.
+            self.pool.reclaim(&mut c.tx);
         }
     }
 
@@ -475,12 +521,21 @@ impl<T> LobbyCore<T> {
         }
         self.leave_room(id);
         self.deadlines.forget(id);
-        let c = self.conns.remove(id);
+        // The slab entry is reused by the next connection: leave no ticket in it.
+        let ticket = self
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.user.as_mut())
+            .map_or(0, |u| core::mem::take(&mut u.ticket));
+        let mut c = self.conns.remove(id);
+        // The rings' storage goes back to the pool wiped, whatever they still held.
+        self.pool.reclaim_all(&mut c.rx);
+        self.pool.reclaim_all(&mut c.tx);
         if let Some(u) = &c.user {
             if let Some(k) = name::key(&u.name) {
                 self.users.remove(&k);
             }
-            self.tickets.revoke(u.ticket);
+            self.tickets.revoke(ticket);
             info!("lobby: user {} {:?} logged out", u.id, u.name.as_str());
         }
         if let Some(e) = self.per_ip.get_mut(&c.ip) {
@@ -534,6 +589,9 @@ impl<T> LobbyCore<T> {
         s.rooms = self.rooms.len();
         s.send_queued = self.conns.iter().map(|(_, c)| c.tx.len()).sum();
         s.send_buffer_bytes = self.cfg.send_buffer_bytes;
+        let pool = self.pool.stats();
+        s.buffer_bytes = pool.lent_bytes;
+        s.buffers_allocated = pool.allocated;
         s
     }
 
@@ -559,7 +617,7 @@ impl<T> LobbyCore<T> {
             // Closing connections hear nothing more: after ERROR, nothing else is sent.
             return;
         }
-        if !c.tx.push(&self.out[..n]) {
+        if !self.pool.push(&mut c.tx, &self.out[..n]) {
             warn!(
                 "lobby: conn {to} from {}: send buffer full ({} bytes), cutting slow reader",
                 c.ip,
@@ -581,7 +639,7 @@ impl<T> LobbyCore<T> {
     fn fits(&self, to: usize, n: usize) -> bool {
         self.conns
             .get(to)
-            .is_none_or(|c| c.closing.is_some() || c.tx.free() >= n)
+            .is_none_or(|c| c.closing.is_some() || self.pool.send_fits(c.tx.len(), n))
     }
 
     /// Writes `m` and queues it for `to`.

@@ -13,6 +13,7 @@ use std::time::Instant;
 mod deadlines;
 mod flood;
 mod names;
+mod pool;
 mod tokens;
 mod unauth;
 

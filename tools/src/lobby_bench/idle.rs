@@ -6,11 +6,17 @@ use tickwire::client::lobby::LobbyClient;
 use super::server::Server;
 use super::{check_deadline, connect, Res};
 
+/// Members per room of the idle connections.
+const ROOM: u8 = 100;
+
 pub(super) struct IdleReport {
     pub(super) conns: usize,
     pub(super) rss_before: u64,
     pub(super) rss_connected: u64,
     pub(super) rss_logged_in: u64,
+    /// After the same connections entered rooms of 100 (the first of each hundred creates
+    /// it): the lobby's idle player, logged in and in a room.
+    pub(super) rss_in_rooms: u64,
 }
 
 impl IdleReport {
@@ -22,6 +28,9 @@ impl IdleReport {
     }
     pub(super) fn per_login(&self) -> f64 {
         (self.rss_logged_in as f64 - self.rss_connected as f64) / self.conns as f64
+    }
+    pub(super) fn per_member(&self) -> f64 {
+        (self.rss_in_rooms as f64 - self.rss_before as f64) / self.conns as f64
     }
 }
 
@@ -49,11 +58,31 @@ pub(super) fn measure_idle(
             .map_err(|e| format!("idle connection {i}: LOGIN: {e}"))?;
     }
     let rss_logged_in = server.rss()?;
+    let mut room = 0;
+    for (i, c) in conns.iter_mut().enumerate() {
+        check_deadline(deadline, "the idle room entries")?;
+        if i % usize::from(ROOM) == 0 {
+            room = c
+                .create_room(&format!("idle{}", i / usize::from(ROOM)), ROOM)
+                .map_err(|e| format!("idle connection {i}: ROOM_CREATE: {e}"))?;
+        } else {
+            c.enter_room(room)
+                .map_err(|e| format!("idle connection {i}: ROOM_ENTER: {e}"))?;
+        }
+    }
+    // The notifications of each entry reach the members who came before; this one's
+    // answer proves the server has written them all.
+    if let Some(c) = conns.last_mut() {
+        c.echo(b"")
+            .map_err(|e| format!("last idle connection: ECHO: {e}"))?;
+    }
+    let rss_in_rooms = server.rss()?;
     let report = IdleReport {
         conns: n,
         rss_before,
         rss_connected,
         rss_logged_in,
+        rss_in_rooms,
     };
     Ok((report, conns))
 }

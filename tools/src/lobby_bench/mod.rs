@@ -5,9 +5,10 @@
 //! stdout line, and measures, in this order:
 //!
 //! 1. **memory per idle connection**: the server's VmRSS before, after `--idle N`
-//!    connections that are accepted (each answered one ECHO) but not logged in, and after
-//!    the same N connections have logged in; the connections are then closed (or, with
-//!    `--keep-idle`, stay open through the other figures);
+//!    connections that are accepted (each answered one ECHO) but not logged in, after
+//!    the same N connections have logged in, and after they entered rooms of 100; the
+//!    connections are then closed (or, with `--keep-idle`, stay open through the other
+//!    figures);
 //! 2. **echo round trips**: `--echo N` ECHOs of 16 bytes on one connection, one at a time;
 //! 3. **room fan-out**: `--users` users log in and enter one room, then for `--seconds`
 //!    each user keeps `--window` ROOM_CHAT_REQs un-answered (sends a new one as each
@@ -76,11 +77,11 @@ pub struct Args {
     pub chat_bytes: u8,
 
     /// Idle connections opened for the memory figure (first not logged in, then logged
-    /// in); 0 skips it.
+    /// in, then in rooms of 100); 0 skips it.
     #[arg(long, default_value_t = 1000)]
     pub idle: usize,
 
-    /// Keep the idle connections (logged in, in no room) open through the echo and fan-out
+    /// Keep the idle connections (logged in, in rooms of their own) open through the echo and fan-out
     /// figures instead of closing them, to see what idle connections cost the busy ones.
     #[arg(long)]
     pub keep_idle: bool,

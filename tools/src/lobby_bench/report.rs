@@ -73,6 +73,8 @@ impl Report {
                 "bytes_per_idle_connection": round1(r.per_conn()),
                 "bytes_per_logged_in_user": round1(r.per_user()),
                 "bytes_per_login": round1(r.per_login()),
+                "rss_in_rooms_bytes": r.rss_in_rooms,
+                "bytes_per_idle_room_member": round1(r.per_member()),
             })
         });
         let echo = self.echo.as_ref().map(|r| {
@@ -156,6 +158,13 @@ impl Report {
                 mib(r.rss_logged_in),
                 r.per_user(),
                 r.per_login()
+            );
+            let _ = writeln!(
+                s,
+                "  {:<38} {:>10.1} MiB  {:>9.0} bytes each",
+                "the same in rooms of 100",
+                mib(r.rss_in_rooms),
+                r.per_member()
             );
         }
         if let Some(r) = &self.echo {

@@ -55,6 +55,8 @@ impl Server {
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
             .args(["--lobby-max-conns", &n, "--lobby-max-conns-per-ip", &n])
+            // The idle connections enter rooms of 100: room for all of them.
+            .args(["--lobby-max-rooms", &n])
             // The bench measures capacity: no per-user chat rate limit, and its idle
             // connections (not logged in) may fill the table and stay past 10 s.
             .args([
