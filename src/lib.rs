@@ -131,7 +131,7 @@ pub use tickets::{Holder, IssueError, Name, Tickets};
 #[cfg(feature = "internal")]
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::io::sys::{RecvBatch, SendBatch};
+    pub use crate::io::sys::{allowed_cpus, RecvBatch, SendBatch};
     pub use crate::query::{Query, QueryOut, QueryState};
     pub use crate::stun::{binding_request, parse_binding_response, Stun};
     pub use crate::wire::demux::{demux, Demux};

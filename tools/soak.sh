@@ -206,7 +206,7 @@ def field(name):
     m = re.search(r"\b%s=(\d+)" % re.escape(name), final)
     return int(m.group(1)) if m else 0
 drops = dict(re.findall(r"(\w+)=(\d+)", (re.search(r"drops\[(.*?)\]", final) or [None, ""])[1]))
-late = re.search(r"tick_late_us p50=(\d+) p99=(\d+) max=(\d+)", final)
+late = re.search(r"tick_late_us p50=(\d+) p99=(\d+) p99\.9=(\d+) max=(\d+)", final)
 if impair == "kernel":
     print(f"tickwire soak: {n} clients for {secs} s over kernel netem on both veth ends: {netem}")
 else:
@@ -228,7 +228,7 @@ print(f"  uplink loss seen by the server     {field('lost')} client seqs never s
 print(f"  duplicates dropped by the server   {drops.get('duplicate', '0')}; duplicates processed: 0 (the window accepts a seq once)")
 print(f"  late (reordered) dropped           {drops.get('late', '0')} by the server; older than the window {drops.get('old', '0')}")
 if late:
-    print(f"  tick lateness us p50/p99/max       {late.group(1)}/{late.group(2)}/{late.group(3)}")
+    print(f"  tick lateness us p50/p99/p99.9/max {late.group(1)}/{late.group(2)}/{late.group(3)}/{late.group(4)}")
 if secure:
     print(f"  secure mode                        bad_auth {drops.get('bad_auth', '0')}, bad_token {drops.get('bad_token', '0')}, "
           f"token_reused {drops.get('token_reused', '0')} at the server (impairment is not forgery: all 0)")

@@ -269,7 +269,11 @@ impl<G: Game> HostView<'_, G> {
             refused_draining: c.refused_draining,
             tick_late_p50_us: l.value_at_quantile(0.5),
             tick_late_p99_us: l.value_at_quantile(0.99),
+            tick_late_p999_us: l.value_at_quantile(0.999),
             tick_late_max_us: l.max(),
+            ticks: l.len(),
+            wakeups: c.wakeups,
+            spin_polls: c.spin_polls,
         }
     }
 

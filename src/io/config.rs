@@ -44,6 +44,26 @@ pub struct HostConfig {
     /// 10 messages per second (bursts of 20) per user. The binary's lobby listens on the
     /// game port's address, port 7778.
     pub lobby: Option<(SocketAddr, LobbyConfig)>,
+    /// How long before each tick the loop stops sleeping and spins on the clock to the
+    /// deadline (polling without blocking, so ready I/O is still served at once); the
+    /// timer is armed this much early. It hides the timer's wake-up latency at the cost of
+    /// up to this much CPU per tick per match. `Duration::ZERO`: off, sleep to the
+    /// deadline. Default [`HostConfig::DEFAULT_TICK_SPIN`].
+    pub tick_spin: Duration,
+    /// Run the loop's thread under `SCHED_FIFO` at this priority (1..=99) when the
+    /// process may (CAP_SYS_NICE or RLIMIT_RTPRIO); when it may not, a warning says why and
+    /// the loop runs with normal scheduling. `None` (the default): normal scheduling.
+    pub realtime: Option<u8>,
+    /// Pin the loop's thread to this CPU (an index as `taskset` numbers them); a CPU the
+    /// process may not use is a warning, not an error. `None` (the default): not pinned.
+    pub pin_cpu: Option<usize>,
+}
+
+impl HostConfig {
+    /// The default [`HostConfig::tick_spin`]: 200 us, chosen from measurements on a
+    /// virtual machine whose timer wake-ups come 50-150 us late (BENCHMARKS.md, "Ticks on
+    /// time").
+    pub const DEFAULT_TICK_SPIN: Duration = Duration::from_micros(200);
 }
 
 impl Default for HostConfig {
@@ -60,6 +80,9 @@ impl Default for HostConfig {
             stun_limit: crate::stun::DEFAULT_LIMIT_PER_SEC,
             query_limit: crate::query::DEFAULT_LIMIT_PER_SEC,
             lobby: None,
+            tick_spin: HostConfig::DEFAULT_TICK_SPIN,
+            realtime: None,
+            pin_cpu: None,
         }
     }
 }
@@ -81,6 +104,15 @@ pub struct IoStats {
     pub tick_late_p50_us: u64,
     /// Tick start lateness since start, 99th percentile, in microseconds.
     pub tick_late_p99_us: u64,
+    /// Tick start lateness since start, 99.9th percentile, in microseconds.
+    pub tick_late_p999_us: u64,
     /// Tick start lateness since start, worst, in microseconds.
     pub tick_late_max_us: u64,
+    /// Ticks started (all matches).
+    pub ticks: u64,
+    /// Times the loop slept in `epoll_wait` and woke up (polls that could block).
+    pub wakeups: u64,
+    /// Polls that did not block because a tick was due within
+    /// [`HostConfig::tick_spin`] (the spin).
+    pub spin_polls: u64,
 }

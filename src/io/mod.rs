@@ -295,11 +295,19 @@ impl<G: Game> Host<G> {
         // Timer slack (50 us by default) would delay every timerfd wake-up: ask for none.
         // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        self.set_up_thread();
         let mut events = Events::with_capacity(256);
         loop {
             let pending = self.matches.iter().any(|m| m.pending)
                 || self.lobby.as_ref().is_some_and(|l| l.has_pending());
-            let timeout = pending.then_some(Duration::ZERO);
+            // Within `tick_spin` of a tick: poll without blocking until it is due.
+            let spinning = !pending && self.near_tick(Instant::now());
+            let timeout = (pending || spinning).then_some(Duration::ZERO);
+            match timeout {
+                None => self.counters.wakeups += 1,
+                Some(_) if spinning => self.counters.spin_polls += 1,
+                Some(_) => {}
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -326,8 +334,59 @@ impl<G: Game> Host<G> {
             }
             self.reporter.maybe_log(now, &view!(self));
             let next = self.next_deadline();
-            self.timer.arm(next)?;
+            // Wake `tick_spin` before the next tick and spin the rest of the way.
+            let wake = match self.next_tick() {
+                Some(t) if !self.cfg.tick_spin.is_zero() => {
+                    next.min(t.checked_sub(self.cfg.tick_spin).unwrap_or(t))
+                }
+                _ => next,
+            };
+            self.timer.arm(wake)?;
         }
+    }
+
+    /// Scheduling of the loop's thread, as configured: the CPU it is pinned to and
+    /// SCHED_FIFO. What the process may not do is a warning; the loop runs anyway.
+    fn set_up_thread(&self) {
+        if let Some(cpu) = self.cfg.pin_cpu {
+            match sys::pin_to_cpu(cpu) {
+                Ok(()) => log::info!("loop pinned to cpu {cpu}"),
+                Err(e) => log::warn!(
+                    "cannot pin the loop to cpu {cpu} ({e}); it runs on any cpu it may \
+                     (allowed: {:?})",
+                    sys::allowed_cpus().unwrap_or_default()
+                ),
+            }
+        }
+        if let Some(prio) = self.cfg.realtime {
+            match sys::set_fifo(prio) {
+                Ok(()) => log::info!("loop runs SCHED_FIFO at priority {}", prio.clamp(1, 99)),
+                Err(e) => log::warn!(
+                    "cannot run the loop SCHED_FIFO at priority {} ({e}): the process needs \
+                     CAP_SYS_NICE or an RLIMIT_RTPRIO of at least that (`ulimit -r`, \
+                     LimitRTPRIO= in a systemd unit); running with normal scheduling",
+                    prio.clamp(1, 99)
+                ),
+            }
+        }
+    }
+
+    /// The earliest tick deadline of any match.
+    fn next_tick(&self) -> Option<Instant> {
+        self.matches
+            .iter()
+            .map(|m| m.server.next_tick_deadline())
+            .min()
+    }
+
+    /// Whether a tick falls due within [`HostConfig::tick_spin`] of `now` (and is not due
+    /// yet: a due tick is started by this turn anyway).
+    fn near_tick(&self, now: Instant) -> bool {
+        let spin = self.cfg.tick_spin;
+        !spin.is_zero()
+            && self
+                .next_tick()
+                .is_some_and(|t| t > now && t.saturating_duration_since(now) <= spin)
     }
 
     /// The lobby's address, when there is one.

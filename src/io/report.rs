@@ -36,6 +36,8 @@ pub(super) struct Reporter {
     /// Datagrams in and out of all matches at the start of the window.
     datagrams_in: u64,
     datagrams_out: u64,
+    /// The loop's wake-ups at the start of the window.
+    wakeups: u64,
     /// Tick lateness in this window.
     window: Histogram<u64>,
 }
@@ -48,6 +50,7 @@ impl Reporter {
             at: now,
             datagrams_in: 0,
             datagrams_out: 0,
+            wakeups: 0,
             window: lateness_histogram(),
         }
     }
@@ -72,12 +75,15 @@ impl Reporter {
             return;
         }
         let (din, dout) = totals(host);
+        let wakeups = host.counters.wakeups;
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let line = self.stats_line(
-            host,
-            din.saturating_sub(self.datagrams_in) as f64 / secs,
-            dout.saturating_sub(self.datagrams_out) as f64 / secs,
-        );
+        let rates = Rates {
+            in_ps: din.saturating_sub(self.datagrams_in) as f64 / secs,
+            out_ps: dout.saturating_sub(self.datagrams_out) as f64 / secs,
+            wakeups_ps: wakeups.saturating_sub(self.wakeups) as f64 / secs,
+        };
+        let line = self.stats_line(host, &rates);
+        self.wakeups = wakeups;
         match host.lobby() {
             Some(l) => {
                 let ls = l.stats();
@@ -104,7 +110,7 @@ impl Reporter {
         self.window.reset();
     }
 
-    fn stats_line<G: Game>(&self, host: &HostView<'_, G>, in_ps: f64, out_ps: f64) -> String {
+    fn stats_line<G: Game>(&self, host: &HostView<'_, G>, rates: &Rates) -> String {
         let s = host.merged_stats();
         let mut depth = Histogram::<u64>::new_with_bounds(1, 3600, 2).expect("static bounds");
         for i in 0..host.matches() {
@@ -113,7 +119,7 @@ impl Reporter {
                 let _ = depth.add(server.depth_histogram());
             }
         }
-        format_line(host.clients(), (in_ps, out_ps), &s, &self.window, &depth)
+        format_line(host.clients(), rates, &s, &self.window, &depth)
     }
 
     /// A one-line summary of everything since start.
@@ -121,7 +127,7 @@ impl Reporter {
         let s = host.merged_stats();
         let io = host.io_stats();
         format!(
-            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} max={}",
+            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} p99.9={} max={} wakeups={} spin_polls={}",
             host.clients(),
             s.datagrams_in,
             s.datagrams_out,
@@ -141,17 +147,27 @@ impl Reporter {
             drops_list(&s),
             io.tick_late_p50_us,
             io.tick_late_p99_us,
+            io.tick_late_p999_us,
             io.tick_late_max_us,
+            io.wakeups,
+            io.spin_polls,
         )
     }
 }
 
+/// Per-second rates over one stats window.
+struct Rates {
+    in_ps: f64,
+    out_ps: f64,
+    wakeups_ps: f64,
+}
+
 /// The stats line (README, "stats line"): gauges (`clients=`), per-second rates over the
-/// last interval (`in/s=`, `out/s=`), tick lateness over the last interval
+/// last interval (`in/s=`, `out/s=`, `wakeups/s=`), tick lateness over the last interval
 /// (`tick_late_us`), then counts since start, each prefixed `total_`.
 fn format_line(
     clients: usize,
-    (in_ps, out_ps): (f64, f64),
+    rates: &Rates,
     s: &Stats,
     window: &Histogram<u64>,
     depth: &Histogram<u64>,
@@ -163,10 +179,14 @@ fn format_line(
         .map(|(e, n)| format!(" {}={}", e.label(), n))
         .collect();
     format!(
-        "clients={} in/s={in_ps:.0} out/s={out_ps:.0} tick_late_us p50={} p99={} max={} total_drops[{}] total_shots ok={}{} total_rewind_ticks p50={} p99={} max={}",
+        "clients={} in/s={:.0} out/s={:.0} wakeups/s={:.0} tick_late_us p50={} p99={} p99.9={} max={} total_drops[{}] total_shots ok={}{} total_rewind_ticks p50={} p99={} max={}",
         clients,
+        rates.in_ps,
+        rates.out_ps,
+        rates.wakeups_ps,
         window.value_at_quantile(0.5),
         window.value_at_quantile(0.99),
+        window.value_at_quantile(0.999),
         window.max(),
         drops_list(s),
         r.ok,
@@ -214,13 +234,19 @@ mod tests {
         s.rewinds.ok = 7;
         let line = format_line(
             3,
-            (120.4, 7000.0),
+            &Rates {
+                in_ps: 120.4,
+                out_ps: 7000.0,
+                wakeups_ps: 61.0,
+            },
             &s,
             &lateness_histogram(),
             &Histogram::new_with_bounds(1, 3600, 2).unwrap(),
         );
         assert!(
-            line.starts_with("clients=3 in/s=120 out/s=7000 tick_late_us p50=0"),
+            line.starts_with(
+                "clients=3 in/s=120 out/s=7000 wakeups/s=61 tick_late_us p50=0 p99=0 p99.9=0 max=0"
+            ),
             "{line}"
         );
         assert!(line.contains(" total_drops[duplicate=1] "), "{line}");

@@ -44,6 +44,9 @@ pub(super) struct Counters {
     pub(super) refused_draining: u64,
     /// Tick start lateness in microseconds, since start.
     pub(super) tick_lateness: Histogram<u64>,
+    /// Polls that could block, and polls that did not because a tick was near.
+    pub(super) wakeups: u64,
+    pub(super) spin_polls: u64,
 }
 
 impl Counters {
@@ -55,6 +58,8 @@ impl Counters {
             unknown_events: 0,
             refused_draining: 0,
             tick_lateness: lateness_histogram(),
+            wakeups: 0,
+            spin_polls: 0,
         }
     }
 

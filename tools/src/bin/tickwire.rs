@@ -130,6 +130,26 @@ struct Serve {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     recv_budget: u64,
 
+    /// Microseconds before each tick at which the loop stops sleeping and spins on the
+    /// clock to the deadline, still serving ready I/O without blocking (0 = off: sleep
+    /// to the deadline). It hides the timer's wake-up latency; it costs up to this much
+    /// CPU per tick per match (BENCHMARKS.md, "Ticks on time").
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    tick_spin_us: u64,
+
+    /// Run the event loop under SCHED_FIFO at this priority (1..=99; 10 when the flag is
+    /// given bare). Needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority; when
+    /// the process lacks it, a warning says so and the loop runs with normal scheduling.
+    /// A real-time loop preempts everything of lower priority on its CPU: give it a CPU
+    /// of its own (--pin, and keep other work off that CPU).
+    #[arg(long, value_name = "PRIO", num_args = 0..=1, default_missing_value = "10",
+          value_parser = clap::value_parser!(u8).range(1..=99))]
+    realtime: Option<u8>,
+
+    /// Pin the event loop to one CPU: the first the process may run on (see `taskset`).
+    #[arg(long)]
+    pin: bool,
+
     /// Server name shown to A2S server browsers.
     #[arg(long, default_value = "tickwire")]
     name: String,
@@ -355,6 +375,21 @@ fn host_config(s: &Serve, secure: Option<Secure>) -> HostConfig {
         stun_limit: s.stun_limit,
         query_limit: s.query_limit,
         lobby: lobby_addr(s).map(|a| (a, s.lobby_args.config())),
+        tick_spin: Duration::from_micros(s.tick_spin_us),
+        realtime: s.realtime,
+        pin_cpu: s.pin.then(first_allowed_cpu).flatten(),
+    }
+}
+
+/// The first CPU this process may run on, for --pin (`None`, with a warning, when the
+/// affinity cannot be read).
+fn first_allowed_cpu() -> Option<usize> {
+    match tickwire::internal::allowed_cpus() {
+        Ok(cpus) => cpus.first().copied(),
+        Err(e) => {
+            log::warn!("--pin: cannot read the CPUs this process may use ({e}); not pinned");
+            None
+        }
     }
 }
 
