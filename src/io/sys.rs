@@ -414,6 +414,55 @@ impl AsRawFd for TimerFd {
     }
 }
 
+/// Puts the calling thread under `SCHED_FIFO` at `priority` (1..=99, clamped).
+pub fn set_fifo(priority: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority.clamp(1, 99)),
+    };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+    match unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cpu {cpu} is beyond the {} CPUs Linux can name",
+                libc::CPU_SETSIZE
+            ),
+        ));
+    }
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays within it (checked above); pid 0 is
+    // the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        match libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+/// The CPUs the calling thread may run on, in ascending order.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data, filled by the kernel; CPU_ISSET reads within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,54 +526,5 @@ mod tests {
             }
         }
         assert_eq!(got, vec![vec![1, 9, 9, 9], vec![2, 9, 9, 9], vec![7]]);
-    }
-}
-
-/// Puts the calling thread under `SCHED_FIFO` at `priority` (1..=99, clamped).
-pub fn set_fifo(priority: u8) -> io::Result<()> {
-    let param = libc::sched_param {
-        sched_priority: i32::from(priority.clamp(1, 99)),
-    };
-    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
-    match unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
-/// Pins the calling thread to `cpu`.
-pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "cpu {cpu} is beyond the {} CPUs Linux can name",
-                libc::CPU_SETSIZE
-            ),
-        ));
-    }
-    // SAFETY: cpu_set_t is plain data; CPU_SET stays within it (checked above); pid 0 is
-    // the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        match libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) {
-            0 => Ok(()),
-            _ => Err(io::Error::last_os_error()),
-        }
-    }
-}
-
-/// The CPUs the calling thread may run on, in ascending order.
-pub fn allowed_cpus() -> io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is plain data, filled by the kernel; CPU_ISSET reads within it.
-    unsafe {
-        let mut set: libc::cpu_set_t = zeroed();
-        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect())
     }
 }
