@@ -101,11 +101,13 @@ impl Control {
 }
 
 /// Stops or drains a running [`Host`](super::Host) from another thread (or from an
-/// [`Adapter`](super::Adapter)). Cheap to clone; `Send + Sync`.
+/// [`Adapter`](super::Adapter)); a [`Loops`](super::Loops) group's stopper (any of its
+/// hosts') stops or drains every loop of the group. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Stopper {
     pub(crate) control: Arc<Control>,
-    pub(crate) waker: Arc<Waker>,
+    /// Every loop's waker.
+    pub(crate) wakers: Arc<[Arc<Waker>]>,
 }
 
 impl Stopper {
@@ -124,10 +126,12 @@ impl Stopper {
     }
 
     fn wake(&self) {
-        if let Err(e) = self.waker.wake() {
-            // The loop still sees the request on its next turn (at the latest at the next
-            // tick), only later.
-            log::debug!("host waker: {e}");
+        for w in self.wakers.iter() {
+            if let Err(e) = w.wake() {
+                // The loop still sees the request on its next turn (at the latest at the
+                // next tick), only later.
+                log::debug!("host waker: {e}");
+            }
         }
     }
 }

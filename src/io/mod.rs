@@ -30,6 +30,7 @@ mod adapter;
 mod bind;
 mod config;
 mod control;
+mod loops;
 mod query_view;
 mod report;
 mod source;
@@ -39,6 +40,7 @@ mod udp;
 pub use adapter::{Adapter, AdapterWaker, HostView, Registrar};
 pub use config::{HostConfig, IoStats};
 pub use control::{RunState, Stopper};
+pub use loops::Loops;
 pub use query_view::ServerInfo;
 
 use crate::lobby::Lobby;
@@ -85,6 +87,8 @@ pub struct Host<G> {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     control: Arc<Control>,
     waker: Arc<Waker>,
+    /// Every loop's waker (this one's included): a signal or a [`Stopper`] wakes them all.
+    peers: Arc<[Arc<Waker>]>,
     udp: Udp,
     counters: Counters,
     reporter: Reporter,
@@ -118,57 +122,116 @@ fn later(now: Instant, d: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
+/// What one loop is given of the whole: its matches' sockets and what the loops share.
+pub(crate) struct Share {
+    /// The index of this loop's first match among all loops' matches.
+    pub(crate) first: usize,
+    /// Matches over all loops.
+    pub(crate) total: usize,
+    /// This loop's matches' sockets, bound, in match order.
+    pub(crate) sockets: Vec<mio::net::UdpSocket>,
+    /// The lobby's tickets, redeemed by every match of every loop.
+    pub(crate) tickets: Option<Tickets>,
+    /// The lobby, on the loop that runs it.
+    pub(crate) lobby: Option<Lobby>,
+    /// Whether this loop takes SIGINT, SIGTERM and SIGHUP (for all of them).
+    pub(crate) signals: bool,
+    /// The stop and drain requests, shared by every loop.
+    pub(crate) control: Arc<Control>,
+}
+
+/// Refuses settings that cannot work together; the lobby's tickets when there is a lobby.
+pub(crate) fn check_and_make_tickets(cfg: &HostConfig) -> io::Result<Option<Tickets>> {
+    if cfg.server.require_ticket && cfg.lobby.is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "tickets are required but there is no lobby to issue them",
+        ));
+    }
+    Ok(cfg.lobby.as_ref().map(|(_, lcfg)| {
+        let max = lcfg.clone().sanitized().max_conns;
+        match cfg.server.seed {
+            Some(s) => Tickets::with_seed(max, derive(s, Stream::Tickets)),
+            None => Tickets::new(max),
+        }
+    }))
+}
+
+/// Binds the lobby's listener, when there is a lobby.
+pub(crate) fn bind_lobby(cfg: &HostConfig, tickets: Option<&Tickets>) -> io::Result<Option<Lobby>> {
+    let (Some((addr, lcfg)), Some(t)) = (&cfg.lobby, tickets) else {
+        return Ok(None);
+    };
+    Lobby::bind(*addr, lcfg.clone().sanitized(), t.clone())
+        .map(Some)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("the lobby cannot listen on tcp {addr}: {e}"),
+            )
+        })
+}
+
+/// Binds the `n` matches' UDP sockets on consecutive ports.
+pub(crate) fn bind_matches(cfg: &HostConfig, n: usize) -> io::Result<Vec<mio::net::UdpSocket>> {
+    bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer).map_err(|e| {
+        let what = if n == 1 {
+            "the game port"
+        } else {
+            "the match ports"
+        };
+        io::Error::new(
+            e.kind(),
+            format!("{what} cannot bind udp {}: {e}", cfg.bind),
+        )
+    })
+}
+
 impl<G: Game> Host<G> {
     /// Binds the sockets and builds one server per match, with `make_game(i)` for match `i`,
     /// on the calling thread. To run the host on another thread, build it there or move
-    /// it there (it is `Send` when `G` is).
+    /// it there (it is `Send` when `G` is). For several loops, see [`Loops`].
     pub fn bind(cfg: HostConfig, mut make_game: impl FnMut(usize) -> G) -> io::Result<Host<G>> {
+        let n = cfg.matches.max(1);
+        let tickets = check_and_make_tickets(&cfg)?;
+        let lobby = bind_lobby(&cfg, tickets.as_ref())?;
+        let sockets = bind_matches(&cfg, n)?;
+        let share = Share {
+            first: 0,
+            total: n,
+            sockets,
+            tickets,
+            lobby,
+            signals: cfg.handle_signals,
+            control: Arc::new(Control::new()),
+        };
+        Host::assemble(cfg, share, &mut make_game)
+    }
+
+    /// Builds one loop from its share of the matches (their sockets bound already).
+    pub(crate) fn assemble(
+        cfg: HostConfig,
+        share: Share,
+        make_game: &mut impl FnMut(usize) -> G,
+    ) -> io::Result<Host<G>> {
         let poll = Poll::new()?;
         let mut sources = Sources::new();
-        let n = cfg.matches.max(1);
-        if cfg.server.require_ticket && cfg.lobby.is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "tickets are required but there is no lobby to issue them",
-            ));
-        }
         let seed = cfg.server.seed;
-        let mut tickets = None;
-        let lobby = match &cfg.lobby {
-            Some((addr, lcfg)) => {
-                let lcfg = lcfg.clone().sanitized();
-                let t = match seed {
-                    Some(s) => Tickets::with_seed(lcfg.max_conns, derive(s, Stream::Tickets)),
-                    None => Tickets::new(lcfg.max_conns),
-                };
-                tickets = Some(t.clone());
-                let mut l = Lobby::bind(*addr, lcfg, t).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("the lobby cannot listen on tcp {addr}: {e}"),
-                    )
-                })?;
+        let lobby = match share.lobby {
+            Some(mut l) => {
                 let base = sources.add_run(Source::Lobby, l.tokens());
                 l.register(poll.registry(), base.0)?;
                 Some(l)
             }
             None => None,
         };
-        let sockets = bind::bind_consecutive(cfg.bind, n, cfg.socket_buffer).map_err(|e| {
-            let what = if n == 1 {
-                "the game port"
-            } else {
-                "the match ports"
-            };
-            io::Error::new(
-                e.kind(),
-                format!("{what} cannot bind udp {}: {e}", cfg.bind),
-            )
-        })?;
+        let n = share.total;
         let now = Instant::now();
-        let mut matches = Vec::with_capacity(n);
-        for (i, mut socket) in sockets.into_iter().enumerate() {
-            let token = sources.add(Source::Match(i));
+        let mut matches = Vec::with_capacity(share.sockets.len());
+        for (k, mut socket) in share.sockets.into_iter().enumerate() {
+            // `i` numbers the match among all loops' (its seed, its tick offset, its port).
+            let i = share.first + k;
+            let token = sources.add(Source::Match(k));
             poll.registry()
                 .register(&mut socket, token, Interest::READABLE)?;
             let mut scfg = cfg.server.clone();
@@ -178,7 +241,7 @@ impl<G: Game> Host<G> {
             let period_ns = 1_000_000_000 / u64::from(cfg.server.tick_hz.max(1));
             let offset = Duration::from_nanos(period_ns * i as u64 / n as u64);
             let mut server = Server::new(scfg, make_game(i), now + offset);
-            if let Some(t) = &tickets {
+            if let Some(t) = &share.tickets {
                 server.set_tickets(t.clone());
             }
             matches.push(Match {
@@ -195,7 +258,7 @@ impl<G: Game> Host<G> {
             Interest::READABLE,
         )?;
         timer.arm(now)?;
-        let signals = if cfg.handle_signals {
+        let signals = if share.signals {
             let mut s = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
@@ -223,7 +286,8 @@ impl<G: Game> Host<G> {
             matches,
             timer,
             signals,
-            control: Arc::new(Control::new()),
+            control: share.control,
+            peers: Arc::from([waker.clone()]),
             waker,
             udp: Udp::new(cfg.bind.is_ipv6(), stun, query),
             counters: Counters::new(),
@@ -265,7 +329,7 @@ impl<G: Game> Host<G> {
     pub fn stopper(&self) -> Stopper {
         Stopper {
             control: self.control.clone(),
-            waker: self.waker.clone(),
+            wakers: self.peers.clone(),
         }
     }
 
@@ -420,9 +484,18 @@ impl<G: Game> Host<G> {
             Some(Source::Timer) => self.timer.clear(),
             Some(Source::Signals) => {
                 if let Some(s) = self.signals.as_mut() {
+                    let mut stop = false;
                     for sig in s.pending() {
                         log::info!("signal {sig}: shutting down");
-                        self.control.stop();
+                        stop = true;
+                    }
+                    if stop {
+                        // Every loop: they share the request, and each is woken.
+                        Stopper {
+                            control: self.control.clone(),
+                            wakers: self.peers.clone(),
+                        }
+                        .stop();
                     }
                 }
             }

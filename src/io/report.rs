@@ -3,9 +3,11 @@
 //! datagram, and the stats line (which allocates its text) only every `interval`.
 
 use super::adapter::HostView;
+use super::IoStats;
 use crate::proto::{Game, Stats};
 use crate::wire::DropReason;
 use hdrhistogram::Histogram;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Largest tick lateness recorded, in microseconds (larger values count as this).
@@ -40,6 +42,49 @@ pub(super) struct Reporter {
     wakeups: u64,
     /// Tick lateness in this window.
     window: Histogram<u64>,
+    /// With several loops: the board they share and this loop's slot on it. Loop 0 logs
+    /// the merged line; the others only publish their windows.
+    board: Option<(Arc<Board>, usize)>,
+}
+
+/// Where the loops of a [`Loops`](super::Loops) group leave their last stats window for
+/// loop 0's merged stats line. Locked once per loop per stats interval.
+pub(crate) struct Board {
+    slots: Vec<Mutex<Slot>>,
+}
+
+/// One loop's last window.
+struct Slot {
+    published: bool,
+    clients: usize,
+    rates: Rates,
+    stats: Stats,
+    window: Histogram<u64>,
+    depth: Histogram<u64>,
+}
+
+impl Board {
+    pub(crate) fn new(loops: usize) -> Board {
+        Board {
+            slots: (0..loops)
+                .map(|_| {
+                    Mutex::new(Slot {
+                        published: false,
+                        clients: 0,
+                        rates: Rates::default(),
+                        stats: Stats::default(),
+                        window: lateness_histogram(),
+                        depth: depth_histogram(),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An empty rewind-depth histogram (ticks, 1 .. 3600).
+fn depth_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3600, 2).expect("static histogram bounds are valid")
 }
 
 impl Reporter {
@@ -52,7 +97,13 @@ impl Reporter {
             datagrams_out: 0,
             wakeups: 0,
             window: lateness_histogram(),
+            board: None,
         }
+    }
+
+    /// Makes this the reporter of loop `slot` of a group sharing `board`.
+    pub(super) fn join_board(&mut self, board: Arc<Board>, slot: usize) {
+        self.board = Some((board, slot));
     }
 
     /// Records a tick that started `late_us` late (see [`lateness_us`]).
@@ -82,8 +133,20 @@ impl Reporter {
             out_ps: dout.saturating_sub(self.datagrams_out) as f64 / secs,
             wakeups_ps: wakeups.saturating_sub(self.wakeups) as f64 / secs,
         };
-        let line = self.stats_line(host, &rates);
         self.wakeups = wakeups;
+        let s = host.merged_stats();
+        let depth = depth_of(host);
+        let line = match &self.board {
+            None => format_line(host.clients(), &rates, &s, &self.window, &depth),
+            Some((board, slot)) => {
+                let published = publish(board, *slot, host.clients(), &rates, &s, self, &depth);
+                if *slot != 0 || !published {
+                    self.restart(now, din, dout);
+                    return;
+                }
+                merged_line(board)
+            }
+        };
         match host.lobby() {
             Some(l) => {
                 let ls = l.stats();
@@ -104,58 +167,175 @@ impl Reporter {
             }
             None => log::info!("{line}"),
         }
+        self.restart(now, din, dout);
+    }
+
+    /// Starts the next window at `now`.
+    fn restart(&mut self, now: Instant, din: u64, dout: u64) {
         self.at = now;
         self.datagrams_in = din;
         self.datagrams_out = dout;
         self.window.reset();
     }
 
-    fn stats_line<G: Game>(&self, host: &HostView<'_, G>, rates: &Rates) -> String {
-        let s = host.merged_stats();
-        let mut depth = Histogram::<u64>::new_with_bounds(1, 3600, 2).expect("static bounds");
-        for i in 0..host.matches() {
-            if let Some(server) = host.server(i) {
-                // A histogram can always take another of the same bounds.
-                let _ = depth.add(server.depth_histogram());
-            }
-        }
-        format_line(host.clients(), rates, &s, &self.window, &depth)
-    }
-
     /// A one-line summary of everything since start.
     pub(super) fn summary<G: Game>(&self, host: &HostView<'_, G>) -> String {
-        let s = host.merged_stats();
-        let io = host.io_stats();
-        format!(
-            "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} p99.9={} max={} wakeups={} spin_polls={}",
-            host.clients(),
-            s.datagrams_in,
-            s.datagrams_out,
-            s.bytes_in,
-            s.bytes_out,
-            s.accepts,
-            s.timeouts,
-            s.unacked_drops,
-            s.rejects_per_ip,
-            s.byes,
-            s.lost,
-            s.late,
-            s.ticks,
-            s.ticks_skipped,
-            io.recv_errors,
-            io.send_dropped,
-            drops_list(&s),
-            io.tick_late_p50_us,
-            io.tick_late_p99_us,
-            io.tick_late_p999_us,
-            io.tick_late_max_us,
-            io.wakeups,
-            io.spin_polls,
-        )
+        summary_text(host.clients(), &host.merged_stats(), &host.io_stats())
     }
 }
 
+/// The rewind depths of every match of `host`.
+fn depth_of<G: Game>(host: &HostView<'_, G>) -> Histogram<u64> {
+    let mut depth = depth_histogram();
+    for i in 0..host.matches() {
+        if let Some(server) = host.server(i) {
+            // A histogram can always take another of the same bounds.
+            let _ = depth.add(server.depth_histogram());
+        }
+    }
+    depth
+}
+
+/// Leaves this loop's window on the board; `false` when the slot's lock is poisoned (a
+/// loop panicked: the group is stopping).
+fn publish(
+    board: &Board,
+    slot: usize,
+    clients: usize,
+    rates: &Rates,
+    stats: &Stats,
+    reporter: &Reporter,
+    depth: &Histogram<u64>,
+) -> bool {
+    let Some(Ok(mut s)) = board.slots.get(slot).map(|m| m.lock()) else {
+        return false;
+    };
+    s.published = true;
+    s.clients = clients;
+    s.rates = *rates;
+    s.stats = stats.clone();
+    s.window.reset();
+    let _ = s.window.add(&reporter.window);
+    s.depth.reset();
+    let _ = s.depth.add(depth);
+    true
+}
+
+/// The stats line of every loop's last window merged, then each loop's tick lateness.
+fn merged_line(board: &Board) -> String {
+    use core::fmt::Write;
+    let mut clients = 0;
+    let mut rates = Rates::default();
+    let mut stats = Stats::default();
+    let mut window = lateness_histogram();
+    let mut depth = depth_histogram();
+    let mut per_loop = String::new();
+    for (l, slot) in board.slots.iter().enumerate() {
+        let Ok(s) = slot.lock() else { continue };
+        if !s.published {
+            continue;
+        }
+        clients += s.clients;
+        rates.in_ps += s.rates.in_ps;
+        rates.out_ps += s.rates.out_ps;
+        rates.wakeups_ps += s.rates.wakeups_ps;
+        stats.merge(&s.stats);
+        let _ = window.add(&s.window);
+        let _ = depth.add(&s.depth);
+        let _ = write!(
+            per_loop,
+            "{}{l}:{}",
+            if per_loop.is_empty() { "" } else { " " },
+            quantiles(&s.window)
+        );
+    }
+    let line = format_line(clients, &rates, &stats, &window, &depth);
+    format!("{line} loops_tick_late_us[{per_loop}]")
+}
+
+/// `p50/p99/p99.9/max` of a lateness histogram.
+fn quantiles(h: &Histogram<u64>) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    )
+}
+
+/// The final line of a [`Loops`](super::Loops) group: every loop merged (its lateness
+/// percentiles over every tick of every loop), then each loop's
+/// (`loops_tick_late_us[L:p50/p99/p99.9/max ...]`) when there are several.
+pub(super) fn merged_summary<G: Game>(views: &[HostView<'_, G>]) -> String {
+    use core::fmt::Write;
+    if let [one] = views {
+        return summary_text(one.clients(), &one.merged_stats(), &one.io_stats());
+    }
+    let mut stats = Stats::default();
+    let mut late = lateness_histogram();
+    let mut io = IoStats::default();
+    let mut per_loop = String::new();
+    for (l, v) in views.iter().enumerate() {
+        stats.merge(&v.merged_stats());
+        let _ = late.add(&v.counters.tick_lateness);
+        let i = v.io_stats();
+        io.recv_errors += i.recv_errors;
+        io.send_dropped += i.send_dropped;
+        io.recv_budget_hits += i.recv_budget_hits;
+        io.unknown_events += i.unknown_events;
+        io.refused_draining += i.refused_draining;
+        io.wakeups += i.wakeups;
+        io.spin_polls += i.spin_polls;
+        let _ = write!(
+            per_loop,
+            "{}{l}:{}",
+            if per_loop.is_empty() { "" } else { " " },
+            quantiles(&v.counters.tick_lateness)
+        );
+    }
+    io.ticks = late.len();
+    io.tick_late_p50_us = late.value_at_quantile(0.5);
+    io.tick_late_p99_us = late.value_at_quantile(0.99);
+    io.tick_late_p999_us = late.value_at_quantile(0.999);
+    io.tick_late_max_us = late.max();
+    let clients = views.iter().map(|v| v.clients()).sum();
+    let line = summary_text(clients, &stats, &io);
+    format!("{line} loops_tick_late_us[{per_loop}]")
+}
+
+/// The summary line's text.
+fn summary_text(clients: usize, s: &Stats, io: &IoStats) -> String {
+    format!(
+        "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} p99.9={} max={} wakeups={} spin_polls={}",
+        clients,
+        s.datagrams_in,
+        s.datagrams_out,
+        s.bytes_in,
+        s.bytes_out,
+        s.accepts,
+        s.timeouts,
+        s.unacked_drops,
+        s.rejects_per_ip,
+        s.byes,
+        s.lost,
+        s.late,
+        s.ticks,
+        s.ticks_skipped,
+        io.recv_errors,
+        io.send_dropped,
+        drops_list(s),
+        io.tick_late_p50_us,
+        io.tick_late_p99_us,
+        io.tick_late_p999_us,
+        io.tick_late_max_us,
+        io.wakeups,
+        io.spin_polls,
+    )
+}
+
 /// Per-second rates over one stats window.
+#[derive(Debug, Clone, Copy, Default)]
 struct Rates {
     in_ps: f64,
     out_ps: f64,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::secure::{Key, Secure};
-use tickwire::{Arena, Config, Host, HostConfig, ServerInfo};
+use tickwire::{Arena, Config, HostConfig, Loops, ServerInfo};
 use tickwire_tools::lobby_args::LobbyArgs;
 use tickwire_tools::logging::LogFormat;
 use tickwire_tools::token_cmd::TokenCmd;
@@ -20,7 +20,7 @@ use tickwire_tools::token_cmd::TokenCmd;
 /// --secure --token-key FILE` (connect tokens, every datagram authenticated; `tickwire
 /// token` makes keys and tokens). Logs go to stderr (RUST_LOG=debug for more); the first line on stdout is
 /// `tickwire listening udp=ADDR lobby=ADDR matches=K` (lobby= when the lobby runs,
-/// matches= when K > 1, then admin=ADDR with --admin). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
+/// matches= when K > 1, loops=N when N > 1, then admin=ADDR with --admin). SIGINT, SIGTERM and SIGHUP (closing the terminal) all
 /// stop the server: BYE to every client, the final stats, exit 0 (SIGHUP does not
 /// reload `serve --config FILE`: restart the server to apply a changed file).
 ///
@@ -146,7 +146,14 @@ struct Serve {
           value_parser = clap::value_parser!(u8).range(1..=99))]
     realtime: Option<u8>,
 
-    /// Pin the event loop to one CPU: the first the process may run on (see `taskset`).
+    /// Event loops, each on its own thread with its own matches (spread evenly), sockets
+    /// and timer, sharing nothing per datagram or per tick; `auto` = one per CPU this
+    /// process may run on. At most one per match (--matches). Loop 0 also runs the lobby.
+    #[arg(long, default_value = "1", value_parser = parse_threads)]
+    threads: Threads,
+
+    /// Pin each event loop to one CPU: loop L to the L-th of the CPUs this process may run
+    /// on (see `taskset`), wrapping around.
     #[arg(long)]
     pin: bool,
 
@@ -251,6 +258,43 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
         .map_err(|e| format!("{e}, or off"))
+}
+
+/// `--threads`: a count, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    /// One per CPU the process may run on.
+    Auto,
+    /// This many.
+    Count(usize),
+}
+
+impl std::fmt::Display for Threads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Threads::Auto => f.write_str("auto"),
+            Threads::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+fn parse_threads(s: &str) -> Result<Threads, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Threads::Auto);
+    }
+    match s.parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(Threads::Count(n)),
+        Ok(_) => Err("give 1..=1024 loops, or auto (one per CPU)".into()),
+        Err(e) => Err(format!("{e} (a count of loops, or auto)")),
+    }
+}
+
+/// How many loops `--threads` asks for.
+fn thread_count(t: Threads) -> usize {
+    match t {
+        Threads::Count(n) => n,
+        Threads::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
 
 /// `--admin`: PORT (on 127.0.0.1) or an address.
@@ -427,26 +471,48 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     let secure = fleet_key.map(|k| Secure::new(k, server_id));
     let mut cfg = host_config(&s, secure);
     s.lobby_args.secure_lobby(&mut cfg, issuing)?;
-    let mut host =
-        Host::bind(cfg, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
+    let asked = thread_count(s.threads);
+    let matches = cfg.matches.max(1);
+    if asked > matches {
+        log::warn!(
+            "--threads {} asks for {asked} loops but there are {matches} matches: running \
+             {matches} (a loop serves whole matches; raise --matches to use more)",
+            s.threads
+        );
+    }
+    let mut loops =
+        Loops::bind(cfg, asked, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
     let admin = match s.admin {
         Some(a) => {
             let admin = tickwire_tools::admin::Admin::bind(a)
                 .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
             let at = admin.local_addr();
-            host.add_adapter(Box::new(admin))
+            if loops.loops() > 1 {
+                log::warn!(
+                    "the admin endpoint runs on loop 0 and sees its {} match(es) only \
+                     (the first ports); the other loops' players are not listed",
+                    loops.host(0).map_or(0, |h| h.udp_addrs().len())
+                );
+            }
+            loops
+                .host_mut(0)
+                .expect("there is always loop 0")
+                .add_adapter(Box::new(admin))
                 .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
             Some(at)
         }
         None => None,
     };
-    let addrs = host.udp_addrs();
+    let addrs = loops.udp_addrs();
     let mut line = format!("tickwire listening udp={}", addrs[0]);
-    if let Some(l) = host.lobby_addr() {
+    if let Some(l) = loops.lobby_addr() {
         line.push_str(&format!(" lobby={l}"));
     }
     if addrs.len() > 1 {
         line.push_str(&format!(" matches={}", addrs.len()));
+    }
+    if loops.loops() > 1 {
+        line.push_str(&format!(" loops={}", loops.loops()));
     }
     if let Some(a) = admin {
         line.push_str(&format!(" admin={a}"));
@@ -456,13 +522,14 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     let _ = out.flush();
     drop(out);
     log::info!(
-        "serving {} match(es) at {} Hz, up to {} clients each",
+        "serving {} match(es) at {} Hz, up to {} clients each, on {} event loop(s)",
         addrs.len(),
         s.tick_hz,
-        s.max_clients
+        s.max_clients,
+        loops.loops()
     );
-    host.run().map_err(|e| format!("event loop failed: {e}"))?;
-    println!("tickwire stopped {}", host.summary());
+    loops.run().map_err(|e| format!("event loop failed: {e}"))?;
+    println!("tickwire stopped {}", loops.summary());
     Ok(())
 }
 
