@@ -28,16 +28,12 @@ fn config(matches: usize, require_ticket: bool) -> HostConfig {
     }
 }
 
+/// The thread running a group: what `run` returned, and the summary.
+type Running = std::thread::JoinHandle<(std::io::Result<()>, String)>;
+
 /// Runs `loops` on a thread; returns its handle, the match addresses, the lobby's and a
 /// stopper.
-fn spawn(
-    mut loops: Loops<Arena>,
-) -> (
-    std::thread::JoinHandle<(std::io::Result<()>, String)>,
-    Vec<SocketAddr>,
-    SocketAddr,
-    Stopper,
-) {
+fn spawn(mut loops: Loops<Arena>) -> (Running, Vec<SocketAddr>, SocketAddr, Stopper) {
     let addrs = loops.udp_addrs();
     let lobby = loops.lobby_addr().expect("a lobby");
     let stopper = loops.stopper();
