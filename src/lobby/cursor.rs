@@ -353,7 +353,10 @@ impl<'a> Writer<'a> {
     }
 
     /// Runs one of rmp's encoders on the free part of the buffer.
-    fn mp<T, E>(&mut self, f: impl FnOnce(&mut &mut [u8]) -> Result<T, E>) -> Result<&mut Self, Full> {
+    fn mp<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut &mut [u8]) -> Result<T, E>,
+    ) -> Result<&mut Self, Full> {
         let written = {
             let mut dst = self.buf.get_mut(self.pos..).ok_or(Full)?;
             let free = dst.len();
