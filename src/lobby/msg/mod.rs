@@ -253,3 +253,5 @@ fn body(frame: &[u8], known: impl Fn(u16) -> bool) -> Result<(u16, Reader<'_>), 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_msgpack;
