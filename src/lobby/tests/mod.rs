@@ -12,6 +12,7 @@ use std::time::Instant;
 
 mod deadlines;
 mod flood;
+mod msgpack;
 mod names;
 mod tokens;
 mod unauth;
