@@ -107,7 +107,7 @@ impl<'a> Reader<'a> {
 
     /// A MessagePack array header that must say exactly `n` elements.
     fn mp_array(&mut self, n: u32) -> Result<(), ErrorCode> {
-        match self.mp(|b| mpd::read_array_len(b))? {
+        match self.mp(mpd::read_array_len)? {
             len if len == n => Ok(()),
             _ => Err(ErrorCode::BadBody),
         }
@@ -116,7 +116,7 @@ impl<'a> Reader<'a> {
     /// A MessagePack integer of any width (any of its int markers, signed or not) whose
     /// value fits `T`.
     fn mp_int<T: TryFrom<i128>>(&mut self) -> Result<T, ErrorCode> {
-        let v: i128 = self.mp(|b| mpd::read_int(b))?;
+        let v: i128 = self.mp(mpd::read_int)?;
         T::try_from(v).map_err(|_| ErrorCode::BadBody)
     }
 
@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
     /// `N` opaque bytes: plain, `N` bytes; MessagePack, a `bin` of exactly `N` bytes.
     pub fn bin<const N: usize>(&mut self) -> Result<[u8; N], ErrorCode> {
         if self.format == Format::MsgPack {
-            let len = self.mp(|b| mpd::read_bin_len(b))?;
+            let len = self.mp(mpd::read_bin_len)?;
             if usize::try_from(len) != Ok(N) {
                 return Err(ErrorCode::BadBody);
             }
@@ -193,7 +193,7 @@ impl<'a> Reader<'a> {
         match self.format {
             Format::Plain => Ok(self.rest()),
             Format::MsgPack => {
-                let len = self.mp(|b| mpd::read_bin_len(b))?;
+                let len = self.mp(mpd::read_bin_len)?;
                 self.slice(usize::try_from(len).map_err(|_| ErrorCode::BadBody)?)
             }
         }

@@ -242,7 +242,7 @@ fn a_room_of_mixed_formats_hears_each_chat_in_each_members_format() {
             );
         }
         let want = if format == MP { &mp } else { &plain };
-        assert_eq!(got, [want.clone()], "member {id} ({format:?})");
+        assert_eq!(got, std::slice::from_ref(want), "member {id} ({format:?})");
     }
     // A room whose members all speak plain gets plain only.
     let (x, _) = h.login_as("x", PLAIN);
