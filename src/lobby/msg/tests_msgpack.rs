@@ -588,3 +588,60 @@ fn fuzzed_bodies_never_panic() {
         "{parsed} parsed, {refused} refused"
     );
 }
+
+/// The example frames of docs/LOBBY.md ("MessagePack bodies") parse, and the encoder writes
+/// each of them byte for byte.
+#[test]
+fn the_documented_examples_are_what_the_codec_writes() {
+    let doc = include_str!("../../../docs/LOBBY.md");
+    let block = doc
+        .split_once("<!-- msgpack-examples")
+        .and_then(|(_, rest)| rest.split_once("```text\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the examples block of docs/LOBBY.md");
+    let mut checked = 0;
+    for line in block.lines() {
+        let hex = line.split('#').next().unwrap_or("").trim();
+        if hex.is_empty() {
+            continue;
+        }
+        let f: Vec<u8> = hex
+            .split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).expect(line))
+            .collect();
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[0], f[1]])),
+            f.len(),
+            "{line}"
+        );
+        assert_eq!(Format::of_frame(&f), Some(MP), "{line}");
+        let again = match Request::parse(&f) {
+            Ok(r) => emit_req(&r, MP),
+            Err(_) => emit_msg(&Message::parse(&f).expect(line), MP),
+        };
+        assert_eq!(again, f, "{line}");
+        checked += 1;
+    }
+    assert_eq!(checked, 19);
+}
+
+/// The counts docs/LOBBY.md gives for a ROOM_LIST_RES of 32-byte titles, room ids from 1.
+#[test]
+fn room_list_capacity_in_each_format() {
+    let title = Title::from(&"t".repeat(MAX_TITLE)).unwrap();
+    let rooms = (1..=500).map(|room| RoomInfo {
+        room,
+        title,
+        users: 1,
+        max: 100,
+    });
+    let mut buf = [0; MAX_FRAME];
+    for (format, want) in [(Format::Plain, 104), (MP, 107)] {
+        let n = write_room_list(&mut buf, format, Status::Ok, rooms.clone()).unwrap();
+        let Ok(Message::RoomListRes { rooms, .. }) = Message::parse(&buf[..n]) else {
+            panic!("does not parse");
+        };
+        assert_eq!(rooms.len(), want, "{format:?}");
+    }
+}
