@@ -363,9 +363,13 @@ impl<T> LobbyCore<T> {
         while self.conns.get(id).is_some_and(|c| c.closing.is_none()) {
             let handled = frame::pop(&mut rx, &mut scratch, id::is_request, |f| {
                 completed = true;
-                self.set_format(id, Format::of_frame(f));
+                let format = Format::of_frame(f);
+                self.set_format(id, format);
                 match Request::parse(f) {
-                    Ok(req) => self.handle(id, req, f, now),
+                    Ok(req) => {
+                        self.stats.msgpack_in += u64::from(format == Some(Format::MsgPack));
+                        self.handle(id, req, f, now)
+                    }
                     Err(code) => self.bad_input(id, code),
                 }
             });
