@@ -92,7 +92,7 @@ fn every_request_in_messagepack_beside_plain_clients() {
         assert!(matches!(ntf(c), Message::RoomUserLeaveNtf { user } if user == uc));
     }
     // A reader clone speaks the same format; back to plain works too.
-    let mut reader = ann.try_clone().unwrap();
+    let reader = ann.try_clone().unwrap();
     assert_eq!(reader.format(), Format::MsgPack);
     ann.set_format(Format::Plain);
     assert_eq!(ann.echo(b"plain again").unwrap(), b"plain again");
