@@ -54,7 +54,9 @@ fn bad_input_gets_error_then_close_and_only_that_connection() {
         // Size is checked from the header alone: no body is ever sent.
         (vec![0x10, 0x01, 0, 1, 0], ErrorCode::Size),
         (vec![0xFF, 0xFF, 0, 1, 0], ErrorCode::Size),
-        (vec![0x10, 0x00, 0, 1, 1], ErrorCode::Type),
+        // Type 1 is MessagePack; 2..=255 are reserved.
+        (vec![0x10, 0x00, 0, 1, 2], ErrorCode::Type),
+        (vec![0, 5, 0, 1, 0xFF], ErrorCode::Type),
         (vec![0, 5, 0, 11, 0], ErrorCode::UnknownId),
         (vec![0, 5, 0, 99, 0], ErrorCode::UnknownId),
         (vec![0, 5, 0xAB, 0xCD, 0], ErrorCode::UnknownId),

@@ -6,10 +6,12 @@
 #     tests/stun_a2s_server.rs;
 #   - cryptography (ChaCha20-Poly1305) and blake3, which tools/secure_vectors.py and
 #     tools/secure_client.py use: the independent implementation of secure mode behind
-#     tests/secure_vectors_python.rs (docs/PROTOCOL.md section 8).
+#     tests/secure_vectors_python.rs (docs/PROTOCOL.md section 8);
+#   - msgpack, the independent MessagePack codec of tools/lobby_msgpack_client.py, the lobby
+#     client written from docs/LOBBY.md alone behind tools/tests/lobby_msgpack_python.rs.
 # The tests find the environment there (tests/common/python.rs; TICKWIRE_PYTHON overrides).
 #
-# Idempotent: does nothing when the environment already imports all three modules; an
+# Idempotent: does nothing when the environment already imports all four modules; an
 # environment that lacks some (made by an older version of this script) gets only what is
 # missing. The first run needs the network (PyPI, through pip) and `python3` with its venv
 # module (Debian: python3-venv); PYTHON picks another base interpreter.
@@ -18,9 +20,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/target/test-venv"
 PY="$VENV/bin/python3"
 # The import names and the PyPI names of what the tests need.
-MODULES="a2s cryptography blake3"
-PACKAGES="python-a2s cryptography blake3"
-CHECK="import a2s; from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305; import blake3"
+MODULES="a2s cryptography blake3 msgpack"
+PACKAGES="python-a2s cryptography blake3 msgpack"
+CHECK="import a2s; from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305; import blake3; import msgpack"
 if [ -x "$PY" ] && "$PY" -c "$CHECK" 2>/dev/null; then
     echo "install-test-deps: $PACKAGES already installed in $VENV"
     exit 0

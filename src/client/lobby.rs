@@ -7,6 +7,10 @@
 //! RES; notifications that arrive meanwhile are queued and handed out by
 //! [`LobbyClient::recv`].
 //!
+//! Requests go out with plain bodies (frame type 0) unless
+//! [`LobbyClient::set_format`] says MessagePack (type 1), after which the server answers
+//! and notifies in MessagePack too; answers of either type are parsed.
+//!
 //! ```no_run
 //! use tickwire::client::lobby::LobbyClient;
 //! # fn main() -> Result<(), tickwire::client::lobby::Error> {
@@ -47,7 +51,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use crate::lobby::msg::{ErrorCode, Full, Message, Request, RoomInfo, Status, UserInfo};
+pub use crate::lobby::msg::{
+    ErrorCode, Format, Full, Message, Request, RoomInfo, Status, UserInfo,
+};
 pub use crate::lobby::{PemKind, TlsFileError};
 pub use crate::secure::ConnectToken;
 
@@ -158,6 +164,8 @@ pub struct LobbyClient {
     out: Box<[u8]>,
     pending: VecDeque<Message>,
     timeout: Duration,
+    /// The body format of the requests it sends.
+    format: Format,
 }
 
 impl LobbyClient {
@@ -246,6 +254,7 @@ impl LobbyClient {
             out: vec![0; MAX_FRAME].into_boxed_slice(),
             pending: VecDeque::new(),
             timeout: DEFAULT_TIMEOUT,
+            format: Format::Plain,
         })
     }
 
@@ -254,9 +263,23 @@ impl LobbyClient {
     pub fn try_clone(&self) -> io::Result<LobbyClient> {
         let mut c = LobbyClient::from_stream(self.stream.try_clone()?)?;
         c.timeout = self.timeout;
+        c.format = self.format;
         c.tls = self.tls.clone();
         c.cipher = vec![0; self.cipher.len()].into_boxed_slice();
         Ok(c)
+    }
+
+    /// The body format of the requests sent from now on: [`Format::Plain`] (type 0, the
+    /// default) or [`Format::MsgPack`] (type 1). The server answers a connection in the
+    /// format of its last request, notifications included; either is parsed here. Set it
+    /// on each [`LobbyClient::try_clone`] that sends, or before cloning.
+    pub fn set_format(&mut self, format: Format) {
+        self.format = format;
+    }
+
+    /// The body format of the requests sent.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// How long request methods wait for their RES (10 s by default).
@@ -355,7 +378,7 @@ impl LobbyClient {
     /// Sends a request without waiting for anything.
     pub fn send(&mut self, req: &Request) -> Result<(), Error> {
         let n = req
-            .emit(&mut self.out)
+            .emit_as(&mut self.out, self.format)
             .map_err(|_| Error::Protocol(format!("{req:?} does not fit a frame")))?;
         let LobbyClient {
             stream, tls, out, ..

@@ -1,6 +1,9 @@
 //! Lobby framing (PROTOCOL.md section 7): the 5-byte header, checked as soon as it has
 //! arrived, and frame reassembly over a [`Ring`] in place, for both ends: the server's
 //! connections and the client read frames through the same [`pop`].
+//!
+//! The header's type byte says how the body is encoded ([`Format`]): 0 plain, 1
+//! MessagePack; any other type is ERROR 2.
 
 use super::cursor::Full;
 use super::msg::ErrorCode;
@@ -20,6 +23,34 @@ pub const HEADER_LEN: usize = field::BODY;
 /// Largest frame, header included.
 pub const MAX_FRAME: usize = 4096;
 
+/// How a frame's body is encoded: the header's type byte (PROTOCOL.md section 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum Format {
+    /// Type 0: the plain body (big-endian integers, `len u8` strings).
+    #[default]
+    Plain = 0,
+    /// Type 1: the body is one MessagePack array of the message's fields.
+    MsgPack = 1,
+}
+
+impl Format {
+    /// The format of a header's type byte; `None` for the reserved types 2..=255.
+    pub fn from_type(t: u8) -> Option<Format> {
+        match t {
+            0 => Some(Format::Plain),
+            1 => Some(Format::MsgPack),
+            _ => None,
+        }
+    }
+
+    /// The format a frame's (or a header's) type byte gives; `None` when the bytes are
+    /// shorter than a header or the type is reserved.
+    pub fn of_frame(frame: &[u8]) -> Option<Format> {
+        frame.get(field::TYPE).copied().and_then(Format::from_type)
+    }
+}
+
 /// A checked frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -27,6 +58,8 @@ pub struct Header {
     pub size: usize,
     /// The message id.
     pub id: u16,
+    /// How the body is encoded (the type byte).
+    pub format: Format,
 }
 
 impl Header {
@@ -39,27 +72,25 @@ impl Header {
         if !(HEADER_LEN..=MAX_FRAME).contains(&size) {
             return Err(ErrorCode::Size);
         }
-        if bytes[field::TYPE] != 0 {
-            return Err(ErrorCode::Type);
-        }
+        let format = Format::from_type(bytes[field::TYPE]).ok_or(ErrorCode::Type)?;
         let id = read_u16(&bytes[field::ID]);
         if !known(id) {
             return Err(ErrorCode::UnknownId);
         }
-        Ok(Header { size, id })
+        Ok(Header { size, id, format })
     }
 
-    /// Writes the header of a frame of `size` bytes at the start of `out`. [`Full`] when
-    /// `out` is shorter than the header or than `size`, or `size` is not a frame size
-    /// (`HEADER_LEN..=MAX_FRAME`).
-    pub fn write(out: &mut [u8], size: usize, id: u16) -> Result<(), Full> {
+    /// Writes the header of a frame of `size` bytes, body encoded as `format`, at the start
+    /// of `out`. [`Full`] when `out` is shorter than the header or than `size`, or `size`
+    /// is not a frame size (`HEADER_LEN..=MAX_FRAME`).
+    pub fn write(out: &mut [u8], size: usize, id: u16, format: Format) -> Result<(), Full> {
         if !(HEADER_LEN..=MAX_FRAME).contains(&size) || out.len() < size {
             return Err(Full);
         }
         let size = u16::try_from(size).map_err(|_| Full)?;
         out[field::SIZE].copy_from_slice(&size.to_be_bytes());
         out[field::ID].copy_from_slice(&id.to_be_bytes());
-        out[field::TYPE] = 0;
+        out[field::TYPE] = format as u8;
         Ok(())
     }
 }
@@ -126,15 +157,46 @@ mod tests {
     fn header_checks_size_then_type_then_id() {
         assert_eq!(Header::check(&[0, 4, 0, 1, 0], any), Err(ErrorCode::Size));
         assert_eq!(Header::check(&[16, 1, 0, 1, 0], any), Err(ErrorCode::Size));
-        assert_eq!(Header::check(&[0, 5, 0, 1, 1], any), Err(ErrorCode::Type));
+        for t in 2..=255 {
+            assert_eq!(Header::check(&[0, 5, 0, 1, t], any), Err(ErrorCode::Type));
+        }
         assert_eq!(
             Header::check(&[0, 5, 0, 7, 0], |id| id == 1),
             Err(ErrorCode::UnknownId)
         );
         assert_eq!(
-            Header::check(&[16, 0, 0, 1, 0], any),
-            Ok(Header { size: 4096, id: 1 })
+            Header::check(&[0, 5, 0, 7, 1], |id| id == 1),
+            Err(ErrorCode::UnknownId)
         );
+        assert_eq!(
+            Header::check(&[16, 0, 0, 1, 0], any),
+            Ok(Header {
+                size: 4096,
+                id: 1,
+                format: Format::Plain
+            })
+        );
+        assert_eq!(
+            Header::check(&[0, 5, 0, 1, 1], any),
+            Ok(Header {
+                size: 5,
+                id: 1,
+                format: Format::MsgPack
+            })
+        );
+    }
+
+    #[test]
+    fn the_type_byte_is_the_format() {
+        let mut out = [0; 5];
+        Header::write(&mut out, 5, 0x0102, Format::MsgPack).unwrap();
+        assert_eq!(out, [0, 5, 1, 2, 1]);
+        assert_eq!(Format::of_frame(&out), Some(Format::MsgPack));
+        Header::write(&mut out, 5, 0x0102, Format::Plain).unwrap();
+        assert_eq!(out, [0, 5, 1, 2, 0]);
+        assert_eq!(Format::of_frame(&out), Some(Format::Plain));
+        assert_eq!(Format::of_frame(&[0, 5, 0, 1, 2]), None);
+        assert_eq!(Format::of_frame(&[0, 5, 0, 1]), None);
     }
 
     #[test]

@@ -156,6 +156,8 @@ pub struct LobbyStats {
     pub login_deadline_cut: u64,
     /// Requests handled.
     pub msgs_in: u64,
+    /// Of those, the requests that came with a MessagePack body (frame type 1).
+    pub msgpack_in: u64,
     /// Frames queued to peers.
     pub msgs_out: u64,
     /// Bytes read (of a TLS connection: plaintext).

@@ -3,14 +3,16 @@
 //! The server parses [`Request`]s in place and writes answers with [`Writer`]; the client
 //! writes the same [`Request`]s and parses the answers as [`Message`]s. Every parse is a
 //! checked cursor ([`Reader`]): a short body, bad UTF-8 or trailing bytes are
-//! [`ErrorCode::BadBody`], never a panic. Every writer returns [`Full`] on a short buffer;
+//! [`ErrorCode::BadBody`], never a panic. Bodies are plain (frame type 0) or MessagePack
+//! (type 1, [`Format`]): `parse` reads the format the frame's type says, `emit_as` writes
+//! either. Every writer returns [`Full`] on a short buffer;
 //! none panics or cuts silently (a room list is cut to one frame, as the protocol says).
 //!
 //! Every message is written once, in the table below: its id, its name, its fields in wire
 //! order, and for a request the answer it gets. The ids ([`id`]), both enums, their parse and
 //! emit, and the zeroed answer of a refused request are generated from it (`table.rs`).
 
-pub use super::cursor::{Full, Reader, Writer};
+pub use super::cursor::{Format, Full, Reader, Writer};
 use super::frame::{Header, HEADER_LEN};
 use crate::secure::ConnectToken;
 use crate::tickets::Name;
@@ -204,28 +206,32 @@ pub struct UserInfo {
     pub name: Name,
 }
 
-/// Writes ROOM_LIST_RES with as many of `rooms` as fit in one frame; returns the size.
-/// [`Full`] when `buf` is shorter than the frame would be.
+/// Writes ROOM_LIST_RES in `format` with as many of `rooms` as fit in one frame; returns
+/// the size. [`Full`] when `buf` is shorter than the frame would be.
 pub fn write_room_list(
     buf: &mut [u8],
+    format: Format,
     result: Status,
     rooms: impl IntoIterator<Item = RoomInfo>,
 ) -> Result<usize, Full> {
-    let mut w = Writer::new(buf, id::ROOM_LIST_RES);
+    let mut w = Writer::with_format(buf, id::ROOM_LIST_RES, format);
+    w.begin(1 + <Vec<RoomInfo> as Field>::ELEMS)?;
     result.put(&mut w)?;
     table::put_rooms(&mut w, rooms)?;
     w.finish()
 }
 
-/// Writes ROOM_ENTER_RES listing `users`; returns the size. [`Full`] when they do not fit
-/// in `buf` or one frame, or are more than the count holds (255).
+/// Writes ROOM_ENTER_RES in `format` listing `users`; returns the size. [`Full`] when they
+/// do not fit in `buf` or one frame, or are more than the count holds (255).
 pub fn write_room_enter(
     buf: &mut [u8],
+    format: Format,
     result: Status,
     room: u32,
     users: impl IntoIterator<Item = UserInfo>,
 ) -> Result<usize, Full> {
-    let mut w = Writer::new(buf, id::ROOM_ENTER_RES);
+    let mut w = Writer::with_format(buf, id::ROOM_ENTER_RES, format);
+    w.begin(1 + <u32 as Field>::ELEMS + <Vec<UserInfo> as Field>::ELEMS)?;
     result.put(&mut w)?;
     room.put(&mut w)?;
     table::put_users(&mut w, users)?;
@@ -233,7 +239,7 @@ pub fn write_room_enter(
 }
 
 /// Checks a whole frame's header (`known` ids only) and size; returns its id and a reader
-/// over its body.
+/// over its body in the format of its type.
 fn body(frame: &[u8], known: impl Fn(u16) -> bool) -> Result<(u16, Reader<'_>), ErrorCode> {
     let (head, body) = frame
         .split_first_chunk::<HEADER_LEN>()
@@ -242,8 +248,10 @@ fn body(frame: &[u8], known: impl Fn(u16) -> bool) -> Result<(u16, Reader<'_>), 
     if h.size != frame.len() {
         return Err(ErrorCode::Size);
     }
-    Ok((h.id, Reader::new(body)))
+    Ok((h.id, Reader::with_format(body, h.format)))
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_msgpack;

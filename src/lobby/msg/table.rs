@@ -3,16 +3,27 @@
 //! codecs; [`Field`] says how each field type is read and written.
 //!
 //! Adding a message is one entry in the table (and a [`Field`] impl if it brings a new field
-//! type); the parse, emit, id and answer dispatch all follow from it.
+//! type); the parse, emit, id and answer dispatch all follow from it, in both body formats
+//! (plain and MessagePack, PROTOCOL.md section 7): a [`Field`] impl built from the cursors'
+//! primitives reads and writes both (see `cursor.rs` for how a list is written).
+//!
+//! A new list type (`count u8, {a u32, b i32, c u32}*`, say) is two impls: the entry's,
+//! whose `get` starts with `r.entry(3)?` and `put` with `w.entry(3)?`, then its fields; and
+//! the list's, `Vec<Entry>`, with `const ELEMS: u32 = 2` (the count and the array of
+//! entries are two elements of a MessagePack body) and [`get_list`] / [`put_list`] for the
+//! count's width.
 
-use super::super::cursor::{Full, Reader, Writer};
+use super::super::cursor::{Count, Full, Reader, Writer};
 use super::{ErrorCode, RoomInfo, Status, UserInfo};
 use crate::secure::{ConnectToken, TOKEN_LEN};
 use arrayvec::ArrayString;
 
 /// A field of a lobby body: how it is read from a [`Reader`] and written to a [`Writer`].
-/// Fields are read and written in the order the table lists them.
+/// Fields are read and written in the order the table lists them, in the cursor's format.
 pub(super) trait Field<'a>: Sized {
+    /// How many elements of a MessagePack body's top-level array the field takes: 1, or 2
+    /// for a list (its count, then the array of its entries).
+    const ELEMS: u32 = 1;
     /// Reads the field; a short or bad body is [`ErrorCode::BadBody`].
     fn get(r: &mut Reader<'a>) -> Result<Self, ErrorCode>;
     /// Writes the field; [`Full`] when it does not fit.
@@ -25,6 +36,15 @@ impl Field<'_> for u8 {
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         w.u8(*self).map(drop)
+    }
+}
+
+impl Field<'_> for u16 {
+    fn get(r: &mut Reader<'_>) -> Result<u16, ErrorCode> {
+        r.u16()
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.u16(*self).map(drop)
     }
 }
 
@@ -43,6 +63,25 @@ impl Field<'_> for u64 {
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         w.u64(*self).map(drop)
+    }
+}
+
+impl Field<'_> for i32 {
+    fn get(r: &mut Reader<'_>) -> Result<i32, ErrorCode> {
+        r.i32()
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.i32(*self).map(drop)
+    }
+}
+
+/// `N` small numbers (cards): `N` bytes in plain, an array of `N` integers in MessagePack.
+impl<const N: usize> Field<'_> for [u8; N] {
+    fn get(r: &mut Reader<'_>) -> Result<[u8; N], ErrorCode> {
+        r.array()
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.array(self).map(drop)
     }
 }
 
@@ -84,10 +123,11 @@ impl Field<'_> for ErrorCode {
     }
 }
 
-/// TOKEN_RES's token: 205 bytes, all zero for none (a refused request).
+/// TOKEN_RES's token: 205 bytes (a `bin` in MessagePack), all zero for none (a refused
+/// request).
 impl Field<'_> for Option<ConnectToken> {
     fn get(r: &mut Reader<'_>) -> Result<Option<ConnectToken>, ErrorCode> {
-        let mut b = r.array::<TOKEN_LEN>()?;
+        let mut b = r.bin::<TOKEN_LEN>()?;
         let t = match b.iter().all(|&x| x == 0) {
             true => None,
             false => Some(ConnectToken::parse(&b).map_err(|_| ErrorCode::BadBody)?),
@@ -97,7 +137,7 @@ impl Field<'_> for Option<ConnectToken> {
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         let mut b = self.as_ref().map_or([0; TOKEN_LEN], ConnectToken::to_bytes);
-        let r = w.bytes(&b).map(drop);
+        let r = w.bin(&b).map(drop);
         zeroize::Zeroize::zeroize(&mut b);
         r
     }
@@ -105,6 +145,7 @@ impl Field<'_> for Option<ConnectToken> {
 
 impl Field<'_> for RoomInfo {
     fn get(r: &mut Reader<'_>) -> Result<RoomInfo, ErrorCode> {
+        r.entry(4)?;
         Ok(RoomInfo {
             room: r.u32()?,
             title: r.array_str()?,
@@ -113,7 +154,8 @@ impl Field<'_> for RoomInfo {
         })
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
-        w.u32(self.room)?
+        w.entry(4)?
+            .u32(self.room)?
             .str(&self.title)?
             .u8(self.users)?
             .u8(self.max)
@@ -123,26 +165,23 @@ impl Field<'_> for RoomInfo {
 
 impl Field<'_> for UserInfo {
     fn get(r: &mut Reader<'_>) -> Result<UserInfo, ErrorCode> {
+        r.entry(2)?;
         Ok(UserInfo {
             user: r.u32()?,
             name: r.array_str()?,
         })
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
-        w.u32(self.user)?.str(&self.name).map(drop)
+        w.entry(2)?.u32(self.user)?.str(&self.name).map(drop)
     }
 }
 
 /// ROOM_LIST_RES's list: `count u16` then the rooms, as many as fit in one frame.
 impl Field<'_> for Vec<RoomInfo> {
+    const ELEMS: u32 = 2;
     fn get(r: &mut Reader<'_>) -> Result<Vec<RoomInfo>, ErrorCode> {
-        let n = r.u16()?;
-        // An entry takes at least 7 bytes: a lying count cannot reserve more than the body.
-        let mut rooms = Vec::with_capacity(usize::from(n).min(r.remaining() / 7));
-        for _ in 0..n {
-            rooms.push(RoomInfo::get(r)?);
-        }
-        Ok(rooms)
+        // An entry takes at least 7 bytes plain, 5 in MessagePack.
+        get_list(r, Count::U16, 5)
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         put_rooms(w, self.iter().copied())
@@ -151,17 +190,56 @@ impl Field<'_> for Vec<RoomInfo> {
 
 /// ROOM_ENTER_RES's list: `count u8` then the users.
 impl Field<'_> for Vec<UserInfo> {
+    const ELEMS: u32 = 2;
     fn get(r: &mut Reader<'_>) -> Result<Vec<UserInfo>, ErrorCode> {
-        let n = r.u8()?;
-        let mut users = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            users.push(UserInfo::get(r)?);
-        }
-        Ok(users)
+        // An entry takes at least 5 bytes plain, 3 in MessagePack.
+        get_list(r, Count::U8, 3)
     }
     fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         put_users(w, self.iter().copied())
     }
+}
+
+/// Reads a list (its count of `count`'s width, then its entries, each a `T` whose `get`
+/// reads its own [`Reader::entry`]). `min_entry`, the fewest bytes an entry takes in either
+/// format, bounds what a lying count can reserve.
+pub(super) fn get_list<'a, T: Field<'a>>(
+    r: &mut Reader<'a>,
+    count: Count,
+    min_entry: usize,
+) -> Result<Vec<T>, ErrorCode> {
+    let n = r.list(count)?;
+    let mut v = Vec::with_capacity(n.min(r.remaining() / min_entry.max(1)));
+    for _ in 0..n {
+        v.push(T::get(r)?);
+    }
+    Ok(v)
+}
+
+/// Writes a list of `items` (each a `T` whose `put` writes its own [`Writer::entry`]) with
+/// a count of `count`'s width. With `cut`, the list is cut to what fits one frame and the
+/// count (PROTOCOL.md: ROOM_LIST_RES); [`Full`] then only when the caller's buffer, not the
+/// frame, is what ran out. Without, [`Full`] when they do not all fit.
+pub(super) fn put_list<T: for<'x> Field<'x>>(
+    w: &mut Writer<'_>,
+    count: Count,
+    items: impl IntoIterator<Item = T>,
+    cut: bool,
+) -> Result<(), Full> {
+    let list = w.list(count)?;
+    let mut n = 0;
+    for item in items {
+        let mark = w.pos();
+        if n == count.max() || item.put(w).is_err() {
+            if !cut || !w.is_frame_sized() {
+                return Err(Full);
+            }
+            w.truncate(mark);
+            break;
+        }
+        n += 1;
+    }
+    w.end_list(list, n)
 }
 
 /// Writes `count u16` and as many of `rooms` as fit in one frame (PROTOCOL.md: the list is
@@ -170,21 +248,7 @@ pub(super) fn put_rooms(
     w: &mut Writer<'_>,
     rooms: impl IntoIterator<Item = RoomInfo>,
 ) -> Result<(), Full> {
-    let count_at = w.pos();
-    w.u16(0)?;
-    let mut count: u16 = 0;
-    for r in rooms {
-        let mark = w.pos();
-        if r.put(w).is_err() || count == u16::MAX {
-            if !w.is_frame_sized() {
-                return Err(Full);
-            }
-            w.truncate(mark);
-            break;
-        }
-        count += 1;
-    }
-    w.patch_u16(count_at, count)
+    put_list(w, Count::U16, rooms, true)
 }
 
 /// Writes `count u8` and every one of `users`: [`Full`] when they do not fit the frame or
@@ -193,17 +257,10 @@ pub(super) fn put_users(
     w: &mut Writer<'_>,
     users: impl IntoIterator<Item = UserInfo>,
 ) -> Result<(), Full> {
-    let count_at = w.pos();
-    w.u8(0)?;
-    let mut count: u8 = 0;
-    for u in users {
-        count = count.checked_add(1).ok_or(Full)?;
-        u.put(w)?;
-    }
-    w.patch_u8(count_at, count)
+    put_list(w, Count::U8, users, false)
 }
 
-/// A value of each field type, for tests that must cover every request of the table.
+/// A value of each field type, for tests that must cover every message of the table.
 #[cfg(test)]
 pub(super) trait Sample {
     fn sample() -> Self;
@@ -213,6 +270,13 @@ pub(super) trait Sample {
 impl Sample for u8 {
     fn sample() -> u8 {
         2
+    }
+}
+
+#[cfg(test)]
+impl Sample for u16 {
+    fn sample() -> u16 {
+        1000
     }
 }
 
@@ -231,9 +295,82 @@ impl Sample for u64 {
 }
 
 #[cfg(test)]
+impl Sample for i32 {
+    fn sample() -> i32 {
+        -95
+    }
+}
+
+#[cfg(test)]
+impl<const N: usize> Sample for [u8; N] {
+    fn sample() -> [u8; N] {
+        core::array::from_fn(|i| 52 - i as u8)
+    }
+}
+
+#[cfg(test)]
 impl Sample for &'static str {
     fn sample() -> &'static str {
         "a"
+    }
+}
+
+#[cfg(test)]
+impl<const N: usize> Sample for ArrayString<N> {
+    fn sample() -> ArrayString<N> {
+        ArrayString::from("zed").unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+impl Sample for Status {
+    fn sample() -> Status {
+        Status::Ok
+    }
+}
+
+#[cfg(test)]
+impl Sample for ErrorCode {
+    fn sample() -> ErrorCode {
+        ErrorCode::BadBody
+    }
+}
+
+#[cfg(test)]
+impl Sample for Option<ConnectToken> {
+    fn sample() -> Option<ConnectToken> {
+        let issuer = crate::secure::Issuer::new(crate::secure::Key::from_bytes([5; 32]), 1);
+        Some(issuer.mint(4, 0, "ann", 1_800_000_000))
+    }
+}
+
+#[cfg(test)]
+impl Sample for RoomInfo {
+    fn sample() -> RoomInfo {
+        RoomInfo {
+            room: 70_000,
+            title: Sample::sample(),
+            users: 2,
+            max: 100,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Sample for UserInfo {
+    fn sample() -> UserInfo {
+        UserInfo {
+            user: 300,
+            name: Sample::sample(),
+        }
+    }
+}
+
+/// Two entries, for lists.
+#[cfg(test)]
+impl<T: Sample> Sample for Vec<T> {
+    fn sample() -> Vec<T> {
+        vec![T::sample(), T::sample()]
     }
 }
 
@@ -244,6 +381,10 @@ impl Sample for &'static str {
 ///   `answer_id` and `answer` (its RES with every later field zeroed);
 /// - `enum Message`: ECHO, every exchange's answer (each starts with `result: Status`) and
 ///   every unsolicited message, with `parse`, `emit`, `id` and `result`.
+///
+/// `parse` reads the body in the format of the frame's type; `emit` writes plain,
+/// `emit_as` either format. In MessagePack a body is one array: its length is the sum of
+/// the fields' [`Field::ELEMS`] (ECHO's is 1, its `bin`).
 ///
 /// ECHO, the one message that travels both ways, is written here rather than in the table.
 macro_rules! messages {
@@ -312,8 +453,14 @@ macro_rules! messages {
             pub fn parse(frame: &'a [u8]) -> Result<Request<'a>, ErrorCode> {
                 let (msg_id, mut r) = body(frame, id::is_request)?;
                 let req = match msg_id {
-                    id::ECHO => Request::Echo(r.rest()),
-                    $(id::$QID => Request::$Q $({ $($qf: Field::get(&mut r)?,)* })?,)*
+                    id::ECHO => {
+                        r.begin(1)?;
+                        Request::Echo(r.data()?)
+                    }
+                    $(id::$QID => {
+                        r.begin(0 $($(+ <$qt as Field<'a>>::ELEMS)*)?)?;
+                        Request::$Q $({ $($qf: Field::get(&mut r)?,)* })?
+                    })*
                     _ => return Err(ErrorCode::UnknownId),
                 };
                 r.end()?;
@@ -348,16 +495,25 @@ macro_rules! messages {
                 }
             }
 
-            /// Writes the frame into `buf`; returns its size. [`Full`] when a string is longer
-            /// than 255 bytes, or the frame longer than `buf` or than a frame may be (4096
-            /// bytes).
+            /// Writes the plain frame (type 0) into `buf`; returns its size. [`Full`] when a
+            /// string is longer than 255 bytes, or the frame longer than `buf` or than a
+            /// frame may be (4096 bytes).
             pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Full> {
-                let mut w = Writer::new(buf, self.id());
+                self.emit_as(buf, Format::Plain)
+            }
+
+            /// Writes the frame with its body in `format` into `buf`; returns its size.
+            /// [`Full`] as for [`Request::emit`].
+            pub fn emit_as(&self, buf: &mut [u8], format: Format) -> Result<usize, Full> {
+                let mut w = Writer::with_format(buf, self.id(), format);
                 match self {
                     Request::Echo(b) => {
-                        w.bytes(b)?;
+                        w.begin(1)?.bin(b)?;
                     }
-                    $(Request::$Q $({ $($qf,)* })? => { $($(Field::put($qf, &mut w)?;)*)? })*
+                    $(Request::$Q $({ $($qf,)* })? => {
+                        w.begin(0 $($(+ <$qt as Field<'a>>::ELEMS)*)?)?;
+                        $($(Field::put($qf, &mut w)?;)*)?
+                    })*
                 }
                 w.finish()
             }
@@ -398,12 +554,21 @@ macro_rules! messages {
             pub fn parse(frame: &[u8]) -> Result<Message, ErrorCode> {
                 let (msg_id, mut r) = body(frame, id::is_message)?;
                 let msg = match msg_id {
-                    id::ECHO => Message::Echo(r.rest().to_vec()),
-                    $(id::$SID => Message::$S {
-                        result: Field::get(&mut r)?,
-                        $($sf: Field::get(&mut r)?,)*
-                    },)*
-                    $(id::$NID => Message::$N { $($nf: Field::get(&mut r)?,)* },)*
+                    id::ECHO => {
+                        r.begin(1)?;
+                        Message::Echo(r.data()?.to_vec())
+                    }
+                    $(id::$SID => {
+                        r.begin(1 $(+ <$st as Field<'static>>::ELEMS)*)?;
+                        Message::$S {
+                            result: Field::get(&mut r)?,
+                            $($sf: Field::get(&mut r)?,)*
+                        }
+                    })*
+                    $(id::$NID => {
+                        r.begin(0 $(+ <$nt as Field<'static>>::ELEMS)*)?;
+                        Message::$N { $($nf: Field::get(&mut r)?,)* }
+                    })*
                     _ => return Err(ErrorCode::UnknownId),
                 };
                 r.end()?;
@@ -427,22 +592,48 @@ macro_rules! messages {
                 }
             }
 
-            /// Writes the frame into `buf`; returns its size. A room list longer than one
-            /// frame is cut to what fits; [`Full`] when `buf` is shorter than the frame (give
-            /// it 4096 bytes, the largest frame).
+            /// Writes the plain frame (type 0) into `buf`; returns its size. A room list
+            /// longer than one frame is cut to what fits; [`Full`] when `buf` is shorter than
+            /// the frame (give it 4096 bytes, the largest frame).
             pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Full> {
-                let mut w = Writer::new(buf, self.id());
+                self.emit_as(buf, Format::Plain)
+            }
+
+            /// Writes the frame with its body in `format` into `buf`; returns its size.
+            /// [`Full`] as for [`Message::emit`].
+            pub fn emit_as(&self, buf: &mut [u8], format: Format) -> Result<usize, Full> {
+                let mut w = Writer::with_format(buf, self.id(), format);
                 match self {
                     Message::Echo(b) => {
-                        w.bytes(b)?;
+                        w.begin(1)?.bin(b)?;
                     }
                     $(Message::$S { result, $($sf,)* } => {
+                        w.begin(1 $(+ <$st as Field<'static>>::ELEMS)*)?;
                         Field::put(result, &mut w)?;
                         $(Field::put($sf, &mut w)?;)*
                     })*
-                    $(Message::$N { $($nf,)* } => { $(Field::put($nf, &mut w)?;)* })*
+                    $(Message::$N { $($nf,)* } => {
+                        w.begin(0 $(+ <$nt as Field<'static>>::ELEMS)*)?;
+                        $(Field::put($nf, &mut w)?;)*
+                    })*
                 }
                 w.finish()
+            }
+        }
+
+        #[cfg(test)]
+        impl Message {
+            /// One message of every kind the table lists, and ECHO, with sample fields.
+            pub(crate) fn samples() -> Vec<Message> {
+                use $crate::lobby::msg::table::Sample;
+                vec![
+                    Message::Echo(b"echo".to_vec()),
+                    $(Message::$S {
+                        result: Sample::sample(),
+                        $($sf: Sample::sample(),)*
+                    },)*
+                    $(Message::$N { $($nf: Sample::sample(),)* },)*
+                ]
             }
         }
     };

@@ -139,7 +139,7 @@ fn room_list_cuts_to_one_frame() {
         max: 100,
     });
     let mut buf = [0; MAX_FRAME];
-    let n = write_room_list(&mut buf, Status::Ok, rooms).unwrap();
+    let n = write_room_list(&mut buf, Format::Plain, Status::Ok, rooms).unwrap();
     let Ok(Message::RoomListRes { rooms, .. }) = Message::parse(&buf[..n]) else {
         panic!("does not parse");
     };
@@ -219,20 +219,26 @@ fn every_writer_says_full_on_a_short_buffer() {
         users: 1,
         max: 2,
     }; 3];
-    let n = write_room_list(&mut buf, Status::Ok, rooms).unwrap();
+    let n = write_room_list(&mut buf, Format::Plain, Status::Ok, rooms).unwrap();
     assert_eq!(
-        write_room_list(&mut buf[..n - 1], Status::Ok, rooms),
+        write_room_list(&mut buf[..n - 1], Format::Plain, Status::Ok, rooms),
         Err(Full)
     );
     // More users than the count holds is Full, not a shorter list.
     let many = (0..256).map(|user| UserInfo { user, name });
-    assert_eq!(write_room_enter(&mut buf, Status::Ok, 1, many), Err(Full));
     assert_eq!(
-        Header::write(&mut buf[..4], 5, 1),
+        write_room_enter(&mut buf, Format::Plain, Status::Ok, 1, many),
+        Err(Full)
+    );
+    assert_eq!(
+        Header::write(&mut buf[..4], 5, 1, Format::Plain),
         Err(Full),
         "shorter than a header"
     );
-    assert_eq!(Header::write(&mut buf, MAX_FRAME + 1, 1), Err(Full));
+    assert_eq!(
+        Header::write(&mut buf, MAX_FRAME + 1, 1, Format::Plain),
+        Err(Full)
+    );
 }
 
 #[test]

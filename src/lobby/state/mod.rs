@@ -19,7 +19,7 @@ mod requests;
 mod rooms;
 
 use super::frame::{self, MAX_FRAME};
-use super::msg::{id, ErrorCode, Full, Message, Request, Title};
+use super::msg::{id, ErrorCode, Format, Full, Message, Request, Title};
 use super::name::{self, NameKey};
 use super::pool::Pool;
 use super::ring::Ring;
@@ -100,6 +100,9 @@ struct Conn<T> {
     /// The connection speaks TLS (its bytes reach the core decrypted): only such a
     /// connection is given connect tokens.
     tls: bool,
+    /// The body format of everything sent to it: the type of the last frame it sent whose
+    /// header passed the size and type checks (plain until then).
+    format: Format,
 }
 
 /// What the lobby keeps per source address.
@@ -274,6 +277,7 @@ impl<T> LobbyCore<T> {
             closing: None,
             dirty: false,
             tls,
+            format: Format::Plain,
         });
         // Slab keys stay below the most entries ever held at once: below `max_conns`, the
         // deadline lists' size.
@@ -391,15 +395,28 @@ impl<T> LobbyCore<T> {
         while self.conns.get(id).is_some_and(|c| c.closing.is_none()) {
             let handled = frame::pop(&mut rx, &mut scratch, id::is_request, |f| {
                 completed = true;
+                let format = Format::of_frame(f);
+                self.set_format(id, format);
                 match Request::parse(f) {
-                    Ok(req) => self.handle(id, req, f, now),
+                    Ok(req) => {
+                        self.stats.msgpack_in += u64::from(format == Some(Format::MsgPack));
+                        self.handle(id, req, f, now)
+                    }
                     Err(code) => self.bad_input(id, code),
                 }
             });
             match handled {
                 Ok(Some(())) => {}
                 Ok(None) => break,
-                Err(code) => self.bad_input(id, code),
+                Err(code) => {
+                    // A frame of a known type with an unknown id is answered in its type.
+                    if code == ErrorCode::UnknownId {
+                        let mut head = [0; frame::HEADER_LEN];
+                        rx.copy_out(0, &mut head);
+                        self.set_format(id, Format::of_frame(&head));
+                    }
+                    self.bad_input(id, code)
+                }
             }
         }
         self.scratch = scratch;
@@ -642,10 +659,23 @@ impl<T> LobbyCore<T> {
             .is_none_or(|c| c.closing.is_some() || self.pool.send_fits(c.tx.len(), n))
     }
 
-    /// Writes `m` and queues it for `to`.
+    /// Writes `m` in `to`'s format and queues it for `to`.
     fn send(&mut self, to: usize, m: &Message) {
-        let emitted = m.emit(&mut self.out);
+        let format = self.format(to);
+        let emitted = m.emit_as(&mut self.out, format);
         self.queue_emitted(to, emitted, m.id());
+    }
+
+    /// The body format of what is sent to connection `id` (plain when it is gone).
+    fn format(&self, id: usize) -> Format {
+        self.conns.get(id).map_or(Format::Plain, |c| c.format)
+    }
+
+    /// Everything sent to `id` from now on is in `format` (`None`: unchanged).
+    fn set_format(&mut self, id: usize, format: Option<Format>) {
+        if let (Some(c), Some(f)) = (self.conns.get_mut(id), format) {
+            c.format = f;
+        }
     }
 
     /// Queues what a writer put in `self.out` for `to`. A message that did not fit a frame

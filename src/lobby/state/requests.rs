@@ -231,7 +231,11 @@ impl<T> LobbyCore<T> {
     /// `target`'s send buffer the request is refused, 11 server full: a flood of
     /// whispers or invites costs its sender, never cuts its target as a slow reader.
     fn notify_one(&mut self, id: usize, res: &Message, target: usize, ntf: &Message) -> Handled {
-        let (Ok(res_len), Ok(n)) = (res.emit(&mut self.out), ntf.emit(&mut self.out)) else {
+        let (res_format, ntf_format) = (self.format(id), self.format(target));
+        let (Ok(res_len), Ok(n)) = (
+            res.emit_as(&mut self.out, res_format),
+            ntf.emit_as(&mut self.out, ntf_format),
+        ) else {
             return Err(Status::BadRequest);
         };
         // Whispering yourself, your own answer goes first into the same buffer.

@@ -1,10 +1,10 @@
 //! Rooms: the room requests (list, create, enter, leave, chat), membership, and the
-//! fan-out of a message to a room, encoded once for all its members.
+//! fan-out of a message to a room, encoded once per body format its members speak.
 
 use super::requests::{Handled, Me};
 use super::{LobbyCore, Room};
 use crate::lobby::msg::{
-    self, id as msg_id, valid_title, Message, RoomInfo, Status, Text, Title, UserInfo,
+    self, id as msg_id, valid_title, Format, Message, RoomInfo, Status, Text, Title, UserInfo,
 };
 use log::{info, warn};
 
@@ -17,7 +17,8 @@ impl<T> LobbyCore<T> {
             users: u8::try_from(r.members.len()).unwrap_or(u8::MAX),
             max: r.max,
         });
-        let emitted = msg::write_room_list(&mut self.out, Status::Ok, rooms);
+        let format = self.format(id);
+        let emitted = msg::write_room_list(&mut self.out, format, Status::Ok, rooms);
         self.queue_emitted(id, emitted, msg_id::ROOM_LIST_RES);
         Ok(())
     }
@@ -81,7 +82,8 @@ impl<T> LobbyCore<T> {
                 name: u.name,
             })
         });
-        let emitted = msg::write_room_enter(&mut self.out, Status::Ok, room, users);
+        let format = self.format(id);
+        let emitted = msg::write_room_enter(&mut self.out, format, Status::Ok, room, users);
         self.queue_emitted(id, emitted, msg_id::ROOM_ENTER_RES);
         let ntf = Message::RoomUserEnterNtf {
             user: me.user,
@@ -159,14 +161,43 @@ impl<T> LobbyCore<T> {
         self.broadcast_room(room, &Message::RoomUserLeaveNtf { user });
     }
 
-    /// Sends `m` to every one of `members` but `except`; encoded once.
+    /// Sends `m` to every one of `members` but `except`, encoded at most once per body
+    /// format, and only for a format one of them speaks: the plain members first, then, if
+    /// there are any, the MessagePack ones (each member's own frames keep their order).
     fn broadcast(&mut self, members: &[usize], except: Option<usize>, m: &Message) {
-        let n = match m.emit(&mut self.out) {
-            Ok(n) => n,
-            Err(_) => return warn!("lobby: message {} does not fit a frame", m.id()),
-        };
-        for &to in members.iter().filter(|&&to| Some(to) != except) {
-            self.queue(to, n);
+        if self.broadcast_in(Format::Plain, members, except, m) {
+            self.broadcast_in(Format::MsgPack, members, except, m);
         }
+    }
+
+    /// Sends `m` in `format` to those of `members` but `except` who speak it, encoded when
+    /// the first of them is found. Returns whether any member speaks another format.
+    fn broadcast_in(
+        &mut self,
+        format: Format,
+        members: &[usize],
+        except: Option<usize>,
+        m: &Message,
+    ) -> bool {
+        let mut n = None;
+        let mut others = false;
+        for &to in members.iter().filter(|&&to| Some(to) != except) {
+            if self.format(to) != format {
+                others = true;
+                continue;
+            }
+            let size = match n {
+                Some(size) => size,
+                None => match m.emit_as(&mut self.out, format) {
+                    Ok(size) => *n.insert(size),
+                    Err(_) => {
+                        warn!("lobby: message {} does not fit a frame", m.id());
+                        return false;
+                    }
+                },
+            };
+            self.queue(to, size);
+        }
+        others
     }
 }

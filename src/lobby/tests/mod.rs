@@ -12,6 +12,7 @@ use std::time::Instant;
 
 mod deadlines;
 mod flood;
+mod msgpack;
 mod names;
 mod pool;
 mod tokens;
@@ -526,10 +527,11 @@ fn limits_rooms_room_size_and_connections() {
 
 #[test]
 fn bad_input_gets_error_and_closes_only_that_connection() {
-    let cases: [(&[u8], ErrorCode); 6] = [
+    let cases: [(&[u8], ErrorCode); 7] = [
         (&[0, 4, 0, 1, 0], ErrorCode::Size),
         (&[0x10, 0x01, 0, 1, 0], ErrorCode::Size),
-        (&[0, 5, 0, 1, 1], ErrorCode::Type),
+        (&[0, 5, 0, 1, 2], ErrorCode::Type),
+        (&[0, 5, 0, 1, 255], ErrorCode::Type),
         (&[0, 5, 0, 11, 0], ErrorCode::UnknownId),
         (&[0, 5, 0x12, 0x34, 0], ErrorCode::UnknownId),
         (&[0, 8, 0, 10, 0, 2, 0xC3, 0x28], ErrorCode::BadBody),

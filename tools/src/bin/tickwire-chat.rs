@@ -2,7 +2,8 @@
 //!
 //! Type `/help` for the commands; a line that is not a command is said to your room.
 //! `--tls --ca FILE` speaks TLS 1.3 to a lobby started with `--lobby-tls-cert`; there,
-//! `/token [SCOPE]` asks for a connect token and prints it as hex.
+//! `/token [SCOPE]` asks for a connect token and prints it as hex. `--msgpack` sends every
+//! request with a MessagePack body (frame type 1), so the lobby answers in MessagePack too.
 //! Notifications are printed as they arrive (a reader thread owns the receiving side).
 //! At `/quit` or the end of the input (a pipe), the replies to what was sent are waited for
 //! (a bounded time) and printed before the tool exits.
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tickwire::client::lobby::{Error, LobbyClient, Message, TlsTrust};
+use tickwire::client::lobby::{Error, Format, LobbyClient, Message, TlsTrust};
 use tickwire::client::lobby::{Request, Status};
 
 /// Interactive terminal client for the tickwire lobby (TCP, or TLS 1.3 with --tls).
@@ -43,6 +44,10 @@ struct Args {
     /// default the host part of --server.
     #[arg(long, value_name = "NAME", requires = "tls")]
     server_name: Option<String>,
+    /// Speak MessagePack: every request goes out as a type-1 frame (PROTOCOL.md section 7),
+    /// and the lobby answers and notifies in type 1.
+    #[arg(long)]
+    msgpack: bool,
 }
 
 /// Most users a room can have (the protocol's limit; a server may allow fewer).
@@ -90,6 +95,9 @@ fn run(args: &Args) -> Result<(), Error> {
         }
         _ => LobbyClient::connect(&args.server)?,
     };
+    if args.msgpack {
+        client.set_format(Format::MsgPack);
+    }
     let login = client.login(&args.name)?;
     println!(
         "* logged in as {} (user {}, ticket {:016x}); /help for commands",
