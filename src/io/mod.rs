@@ -148,6 +148,9 @@ impl<G: Game> Host<G> {
                         format!("the lobby cannot listen on tcp {addr}: {e}"),
                     )
                 })?;
+                if let Some(s) = seed {
+                    l.set_game_seed(derive(s, Stream::RoomGames));
+                }
                 let base = sources.add_run(Source::Lobby, l.tokens());
                 l.register(poll.registry(), base.0)?;
                 Some(l)

@@ -17,6 +17,7 @@
 mod conn;
 mod cursor;
 pub(crate) mod frame;
+pub mod game;
 pub(crate) mod msg;
 mod name;
 pub(crate) mod ring;
@@ -28,6 +29,7 @@ pub use state::{CloseReason, LobbyCore, Refusal};
 pub use tls::{LobbyTls, PemKind, TlsFileError};
 
 use crate::secure::Issuer;
+use game::RoomGames;
 use std::time::Duration;
 
 /// Lobby limits and buffer sizes, TLS and token issuing.
@@ -76,6 +78,9 @@ pub struct LobbyConfig {
     /// 0). A TOKEN_REQ for scope 0 or this id gets a token scoped to this id; any other
     /// scope gets 10 bad request: a lobby issues only for its own server.
     pub server_id: u64,
+    /// The games TABLE_OPEN_REQ opens in a room: baccarat by default
+    /// ([`RoomGames::baccarat`]); a launcher plugs in its own with [`RoomGames::new`].
+    pub room_games: RoomGames,
 }
 
 impl Default for LobbyConfig {
@@ -96,6 +101,7 @@ impl Default for LobbyConfig {
             tls: None,
             issuer: None,
             server_id: 0,
+            room_games: RoomGames::default(),
         }
     }
 }
@@ -131,6 +137,8 @@ pub struct LobbyStats {
     pub users: usize,
     /// Rooms.
     pub rooms: usize,
+    /// Rooms with a game (a table) open.
+    pub tables: usize,
     /// Connections accepted.
     pub accepted: u64,
     /// Connections refused: `max_conns` reached.

@@ -6,7 +6,7 @@
 //! type); the parse, emit, id and answer dispatch all follow from it.
 
 use super::super::cursor::{Full, Reader, Writer};
-use super::{ErrorCode, RoomInfo, Status, UserInfo};
+use super::{ErrorCode, Payout, RoomInfo, Status, UserInfo};
 use crate::secure::{ConnectToken, TOKEN_LEN};
 use arrayvec::ArrayString;
 
@@ -202,6 +202,89 @@ pub(super) fn put_users(
     }
     w.patch_u8(count_at, count)
 }
+
+// ---- Room-game fields (PROTOCOL.md section 7.1) -------------------------------------
+//
+// Built only from the cursor's primitives (u8, u16, u32 and their writers), so that a
+// format-aware cursor carries them over. For MessagePack (frame type 1), the integrator
+// adapts the two composite ones: `[u8; 3]` (a card triple, here three u8 in a row) and
+// `Vec<Payout>` (ROUND_NTF's list, here `count u8` then the entries), to the list
+// primitives. `i32` is written as the u32 of the same bits (big-endian two's complement).
+
+impl Field<'_> for u16 {
+    fn get(r: &mut Reader<'_>) -> Result<u16, ErrorCode> {
+        r.u16()
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.u16(*self).map(drop)
+    }
+}
+
+/// ROUND_NTF's delta: big-endian two's complement, 4 bytes.
+impl Field<'_> for i32 {
+    fn get(r: &mut Reader<'_>) -> Result<i32, ErrorCode> {
+        r.u32().map(|v| v as i32)
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.u32(*self as u32).map(drop)
+    }
+}
+
+/// ROUND_NTF's cards of one side: 3 bytes, 0 for no card.
+impl Field<'_> for [u8; 3] {
+    fn get(r: &mut Reader<'_>) -> Result<[u8; 3], ErrorCode> {
+        Ok([r.u8()?, r.u8()?, r.u8()?])
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.u8(self[0])?.u8(self[1])?.u8(self[2]).map(drop)
+    }
+}
+
+impl Field<'_> for Payout {
+    fn get(r: &mut Reader<'_>) -> Result<Payout, ErrorCode> {
+        Ok(Payout {
+            user: r.u32()?,
+            delta: i32::get(r)?,
+            chips: r.u32()?,
+        })
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.u32(self.user)?;
+        self.delta.put(w)?;
+        w.u32(self.chips).map(drop)
+    }
+}
+
+/// Bytes of one [`Payout`] in a plain body.
+const PAYOUT_LEN: usize = 12;
+
+/// ROUND_NTF's list: `count u8` then the entries. [`Full`] when they do not fit the frame
+/// or the count (more than 255).
+impl Field<'_> for Vec<Payout> {
+    fn get(r: &mut Reader<'_>) -> Result<Vec<Payout>, ErrorCode> {
+        let n = r.u8()?;
+        // A lying count cannot reserve more than the body holds.
+        let mut out = Vec::with_capacity(usize::from(n).min(r.remaining() / PAYOUT_LEN));
+        for _ in 0..n {
+            out.push(Payout::get(r)?);
+        }
+        Ok(out)
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        let count = u8::try_from(self.len()).map_err(|_| Full)?;
+        w.u8(count)?;
+        self.iter().try_for_each(|p| p.put(w))
+    }
+}
+
+#[cfg(test)]
+impl Sample for u16 {
+    fn sample() -> u16 {
+        4
+    }
+}
+
+// ---- end of the room-game fields ------------------------------------------------------
 
 /// A value of each field type, for tests that must cover every request of the table.
 #[cfg(test)]
