@@ -24,7 +24,9 @@ pub const STARTING_CHIPS: u32 = 1000;
 
 /// A turn-based game in one lobby room.
 ///
-/// Every method runs on the lobby's thread, never concurrently, and must not block. Only
+/// Every method runs on the lobby's thread, never concurrently, and must not block (the
+/// `Send + Sync` bounds only let a host holding the lobby move between threads and show
+/// its state to others). Only
 /// [`RoomGame::opened`], [`RoomGame::request`] and [`RoomGame::timeout`] are required.
 ///
 /// # Example
@@ -62,7 +64,7 @@ pub const STARTING_CHIPS: u32 = 1000;
 /// let cfg = tickwire::lobby::LobbyConfig { room_games: games, ..Default::default() };
 /// # let _ = cfg;
 /// ```
-pub trait RoomGame: Send {
+pub trait RoomGame: Send + Sync {
     /// The table was opened: TABLE_OPEN_RES has been sent to the opener; the room has not
     /// heard of it yet (a game tells it here, e.g. with ROUND_OPEN_NTF, and sets its first
     /// deadline).
