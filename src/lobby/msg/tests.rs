@@ -291,7 +291,7 @@ fn golden_baccarat() {
         round: 7,
         player: [13, 20, 0],
         banker: [1, 2, 3],
-        winner: 1,
+        winner: 0,
         results: vec![Payout {
             user: 9,
             delta: -100,
@@ -303,9 +303,9 @@ fn golden_baccarat() {
     let want = [
         0, 29, 0, 57, 0,
         0, 0, 0, 7,              // round
-        13, 20, 0,               // player: K, 7 of the second suit, no third card
-        1, 2, 3,                 // banker
-        1,                       // winner: banker
+        13, 20, 0,               // player: K of suit 0, 7 of suit 1, no third card (7)
+        1, 2, 3,                 // banker: A, 2, 3 of suit 0 (6)
+        0,                       // winner: player
         1,                       // count
         0, 0, 0, 9,              // user
         0xFF, 0xFF, 0xFF, 0x9C,  // delta -100
