@@ -150,3 +150,81 @@ fn one_round_over_tcp() {
     });
     assert_eq!(lobby.stop().errors, [0; 4]);
 }
+
+/// A host with a lobby, seeded, running on its own thread until dropped.
+struct SeededHost {
+    lobby: std::net::SocketAddr,
+    stopper: tickwire::Stopper,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SeededHost {
+    fn start(seed: u64) -> SeededHost {
+        let mut cfg = tickwire::HostConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            stats_interval: None,
+            lobby: Some(("127.0.0.1:0".parse().unwrap(), LobbyConfig::default())),
+            ..tickwire::HostConfig::default()
+        };
+        cfg.server.seed = Some(seed);
+        let mut host = tickwire::Host::bind(cfg, |i| tickwire::Arena::new(i as u64)).expect("bind");
+        let lobby = host.lobby_addr().expect("a lobby");
+        let stopper = host.stopper();
+        let thread = std::thread::spawn(move || host.run().expect("run"));
+        SeededHost {
+            lobby,
+            stopper,
+            thread: Some(thread),
+        }
+    }
+
+    /// The cards of round 1 of a table opened in a fresh room.
+    fn first_hand(&self) -> ([u8; 3], [u8; 3]) {
+        let mut c = LobbyClient::connect(self.lobby).expect("connect");
+        c.login("ann").expect("login");
+        c.create_room("den", 2).expect("room");
+        c.open_table(1000).expect("table");
+        next(&mut c, |m| match m {
+            Message::RoundNtf {
+                round: 1,
+                player,
+                banker,
+                results,
+                ..
+            } => {
+                assert!(results.is_empty());
+                Some((*player, *banker))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Drop for SeededHost {
+    fn drop(&mut self) {
+        self.stopper.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The host's seed reaches the lobby's tables (its room-games stream): the same seed deals
+/// the same first hand, another seed another one.
+#[test]
+fn a_seeded_host_deals_the_same_shoe() {
+    let hosts = [
+        SeededHost::start(7),
+        SeededHost::start(7),
+        SeededHost::start(8),
+    ];
+    let hands: Vec<_> = std::thread::scope(|s| {
+        let running: Vec<_> = hosts.iter().map(|h| s.spawn(|| h.first_hand())).collect();
+        running
+            .into_iter()
+            .map(|t| t.join().expect("client"))
+            .collect()
+    });
+    assert_eq!(hands[0], hands[1]);
+    assert_ne!(hands[0], hands[2]);
+}

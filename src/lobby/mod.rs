@@ -1,6 +1,7 @@
 //! The TCP lobby (PROTOCOL.md section 7): accounts, rooms, chat, whisper, invite, the
 //! tickets that admit a player to the game port and, over TLS 1.3 with an [`Issuer`], the
-//! connect tokens of secure mode (section 8.4, TOKEN_REQ).
+//! connect tokens of secure mode (section 8.4, TOKEN_REQ), and games in a room
+//! ([`game`]: the [`game::RoomGame`] trait, baccarat as section 7.1 defines it).
 //!
 //! Two layers:
 //!
