@@ -1,8 +1,8 @@
 //! One seed for every random draw of a host (quinn's `EndpointConfig::rng_seed`).
 //!
 //! A host's randomness comes from [`Config::seed`](crate::Config::seed): each component
-//! (match servers and their CHALLENGE limiters, lobby tickets, the STUN limiter, the A2S
-//! secret, limiter and split ids)
+//! (match servers and their CHALLENGE limiters, lobby tickets, the room games' shoes, the
+//! STUN limiter, the A2S secret, limiter and split ids)
 //! gets its own stream, derived from that one seed and the component's constant below, so
 //! a test can reproduce a whole host. `None` draws every stream from OS entropy.
 //!
@@ -26,6 +26,8 @@ pub(crate) enum Stream {
     Query = 0x6132_7371_7565_7231,
     /// A match server's CHALLENGE limiter key (from that server's own seed).
     Challenge = 0x6368_616c_6c6e_6731,
+    /// The lobby's room games: each new table's seed (its baccarat shoe).
+    RoomGames = 0x726f_6f6d_6761_6d31,
 }
 
 /// SplitMix64's output function (Steele, Lea and Flood 2014): a bijection of `u64` that
@@ -61,6 +63,7 @@ mod tests {
             Stream::Stun,
             Stream::Query,
             Stream::Challenge,
+            Stream::RoomGames,
         ];
         for (i, a) in all.iter().enumerate() {
             assert_eq!(derive(42, *a), derive(42, *a));

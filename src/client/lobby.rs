@@ -51,8 +51,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use crate::lobby::game::baccarat::Side;
 pub use crate::lobby::msg::{
-    ErrorCode, Format, Full, Message, Request, RoomInfo, Status, UserInfo,
+    ErrorCode, Format, Full, Message, Payout, Request, RoomInfo, Status, UserInfo,
 };
 pub use crate::lobby::{PemKind, TlsFileError};
 pub use crate::secure::ConnectToken;
@@ -354,6 +355,31 @@ impl LobbyClient {
             Message::TokenRes { token: None, .. } => Err(Error::Protocol(
                 "TOKEN_RES with result 0 and an all-zero token".into(),
             )),
+            m => Err(unexpected(&m)),
+        }
+    }
+
+    /// Opens a baccarat table in your room, each round's betting lasting `bet_ms`
+    /// (1000..=60000). The room (you too) then gets
+    /// [`Message::RoundOpenNtf`] from [`LobbyClient::recv`].
+    pub fn open_table(&mut self, bet_ms: u16) -> Result<(), Error> {
+        self.call(Request::TableOpen { bet_ms }).map(drop)
+    }
+
+    /// Bets `amount` chips on `side` in this round of your room's table; returns your chips
+    /// after the stake was taken.
+    pub fn bet(&mut self, side: Side, amount: u32) -> Result<u32, Error> {
+        let side = side as u8;
+        match self.call(Request::Bet { side, amount })? {
+            Message::BetRes { chips, .. } => Ok(chips),
+            m => Err(unexpected(&m)),
+        }
+    }
+
+    /// Your chips.
+    pub fn chips(&mut self) -> Result<u32, Error> {
+        match self.call(Request::Chips)? {
+            Message::ChipsRes { chips, .. } => Ok(chips),
             m => Err(unexpected(&m)),
         }
     }

@@ -162,14 +162,17 @@ pub(crate) fn bind_lobby(cfg: &HostConfig, tickets: Option<&Tickets>) -> io::Res
     let (Some((addr, lcfg)), Some(t)) = (&cfg.lobby, tickets) else {
         return Ok(None);
     };
-    Lobby::bind(*addr, lcfg.clone().sanitized(), t.clone())
-        .map(Some)
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("the lobby cannot listen on tcp {addr}: {e}"),
-            )
-        })
+    let mut l = Lobby::bind(*addr, lcfg.clone().sanitized(), t.clone()).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("the lobby cannot listen on tcp {addr}: {e}"),
+        )
+    })?;
+    // The room games' shoes are drawn from the host's seed, so tests replay them.
+    if let Some(s) = cfg.server.seed {
+        l.set_game_seed(derive(s, Stream::RoomGames));
+    }
+    Ok(Some(l))
 }
 
 /// Binds the `n` matches' UDP sockets on consecutive ports.

@@ -105,6 +105,11 @@ impl Lobby {
         self.tls.is_some()
     }
 
+    /// Seeds the room games' shoes ([`LobbyCore::set_game_seed`]); OS entropy without it.
+    pub fn set_game_seed(&mut self, seed: u64) {
+        self.core.set_game_seed(seed);
+    }
+
     /// The address the listener is bound to (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

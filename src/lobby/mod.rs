@@ -1,6 +1,7 @@
 //! The TCP lobby (PROTOCOL.md section 7): accounts, rooms, chat, whisper, invite, the
 //! tickets that admit a player to the game port and, over TLS 1.3 with an [`Issuer`], the
-//! connect tokens of secure mode (section 8.4, TOKEN_REQ).
+//! connect tokens of secure mode (section 8.4, TOKEN_REQ), and games in a room
+//! ([`game`]: the [`game::RoomGame`] trait, baccarat as section 7.1 defines it).
 //!
 //! Two layers:
 //!
@@ -21,6 +22,7 @@
 mod conn;
 mod cursor;
 pub(crate) mod frame;
+pub mod game;
 pub(crate) mod msg;
 mod name;
 mod pool;
@@ -33,6 +35,7 @@ pub use state::{CloseReason, LobbyCore, Refusal};
 pub use tls::{LobbyTls, PemKind, TlsFileError};
 
 use crate::secure::Issuer;
+use game::RoomGames;
 use std::time::Duration;
 
 /// Lobby limits and buffer sizes, TLS and token issuing.
@@ -83,6 +86,9 @@ pub struct LobbyConfig {
     /// 0). A TOKEN_REQ for scope 0 or this id gets a token scoped to this id; any other
     /// scope gets 10 bad request: a lobby issues only for its own server.
     pub server_id: u64,
+    /// The games TABLE_OPEN_REQ opens in a room: baccarat by default
+    /// ([`RoomGames::baccarat`]); a launcher plugs in its own with [`RoomGames::new`].
+    pub room_games: RoomGames,
 }
 
 impl Default for LobbyConfig {
@@ -103,6 +109,7 @@ impl Default for LobbyConfig {
             tls: None,
             issuer: None,
             server_id: 0,
+            room_games: RoomGames::default(),
         }
     }
 }
@@ -138,6 +145,8 @@ pub struct LobbyStats {
     pub users: usize,
     /// Rooms.
     pub rooms: usize,
+    /// Rooms with a game (a table) open.
+    pub tables: usize,
     /// Connections accepted.
     pub accepted: u64,
     /// Connections refused: `max_conns` reached.

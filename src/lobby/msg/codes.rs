@@ -80,6 +80,14 @@ codes! {
         BadRequest = 10 => "bad request",
         /// 11: a server limit is reached (users or rooms).
         ServerFull = 11 => "server full",
+        /// 12: the room has a table already.
+        TableAlreadyOpen = 12 => "table already open",
+        /// 13: the room has no table.
+        NoTable = 13 => "no table",
+        /// 14: the round takes no bets now.
+        BettingClosed = 14 => "betting closed",
+        /// 15: the bet is more than your chips.
+        NotEnoughChips = 15 => "not enough chips",
     }
 }
 
@@ -103,7 +111,7 @@ mod tests {
         }
         assert_eq!(ErrorCode::from_u8(0), None);
         assert_eq!(ErrorCode::from_u8(5), None);
-        assert_eq!(Status::from_u8(12), None);
+        assert_eq!(Status::from_u8(16), None);
         assert_eq!(ErrorCode::BadBody.label(), "bad_body");
         assert_eq!(Status::NotInRoom.to_string(), "not in a room");
     }

@@ -116,6 +116,35 @@ messages! {
             /// The token; `None` stands for 205 zero bytes.
             token: Option<ConnectToken>,
         }
+
+        /// Open a baccarat table (the room's game) in your room (PROTOCOL.md section 7.1).
+        TABLE_OPEN_REQ = 50 => TableOpen {
+            /// How long each round's betting lasts, in ms (1000..=60000).
+            bet_ms: u16,
+        }
+        /// Answer to TABLE_OPEN_REQ; the room then gets ROUND_OPEN_NTF.
+        answer TABLE_OPEN_RES = 51 => TableOpenRes {}
+
+        /// Bet on this round of your room's table.
+        BET_REQ = 52 => Bet {
+            /// 0 player, 1 banker, 2 tie.
+            side: u8,
+            /// How many chips (1..=your chips).
+            amount: u32,
+        }
+        /// Answer to BET_REQ; the room then gets BET_NTF.
+        answer BET_RES = 53 => BetRes {
+            /// Your chips after the stake was taken (0 unless ok).
+            chips: u32,
+        }
+
+        /// Ask for your chips.
+        CHIPS_REQ = 55 => Chips
+        /// Answer to CHIPS_REQ.
+        answer CHIPS_RES = 56 => ChipsRes {
+            /// Your chips (0 unless ok).
+            chips: u32,
+        }
     }
     unsolicited {
         /// Someone entered your room.
@@ -157,6 +186,35 @@ messages! {
         ERROR = 99 => Error {
             /// Why.
             code: ErrorCode,
+        }
+        /// Someone in your room bet on this round.
+        BET_NTF = 54 => BetNtf {
+            /// Who bet.
+            user: u32,
+            /// On what: 0 player, 1 banker, 2 tie.
+            side: u8,
+            /// How many chips.
+            amount: u32,
+        }
+        /// Your room's table dealt a round.
+        ROUND_NTF = 57 => RoundNtf {
+            /// The round.
+            round: u32,
+            /// The player's cards in the order dealt (0: no third card).
+            player: [u8; 3],
+            /// The banker's cards in the order dealt (0: no third card).
+            banker: [u8; 3],
+            /// 0 player, 1 banker, 2 tie.
+            winner: u8,
+            /// Every user who bet in the round.
+            results: Vec<Payout>,
+        }
+        /// Your room's table opened a round: bets are taken for `bet_ms`.
+        ROUND_OPEN_NTF = 58 => RoundOpenNtf {
+            /// The round (1, 2, ...).
+            round: u32,
+            /// Betting closes this many ms after this notification.
+            bet_ms: u16,
         }
     }
 }
@@ -204,6 +262,17 @@ pub struct UserInfo {
     pub user: u32,
     /// The user's name.
     pub name: Name,
+}
+
+/// One entry of ROUND_NTF: a bettor's result over the round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payout {
+    /// The user.
+    pub user: u32,
+    /// The net change of its chips over the round: what came back minus what it staked.
+    pub delta: i32,
+    /// Its chips after the round (0 if it has logged out).
+    pub chips: u32,
 }
 
 /// Writes ROOM_LIST_RES in `format` with as many of `rooms` as fit in one frame; returns

@@ -14,7 +14,7 @@
 //! count's width.
 
 use super::super::cursor::{Count, Full, Reader, Writer};
-use super::{ErrorCode, RoomInfo, Status, UserInfo};
+use super::{ErrorCode, Payout, RoomInfo, Status, UserInfo};
 use crate::secure::{ConnectToken, TOKEN_LEN};
 use arrayvec::ArrayString;
 
@@ -259,6 +259,57 @@ pub(super) fn put_users(
 ) -> Result<(), Full> {
     put_list(w, Count::U8, users, false)
 }
+
+// ---- Room-game fields (PROTOCOL.md section 7.1) -------------------------------------
+//
+// `i32` and `[u8; 3]` (a card triple: 3 bytes plain, an array of 3 integers in
+// MessagePack) are the generic impls above.
+
+/// One entry of ROUND_NTF's list: `user u32, delta i32, chips u32`.
+impl Field<'_> for Payout {
+    fn get(r: &mut Reader<'_>) -> Result<Payout, ErrorCode> {
+        r.entry(3)?;
+        Ok(Payout {
+            user: r.u32()?,
+            delta: r.i32()?,
+            chips: r.u32()?,
+        })
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        w.entry(3)?
+            .u32(self.user)?
+            .i32(self.delta)?
+            .u32(self.chips)
+            .map(drop)
+    }
+}
+
+/// ROUND_NTF's list: `count u8` then the entries. [`Full`] when they do not fit the frame
+/// or the count (more than 255).
+impl Field<'_> for Vec<Payout> {
+    const ELEMS: u32 = 2;
+    fn get(r: &mut Reader<'_>) -> Result<Vec<Payout>, ErrorCode> {
+        // An entry takes at least 12 bytes plain, 4 in MessagePack: a lying count cannot
+        // reserve more than the body holds.
+        get_list(r, Count::U8, 4)
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+        put_list(w, Count::U8, self.iter().copied(), false)
+    }
+}
+
+#[cfg(test)]
+impl Sample for Payout {
+    fn sample() -> Payout {
+        Payout {
+            user: 7,
+            delta: -95,
+            chips: 905,
+        }
+    }
+}
+
+// ---- end of the room-game fields ------------------------------------------------------
 
 /// A value of each field type, for tests that must cover every message of the table.
 #[cfg(test)]

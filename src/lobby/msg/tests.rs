@@ -278,3 +278,103 @@ fn golden_token_req_and_res() {
     short[1] -= 1;
     assert_eq!(Message::parse(&short), Err(ErrorCode::BadBody));
 }
+
+#[test]
+fn golden_baccarat() {
+    let open = frame_of(Request::TableOpen { bet_ms: 1000 });
+    assert_eq!(open, [0, 7, 0, 50, 0, 0x03, 0xE8]);
+    let bet = frame_of(Request::Bet {
+        side: 1,
+        amount: 100,
+    });
+    assert_eq!(bet, [0, 10, 0, 52, 0, 1, 0, 0, 0, 100]);
+    assert_eq!(frame_of(Request::Chips), [0, 5, 0, 55, 0]);
+    for f in [&open, &bet] {
+        assert_eq!(frame_of(Request::parse(f).unwrap()), *f);
+    }
+    let mut buf = [0; MAX_FRAME];
+    let ntf = Message::RoundNtf {
+        round: 7,
+        player: [13, 20, 0],
+        banker: [1, 2, 3],
+        winner: 0,
+        results: vec![Payout {
+            user: 9,
+            delta: -100,
+            chips: 900,
+        }],
+    };
+    let n = ntf.emit(&mut buf).unwrap();
+    #[rustfmt::skip]
+    let want = [
+        0, 29, 0, 57, 0,
+        0, 0, 0, 7,              // round
+        13, 20, 0,               // player: K of suit 0, 7 of suit 1, no third card (7)
+        1, 2, 3,                 // banker: A, 2, 3 of suit 0 (6)
+        0,                       // winner: player
+        1,                       // count
+        0, 0, 0, 9,              // user
+        0xFF, 0xFF, 0xFF, 0x9C,  // delta -100
+        0, 0, 0x03, 0x84,        // chips 900
+    ];
+    assert_eq!(&buf[..n], want);
+    assert_eq!(Message::parse(&buf[..n]), Ok(ntf));
+    let small = [
+        Message::RoundOpenNtf {
+            round: 1,
+            bet_ms: 60000,
+        },
+        Message::BetNtf {
+            user: 2,
+            side: 2,
+            amount: u32::MAX,
+        },
+        Message::BetRes {
+            result: Status::NotEnoughChips,
+            chips: 0,
+        },
+        Message::ChipsRes {
+            result: Status::Ok,
+            chips: 1000,
+        },
+        Message::TableOpenRes {
+            result: Status::TableAlreadyOpen,
+        },
+    ];
+    for m in &small {
+        let n = m.emit(&mut buf).unwrap();
+        assert_eq!(Message::parse(&buf[..n]).as_ref(), Ok(m));
+    }
+    let n = small[0].emit(&mut buf).unwrap();
+    assert_eq!(&buf[..n], [0, 11, 0, 58, 0, 0, 0, 0, 1, 0xEA, 0x60]);
+}
+
+#[test]
+fn a_round_list_is_bounded_by_its_body_and_its_count() {
+    // A count of 255 with one entry's bytes: a bad body, and no room reserved beyond it.
+    let mut f = vec![0, 0, 0, 57, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, 255];
+    f.extend([0; 12]);
+    f[1] = f.len() as u8;
+    assert_eq!(Message::parse(&f), Err(ErrorCode::BadBody));
+    // Trailing bytes after the last entry are a bad body too.
+    f[16] = 1;
+    f.push(0);
+    f[1] = f.len() as u8;
+    assert_eq!(Message::parse(&f), Err(ErrorCode::BadBody));
+    // 256 entries do not fit the count: the writer refuses rather than cut silently.
+    let many = Message::RoundNtf {
+        round: 1,
+        player: [0; 3],
+        banker: [0; 3],
+        winner: 0,
+        results: vec![
+            Payout {
+                user: 1,
+                delta: 0,
+                chips: 0
+            };
+            256
+        ],
+    };
+    assert_eq!(many.emit(&mut [0; MAX_FRAME]), Err(Full));
+}

@@ -11,14 +11,17 @@
 //! [`LobbyCore::next_timeout`] and call [`LobbyCore::handle_timeout`].
 //!
 //! The requests themselves are in `requests.rs` (one method each), room membership and
-//! fan-out in `rooms.rs`, the two deadlines of every connection in `deadlines.rs`.
+//! fan-out in `rooms.rs`, the two deadlines of every connection in `deadlines.rs`, the
+//! room games (TABLE_OPEN, BET, CHIPS and the games' deadlines) in `games.rs`.
 
 mod budget;
 mod deadlines;
+mod games;
 mod requests;
 mod rooms;
 
 use super::frame::{self, MAX_FRAME};
+use super::game::{RoomGame, STARTING_CHIPS};
 use super::msg::{id, ErrorCode, Format, Full, Message, Request, Title};
 use super::name::{self, NameKey};
 use super::pool::Pool;
@@ -29,8 +32,9 @@ use crate::tickets::{Name, Tickets};
 use budget::{Budget, Rate};
 use deadlines::Deadlines;
 use log::{info, warn};
+use rand::rngs::StdRng;
 use slab::Slab;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -86,6 +90,8 @@ struct User {
     /// What it may still send of the requests that reach others (chat, whisper, invite,
     /// room enter and leave).
     budget: Budget,
+    /// Chips for room games: [`STARTING_CHIPS`] at login.
+    chips: u32,
 }
 
 #[derive(Debug)]
@@ -119,6 +125,23 @@ struct Room {
     title: Title,
     max: u8,
     members: Vec<usize>,
+    /// The room's game, once TABLE_OPEN_REQ opened one.
+    table: Option<Table>,
+}
+
+/// A room's game and its deadline (also filed in [`LobbyCore::game_deadlines`]).
+struct Table {
+    /// The game; `None` only while it is lent out to run.
+    game: Option<Box<dyn RoomGame>>,
+    deadline: Option<Instant>,
+}
+
+impl core::fmt::Debug for Table {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Table")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The lobby's state machine. See the module docs.
@@ -156,6 +179,17 @@ pub struct LobbyCore<T> {
     stats: LobbyStats,
     /// Unix time for the tokens' expiry (injected in tests).
     clock: UnixClock,
+    /// Logged-in users by user id (for the room games' context).
+    by_user: HashMap<u32, usize>,
+    /// Every room game's deadline, earliest first.
+    game_deadlines: BTreeSet<(Instant, u32)>,
+    /// Scratch list of the rooms whose game is due in [`LobbyCore::handle_timeout`].
+    due_rooms: Vec<u32>,
+    /// Draws each new table's seed ([`LobbyCore::set_game_seed`]; OS entropy by default).
+    game_rng: StdRng,
+    /// The latest `now` the core was given: the time a game hears of a member leaving
+    /// (`remove` takes none).
+    last_now: Option<Instant>,
 }
 
 impl<T> LobbyCore<T> {
@@ -186,6 +220,11 @@ impl<T> LobbyCore<T> {
             pool: Pool::new(cfg.recv_buffer_bytes, cfg.send_buffer_bytes),
             stats: LobbyStats::default(),
             clock: UnixClock::system(),
+            by_user: HashMap::with_capacity(cfg.max_conns),
+            game_deadlines: BTreeSet::new(),
+            due_rooms: Vec::with_capacity(cfg.max_rooms),
+            game_rng: crate::seed::rng(None),
+            last_now: None,
             rate: Rate::new(cfg.user_msgs_per_sec, cfg.user_msg_burst),
             cfg,
             tickets,
@@ -201,6 +240,13 @@ impl<T> LobbyCore<T> {
     /// system clock, read once when the core was made): tests inject time here.
     pub fn set_unix_clock(&mut self, clock: UnixClock) {
         self.clock = clock;
+    }
+
+    /// Seeds the generator that draws each new table's seed (its shoe): a host with a seed
+    /// passes the room-games stream of it, so a test replays every shoe. Without this call
+    /// the seeds come from OS entropy.
+    pub fn set_game_seed(&mut self, seed: u64) {
+        self.game_rng = crate::seed::rng(Some(seed));
     }
 
     /// Like [`LobbyCore::open`], for a connection whose bytes the shell decrypts from TLS:
@@ -227,6 +273,7 @@ impl<T> LobbyCore<T> {
         now: Instant,
         tls: bool,
     ) -> Result<usize, (T, Refusal)> {
+        self.last_now = Some(now);
         if self.per_ip.get(&ip).map_or(0, |e| e.conns) >= self.cfg.max_conns_per_ip {
             self.stats.refused_per_ip += 1;
             return Err((io, Refusal::TooManyFromIp));
@@ -382,6 +429,7 @@ impl<T> LobbyCore<T> {
             return;
         };
         self.stats.bytes_in += n as u64;
+        self.last_now = Some(now);
         // The ring (the connection's own, or the staging ring it read into) and the
         // scratch are lent out while the frames are handled, not copied.
         let staged = c.rx.capacity() == 0;
@@ -552,6 +600,7 @@ impl<T> LobbyCore<T> {
             if let Some(k) = name::key(&u.name) {
                 self.users.remove(&k);
             }
+            self.by_user.remove(&u.id);
             self.tickets.revoke(ticket);
             info!("lobby: user {} {:?} logged out", u.id, u.name.as_str());
         }
@@ -572,17 +621,23 @@ impl<T> LobbyCore<T> {
         self.conns.iter().map(|(id, _)| id)
     }
 
-    /// The earliest idle or frame deadline of any connection not closing. O(1): the
-    /// earlier front of two lists ordered by time.
+    /// The earliest idle, frame or login deadline of any connection not closing, or
+    /// deadline of a room's game. O(1): the earliest front of lists ordered by time, and
+    /// the first of the games' ordered set.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.deadlines.next()
+        match (self.deadlines.next(), self.next_game_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Marks every connection whose deadline is at or before `now` for closing: `Idle`, or
     /// `FrameDeadline` when its started frame was due strictly before its idle deadline.
     /// Connections not expired cost nothing: the lists are walked from their fronts only.
-    /// The expired ones are closed in id order.
+    /// The expired ones are closed in id order. Then every room game whose deadline has
+    /// passed runs ([`RoomGame::timeout`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
         let mut expired = core::mem::take(&mut self.expired);
         while let Some(e) = self.deadlines.pop_expired(now) {
             expired.push(e);
@@ -596,6 +651,7 @@ impl<T> LobbyCore<T> {
             self.close(id, reason);
         }
         self.expired = expired;
+        self.handle_game_timeouts(now);
     }
 
     /// Counters and gauges.
@@ -604,6 +660,7 @@ impl<T> LobbyCore<T> {
         s.conns = self.conns.len();
         s.users = self.users.len();
         s.rooms = self.rooms.len();
+        s.tables = self.rooms.values().filter(|r| r.table.is_some()).count();
         s.send_queued = self.conns.iter().map(|(_, c)| c.tx.len()).sum();
         s.send_buffer_bytes = self.cfg.send_buffer_bytes;
         let pool = self.pool.stats();

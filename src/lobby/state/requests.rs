@@ -5,7 +5,7 @@
 //! with that status and every later field zeroed ([`Request::answer`]). The room requests
 //! are in `rooms.rs`.
 
-use super::{Budget, LobbyCore, User};
+use super::{Budget, LobbyCore, User, STARTING_CHIPS};
 use crate::lobby::msg::{Message, Request, Status, Text};
 use crate::lobby::name;
 use crate::tickets::{Holder, Name};
@@ -56,6 +56,9 @@ impl<T> LobbyCore<T> {
             (Request::Whisper { to, msg }, Some(me)) => self.whisper(id, me, to, msg),
             (Request::Invite { to }, Some(me)) => self.invite(id, me, to),
             (Request::TokenReq { scope }, Some(me)) => self.token(id, me, scope, now),
+            (Request::TableOpen { bet_ms }, Some(me)) => self.table_open(id, me, bet_ms, now),
+            (Request::Bet { .. }, Some(me)) => self.game_request(me, req, now),
+            (Request::Chips, Some(_)) => self.chips(id),
         };
         if let Err(result) = handled {
             self.answer(id, req, result);
@@ -122,6 +125,7 @@ impl<T> LobbyCore<T> {
         };
         self.next_user = self.next_user.wrapping_add(1).max(1);
         self.users.insert(key, id);
+        self.by_user.insert(user, id);
         self.deadlines.logged_in(id);
         let budget = self
             .peer_ip(id)
@@ -137,6 +141,7 @@ impl<T> LobbyCore<T> {
                 ticket,
                 room: None,
                 budget,
+                chips: STARTING_CHIPS,
             });
         }
         let res = Message::LoginRes {

@@ -44,6 +44,7 @@ impl<T> LobbyCore<T> {
                 title,
                 max,
                 members,
+                table: None,
             },
         );
         self.set_room(id, Some(room));
@@ -93,6 +94,7 @@ impl<T> LobbyCore<T> {
         if let Some(r) = self.rooms.get_mut(&room) {
             r.members = members;
         }
+        self.game_joined(room, me.user);
         Ok(())
     }
 
@@ -127,7 +129,7 @@ impl<T> LobbyCore<T> {
     }
 
     /// Sends `m` to everyone in `room`. The member list is lent out meanwhile, not copied.
-    fn broadcast_room(&mut self, room: u32, m: &Message) {
+    pub(super) fn broadcast_room(&mut self, room: u32, m: &Message) {
         let Some(members) = self
             .rooms
             .get_mut(&room)
@@ -155,10 +157,12 @@ impl<T> LobbyCore<T> {
         r.members.retain(|&m| m != id);
         if r.members.is_empty() {
             info!("lobby: room {room} {:?} is empty, removed", r.title);
-            self.rooms.remove(&room);
+            let table = self.rooms.remove(&room).and_then(|r| r.table);
+            self.table_dropped(room, table);
             return;
         }
         self.broadcast_room(room, &Message::RoomUserLeaveNtf { user });
+        self.game_left(room, user);
     }
 
     /// Sends `m` to every one of `members` but `except`, encoded at most once per body

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
+mod baccarat;
 mod deadlines;
 mod flood;
 mod msgpack;

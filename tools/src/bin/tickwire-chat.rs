@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tickwire::client::lobby::{Error, Format, LobbyClient, Message, TlsTrust};
-use tickwire::client::lobby::{Request, Status};
+use tickwire::client::lobby::{Payout, Request, Side, Status};
 
 /// Interactive terminal client for the tickwire lobby (TCP, or TLS 1.3 with --tls).
 #[derive(Debug, Parser)]
@@ -54,6 +54,8 @@ struct Args {
 const MAX_ROOM_USERS: u8 = 100;
 /// Default of `/create`'s MAX.
 const DEFAULT_ROOM_USERS: u8 = 8;
+/// Default of `/baccarat`'s BET_MS.
+const DEFAULT_BET_MS: u16 = 10_000;
 /// How long `/quit` and the end of the input wait for outstanding replies.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -68,6 +70,10 @@ Commands:
   /echo [TEXT]          round trip to the server
   /token [SCOPE]        a connect token for the lobby's game server, printed as hex
                         (SCOPE 0, the default, or the server's id; TLS only)
+  /baccarat [BET_MS]    open a baccarat table in your room (betting lasts BET_MS,
+                        1000..=60000, default 10000, each round)
+  /bet SIDE AMOUNT      bet on this round: SIDE player, banker or tie
+  /chips                your chips
   /help                 this text
   /quit                 leave
   anything else         say it to your room";
@@ -235,6 +241,32 @@ fn command(line: &str) -> Result<Option<Request<'_>>, String> {
             },
             _ => return Err("usage: /w NAME MSG".into()),
         },
+        "baccarat" => Request::TableOpen {
+            bet_ms: match rest {
+                "" => DEFAULT_BET_MS,
+                s => s
+                    .parse()
+                    .ok()
+                    .filter(|ms| (1000..=60000).contains(ms))
+                    .ok_or("usage: /baccarat [BET_MS] (BET_MS 1000..=60000)")?,
+            },
+        },
+        "bet" => {
+            const USAGE: &str = "usage: /bet player|banker|tie AMOUNT";
+            let (side, amount) = rest.split_once(' ').ok_or(USAGE)?;
+            let side = match side {
+                "player" | "p" => Side::Player,
+                "banker" | "b" => Side::Banker,
+                "tie" | "t" => Side::Tie,
+                _ => return Err(USAGE.into()),
+            };
+            let amount = amount.trim().parse().ok().filter(|&a| a > 0).ok_or(USAGE)?;
+            Request::Bet {
+                side: side as u8,
+                amount,
+            }
+        }
+        "chips" => Request::Chips,
         "invite" => {
             if rest.is_empty() {
                 return Err("usage: /invite NAME".into());
@@ -325,8 +357,89 @@ fn print_message(m: &Message, names: &mut HashMap<u32, String>, whisper_to: Opti
         ),
         Message::TokenRes { token: None, .. } => println!("* token: none (all zero)"),
         Message::Error { code } => println!("* server error: {}", code.label()),
+        Message::TableOpenRes { .. } => println!("* baccarat table open"),
+        Message::BetRes { chips, .. } => println!("* bet placed; {chips} chips left"),
+        Message::ChipsRes { chips, .. } => println!("* you have {chips} chips"),
+        Message::RoundOpenNtf { round, bet_ms } => println!(
+            "* baccarat round {round}: bets open for {}.{} s (/bet player|banker|tie AMOUNT)",
+            bet_ms / 1000,
+            bet_ms % 1000 / 100
+        ),
+        Message::BetNtf { user, side, amount } => {
+            println!(
+                "* {} bets {amount} on {}",
+                who(names, *user),
+                side_name(*side)
+            )
+        }
+        Message::RoundNtf {
+            round,
+            player,
+            banker,
+            winner,
+            results,
+        } => print_round(names, *round, *player, *banker, *winner, results),
     }
     let _ = io::stdout().flush();
+}
+
+/// `player`, `banker` or `tie` for a side byte (`side N` for another).
+fn side_name(side: u8) -> String {
+    Side::from_u8(side).map_or_else(|| format!("side {side}"), |s| s.label().to_string())
+}
+
+/// A card (PROTOCOL.md 7.1: 1..=52) as rank and suit, e.g. `K♠`, `10♥`; `?` for a value
+/// that is no card.
+fn card(c: u8) -> String {
+    use tickwire::lobby::game::baccarat::{rank, suit};
+    const RANKS: [&str; 13] = [
+        "A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K",
+    ];
+    const SUITS: [&str; 4] = ["♠", "♥", "♦", "♣"];
+    match (rank(c), suit(c)) {
+        (Some(r), Some(s)) => format!("{}{}", RANKS[usize::from(r - 1)], SUITS[usize::from(s)]),
+        _ => "?".into(),
+    }
+}
+
+/// A hand's cards (no-card zeros left out) and value, e.g. `K♠ 7♥ (7)`.
+fn hand(cards: [u8; 3]) -> String {
+    let shown: Vec<String> = cards
+        .iter()
+        .filter(|&&c| c != 0)
+        .map(|&c| card(c))
+        .collect();
+    let value = tickwire::lobby::game::baccarat::total(&cards);
+    format!("{} ({value})", shown.join(" "))
+}
+
+/// ROUND_NTF: the hands, who won, and every bettor's result.
+fn print_round(
+    names: &HashMap<u32, String>,
+    round: u32,
+    player: [u8; 3],
+    banker: [u8; 3],
+    winner: u8,
+    results: &[Payout],
+) {
+    let won = match Side::from_u8(winner) {
+        Some(Side::Tie) => "tie".to_string(),
+        Some(s) => format!("{} wins", s.label()),
+        None => format!("winner {winner}"),
+    };
+    println!(
+        "* baccarat round {round}: player {}, banker {}: {won}",
+        hand(player),
+        hand(banker)
+    );
+    for p in results {
+        println!(
+            "*   {} {:+} -> {} chips",
+            who(names, p.user),
+            p.delta,
+            p.chips
+        );
+    }
 }
 
 #[cfg(test)]
@@ -400,5 +513,44 @@ mod tests {
         assert_eq!(host_of("[::1]:7778"), "::1");
         assert_eq!(host_of("lobby.example:7778"), "lobby.example");
         assert_eq!(hex(&[0, 0xab, 7]), "00ab07");
+        assert_eq!(
+            command("/baccarat"),
+            Ok(Some(Request::TableOpen { bet_ms: 10_000 }))
+        );
+        assert_eq!(
+            command("/baccarat 2000"),
+            Ok(Some(Request::TableOpen { bet_ms: 2000 }))
+        );
+        for line in ["/baccarat 999", "/baccarat 60001", "/baccarat x"] {
+            assert!(command(line).is_err(), "{line}");
+        }
+        assert_eq!(
+            command("/bet banker 100"),
+            Ok(Some(Request::Bet {
+                side: 1,
+                amount: 100
+            }))
+        );
+        assert_eq!(
+            command("/bet tie 5"),
+            Ok(Some(Request::Bet { side: 2, amount: 5 }))
+        );
+        for line in [
+            "/bet",
+            "/bet banker",
+            "/bet house 5",
+            "/bet player 0",
+            "/bet p x",
+        ] {
+            assert!(command(line).is_err(), "{line}");
+        }
+        assert_eq!(command("/chips"), Ok(Some(Request::Chips)));
+        assert_eq!(card(13), "K♠");
+        assert_eq!(card(20), "7♥");
+        assert_eq!(card(36), "10♦");
+        assert_eq!(card(40), "A♣");
+        assert_eq!(card(0), "?");
+        assert_eq!(hand([13, 20, 0]), "K♠ 7♥ (7)");
+        assert_eq!(side_name(1), "banker");
     }
 }
