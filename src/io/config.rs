@@ -26,6 +26,12 @@ pub struct HostConfig {
     pub stats_interval: Option<Duration>,
     /// Stop cleanly on SIGINT, SIGTERM and SIGHUP (off for embedders, on in the binary).
     pub handle_signals: bool,
+    /// With [`HostConfig::handle_signals`]: how long a SIGTERM drains for (no new client
+    /// admitted, the host stops once its matches are empty or this has passed; see
+    /// [`RunState::Draining`](super::RunState::Draining)). A second SIGTERM, or a SIGINT
+    /// or SIGHUP at any time, stops at once. `Duration::ZERO` (the default): SIGTERM stops
+    /// at once too.
+    pub term_drain: Duration,
     /// Name, map and game shown to A2S server browsers. By default ([`ServerInfo::default`])
     /// the name `"tickwire"` and, for map and game, what the match's game says
     /// ([`Game::map_name`](crate::Game::map_name), [`Game::description`](crate::Game::description)):
@@ -76,6 +82,7 @@ impl Default for HostConfig {
             recv_budget: 1024,
             stats_interval: Some(Duration::from_secs(5)),
             handle_signals: false,
+            term_drain: Duration::ZERO,
             info: ServerInfo::default(),
             stun_limit: crate::stun::DEFAULT_LIMIT_PER_SEC,
             query_limit: crate::query::DEFAULT_LIMIT_PER_SEC,

@@ -35,13 +35,26 @@ pub struct Loops<G> {
     hosts: Vec<Host<G>>,
 }
 
-/// Asks every loop to stop when dropped: a loop that panics or fails does not leave the
-/// others running.
-struct StopOnDrop(Stopper);
+/// Asks every loop to stop when dropped armed: a loop that panics (the guard drops while
+/// unwinding) or fails does not leave the others running. A loop that returns `Ok` (it
+/// was stopped, or its drain is over while others still drain) disarms it.
+struct StopOnDrop(Option<Stopper>);
+
+impl StopOnDrop {
+    /// Disarms the guard when `r` is `Ok`; passes `r` on.
+    fn after(mut self, r: io::Result<()>) -> io::Result<()> {
+        if r.is_ok() {
+            self.0 = None;
+        }
+        r
+    }
+}
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.stop();
+        if let Some(s) = self.0.take() {
+            s.stop();
+        }
     }
 }
 
@@ -137,21 +150,18 @@ impl<G: Game + Send> Loops<G> {
 
     /// Runs every loop until stopped (a signal, [`Stopper::stop`]) or drained: loop 0 on
     /// the calling thread, the others on threads named `tickwire-loop-L`. Returns when all
-    /// have returned; the first error, if a loop failed (which stops the others).
+    /// have returned; the first error, if a loop failed (which stops the others, as a
+    /// loop's panic does). While draining, each loop stops once its own matches are empty.
     pub fn run(&mut self) -> io::Result<()> {
         let stopper = self.stopper();
         let (first, rest) = self.hosts.split_at_mut(1);
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(rest.len());
             for (k, host) in rest.iter_mut().enumerate() {
-                let guard = StopOnDrop(stopper.clone());
+                let guard = StopOnDrop(Some(stopper.clone()));
                 let spawned = std::thread::Builder::new()
                     .name(format!("tickwire-loop-{}", k + 1))
-                    .spawn_scoped(scope, move || {
-                        let r = host.run();
-                        drop(guard);
-                        r
-                    });
+                    .spawn_scoped(scope, move || guard.after(host.run()));
                 match spawned {
                     Ok(h) => handles.push(h),
                     Err(e) => {
@@ -160,9 +170,8 @@ impl<G: Game + Send> Loops<G> {
                     }
                 }
             }
-            let guard = StopOnDrop(stopper.clone());
-            let mut result = first[0].run();
-            drop(guard);
+            let guard = StopOnDrop(Some(stopper.clone()));
+            let mut result = guard.after(first[0].run());
             for h in handles {
                 let r = h
                     .join()

@@ -487,18 +487,24 @@ impl<G: Game> Host<G> {
             Some(Source::Timer) => self.timer.clear(),
             Some(Source::Signals) => {
                 if let Some(s) = self.signals.as_mut() {
-                    let mut stop = false;
+                    let stopper = Stopper {
+                        control: self.control.clone(),
+                        wakers: self.peers.clone(),
+                    };
+                    let drain = self.cfg.term_drain;
                     for sig in s.pending() {
-                        log::info!("signal {sig}: shutting down");
-                        stop = true;
-                    }
-                    if stop {
                         // Every loop: they share the request, and each is woken.
-                        Stopper {
-                            control: self.control.clone(),
-                            wakers: self.peers.clone(),
+                        let draining = self.control.request() == Request::Drain;
+                        if sig == signal_hook::consts::SIGTERM && !drain.is_zero() && !draining {
+                            log::info!(
+                                "signal {sig} (SIGTERM): draining for up to {drain:?}; \
+                                 another SIGTERM or a SIGINT stops at once"
+                            );
+                            stopper.drain(drain);
+                        } else {
+                            log::info!("signal {sig}: shutting down");
+                            stopper.stop();
                         }
-                        .stop();
                     }
                 }
             }

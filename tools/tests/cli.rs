@@ -292,3 +292,96 @@ fn readme_describes_the_listening_line() {
         "README lacks `{shape}`"
     );
 }
+
+/// Starts `tickwire serve --drain-seconds 600` on loopback; returns it and its game port.
+fn draining_server(extra: &[&str]) -> (Killed, std::net::SocketAddr, impl Read) {
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tickwire"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "off"])
+            .args(["--drain-seconds", "600"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (first, stdout) =
+        first_line(BufReader::new(child.0.stdout.take().unwrap()), PATIENCE).unwrap();
+    let udp = first
+        .trim()
+        .strip_prefix("tickwire listening udp=")
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    let addr = udp.split(' ').next().unwrap().parse().unwrap();
+    (child, addr, stdout)
+}
+
+/// With --drain-seconds, a SIGTERM drains: the connected player keeps playing (30 more
+/// snapshots), and a second SIGTERM stops at once (BYE, final line, exit 0).
+#[test]
+fn sigterm_drains_and_a_second_sigterm_stops() {
+    let (mut child, addr, mut stdout) = draining_server(&[]);
+    let mut c = NetClient::new(addr);
+    c.connect();
+    assert!(c.wait_for(Kind::Snapshot, PATIENCE).is_some());
+    // SAFETY: signals the child we started.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    for i in 0..30 {
+        assert!(
+            c.wait_for(Kind::Snapshot, PATIENCE).is_some(),
+            "snapshot {i} while draining"
+        );
+    }
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    assert!(
+        c.wait_for(Kind::Bye, PATIENCE).is_some(),
+        "BYE on the second SIGTERM"
+    );
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("tickwire stopped"), "{rest}");
+}
+
+/// A drain ends by itself, with exit 0, once the last player has left; on two loops too.
+#[test]
+fn a_drain_ends_when_the_last_player_leaves() {
+    for extra in [&[][..], &["--matches", "2", "--threads", "2"]] {
+        // stdout stays open: the final line is written to it.
+        let (mut child, addr, _stdout) = draining_server(extra);
+        let mut conn = tickwire::client::blocking::Connection::connect(
+            addr,
+            tickwire::client::ClientConfig::default(),
+            PATIENCE,
+        )
+        .unwrap();
+        unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+        // Still served while draining.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{extra:?}: no snapshot while draining"
+            );
+            if let Ok(Some(tickwire::client::Event::Snapshot { .. })) =
+                conn.poll(std::time::Duration::from_millis(100))
+            {
+                break;
+            }
+        }
+        conn.close().unwrap();
+        // Bounded wait for the exit.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{extra:?}: still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(status.success(), "{extra:?}: {status:?}");
+    }
+}

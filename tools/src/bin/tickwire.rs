@@ -146,6 +146,12 @@ struct Serve {
           value_parser = clap::value_parser!(u8).range(1..=99))]
     realtime: Option<u8>,
 
+    /// Seconds a SIGTERM drains for: no new client is admitted, players finish, and the
+    /// server stops (BYE, exit 0) once every match is empty or this has passed. A second
+    /// SIGTERM, or SIGINT or SIGHUP at any time, stops at once. 0: SIGTERM stops at once.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    drain_seconds: u64,
+
     /// Event loops, each on its own thread with its own matches (spread evenly), sockets
     /// and timer, sharing nothing per datagram or per tick; `auto` = one per CPU this
     /// process may run on. At most one per match (--matches). Loop 0 also runs the lobby.
@@ -411,6 +417,7 @@ fn host_config(s: &Serve, secure: Option<Secure>) -> HostConfig {
         stats_interval: (s.stats_interval_ms > 0)
             .then(|| Duration::from_millis(s.stats_interval_ms)),
         handle_signals: true,
+        term_drain: Duration::from_secs(s.drain_seconds),
         info: ServerInfo {
             name: s.name.clone(),
             map: s.map.clone(),
@@ -529,7 +536,10 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
         loops.loops()
     );
     loops.run().map_err(|e| format!("event loop failed: {e}"))?;
-    println!("tickwire stopped {}", loops.summary());
+    // A closed stdout (a pipe whose reader left) must not turn a clean stop into a panic.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "tickwire stopped {}", loops.summary());
+    let _ = out.flush();
     Ok(())
 }
 
