@@ -118,8 +118,8 @@ pub mod wire;
 
 pub use game::Arena;
 pub use io::{
-    Adapter, AdapterWaker, Host, HostConfig, HostView, IoStats, Loops, Registrar, RunState,
-    ServerInfo, Stopper,
+    Adapter, AdapterWaker, Host, HostConfig, HostView, IoStats, Loops, Receive, Registrar,
+    RunState, ServerInfo, Stopper,
 };
 pub use proto::{
     Config, Context, Game, Past, PeerStats, PlayerId, PlayerInfo, RewindError, RewindStats,

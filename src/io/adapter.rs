@@ -274,6 +274,7 @@ impl<G: Game> HostView<'_, G> {
             ticks: l.len(),
             wakeups: c.wakeups,
             spin_polls: c.spin_polls,
+            rx_stamped: c.rx_stamped,
         }
     }
 

@@ -60,9 +60,34 @@ pub struct HostConfig {
     /// process may (CAP_SYS_NICE or RLIMIT_RTPRIO); when it may not, a warning says why and
     /// the loop runs with normal scheduling. `None` (the default): normal scheduling.
     pub realtime: Option<u8>,
+    /// When the loop reads the game sockets ([`Receive`]; default
+    /// [`HostConfig::DEFAULT_RECEIVE`]).
+    pub receive: Receive,
     /// Pin the loop's thread to this CPU (an index as `taskset` numbers them); a CPU the
     /// process may not use is a warning, not an error. `None` (the default): not pinned.
     pub pin_cpu: Option<usize>,
+}
+
+/// When a loop reads its game sockets.
+///
+/// An INPUT is applied at the next tick whenever it is read, so reading it the moment it
+/// arrives buys nothing: [`Receive::Batched`] lets datagrams wait in the kernel and reads
+/// them in one drain per match just before its tick (as the tick spin starts, and once more
+/// at the deadline), plus one drain in the middle of each tick period for handshakes,
+/// STUN and A2S. The loop then wakes about twice per tick instead of for every burst of
+/// datagrams. Each datagram carries its kernel arrival time (`SO_TIMESTAMPNS`), and that,
+/// not the time it was read, is what RTT samples, lag compensation and timeouts see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// Read a socket as soon as it is readable (one wake-up per burst of datagrams).
+    Immediate,
+    /// Read each socket just before its match's tick and every `interval` (at most half
+    /// a tick period is sensible: it bounds how long a handshake, STUN or A2S request
+    /// waits).
+    Batched {
+        /// The longest a datagram waits in the kernel between two drains of its socket.
+        interval: Duration,
+    },
 }
 
 impl HostConfig {
@@ -70,6 +95,9 @@ impl HostConfig {
     /// virtual machine whose timer wake-ups come 50-150 us late (BENCHMARKS.md, "Ticks on
     /// time").
     pub const DEFAULT_TICK_SPIN: Duration = Duration::from_micros(200);
+
+    /// The default [`HostConfig::receive`]: [`Receive::Immediate`].
+    pub const DEFAULT_RECEIVE: Receive = Receive::Immediate;
 }
 
 impl Default for HostConfig {
@@ -89,6 +117,7 @@ impl Default for HostConfig {
             lobby: None,
             tick_spin: HostConfig::DEFAULT_TICK_SPIN,
             realtime: None,
+            receive: HostConfig::DEFAULT_RECEIVE,
             pin_cpu: None,
         }
     }
@@ -122,4 +151,7 @@ pub struct IoStats {
     /// Polls that did not block because a tick was due within
     /// [`HostConfig::tick_spin`] (the spin).
     pub spin_polls: u64,
+    /// Datagrams handed to the core at their kernel arrival time rather than when read
+    /// ([`Receive::Batched`]).
+    pub rx_stamped: u64,
 }

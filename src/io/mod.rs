@@ -38,7 +38,7 @@ pub(crate) mod sys;
 mod udp;
 
 pub use adapter::{Adapter, AdapterWaker, HostView, Registrar};
-pub use config::{HostConfig, IoStats};
+pub use config::{HostConfig, IoStats, Receive};
 pub use control::{RunState, Stopper};
 pub use loops::Loops;
 pub use query_view::ServerInfo;
@@ -235,8 +235,21 @@ impl<G: Game> Host<G> {
             // `i` numbers the match among all loops' (its seed, its tick offset, its port).
             let i = share.first + k;
             let token = sources.add(Source::Match(k));
-            poll.registry()
-                .register(&mut socket, token, Interest::READABLE)?;
+            match cfg.receive {
+                Receive::Immediate => {
+                    poll.registry()
+                        .register(&mut socket, token, Interest::READABLE)?;
+                }
+                // Not registered: its datagrams wake nobody; the loop drains it on time.
+                Receive::Batched { .. } => {
+                    if let Err(e) = sys::enable_rx_timestamps(socket.as_raw_fd()) {
+                        log::warn!(
+                            "match {i}: no kernel receive timestamps ({e}): datagrams are \
+                             timed when read, up to a drain interval late"
+                        );
+                    }
+                }
+            }
             let mut scfg = cfg.server.clone();
             scfg.seed = seed.map(|s| s.wrapping_add(i as u64));
             // Stagger the matches' tick clocks evenly over one period, so their broadcasts
@@ -252,6 +265,8 @@ impl<G: Game> Host<G> {
                 socket,
                 server,
                 pending: true,
+                drain_at: now,
+                core_now: now,
             });
         }
         let mut timer = TimerFd::new()?;
@@ -292,7 +307,12 @@ impl<G: Game> Host<G> {
             control: share.control,
             peers: Arc::from([waker.clone()]),
             waker,
-            udp: Udp::new(cfg.bind.is_ipv6(), stun, query),
+            udp: Udp::new(
+                cfg.bind.is_ipv6(),
+                stun,
+                query,
+                matches!(cfg.receive, Receive::Batched { .. }),
+            ),
             counters: Counters::new(),
             reporter: Reporter::new(cfg.stats_interval, now),
             lobby,
@@ -375,7 +395,8 @@ impl<G: Game> Host<G> {
                 Some(_) if spinning => self.counters.spin_polls += 1,
                 Some(_) => {}
             }
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let r = self.poll.poll(&mut events, timeout);
+            if let Err(e) = r {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -386,6 +407,10 @@ impl<G: Game> Host<G> {
             }
             // A drain asked for before this turn admits nobody in it.
             self.take_request(Instant::now());
+            // Batched: the drains that are due, before the ticks they precede.
+            if self.mark_due_drains(Instant::now()) {
+                self.receive();
+            }
             self.run_timers();
             self.receive();
             if let Some(l) = self.lobby.as_mut() {
@@ -408,7 +433,12 @@ impl<G: Game> Host<G> {
                 }
                 _ => next,
             };
-            self.timer.arm(wake)?;
+            // Spinning to a tick: the next turns poll without blocking, so the timer is
+            // not armed in the past (it would fire at once, and its stale event would end
+            // the first sleep after the tick: a wake-up for nothing).
+            if !(wake <= now && self.near_tick(now)) {
+                self.timer.arm(wake)?;
+            }
         }
     }
 
@@ -438,6 +468,44 @@ impl<G: Game> Host<G> {
         }
     }
 
+    /// With [`Receive::Batched`]: marks every match whose drain is due as pending;
+    /// whether any is.
+    fn mark_due_drains(&mut self, now: Instant) -> bool {
+        if self.cfg.receive == Receive::Immediate {
+            return false;
+        }
+        let mut any = false;
+        for m in self.matches.iter_mut().filter(|m| m.drain_at <= now) {
+            m.pending = true;
+            any = true;
+        }
+        any
+    }
+
+    /// With [`Receive::Batched`]: when match `m`'s socket is drained next, after a drain
+    /// at `now`: evenly spaced, at most `interval` apart, up to the moment its tick's spin
+    /// begins, then at the tick itself.
+    fn schedule_drain(cfg: &HostConfig, m: &mut Match<G>, now: Instant) {
+        let Receive::Batched { interval } = cfg.receive else {
+            return;
+        };
+        let tick = m.server.next_tick_deadline();
+        let lead = tick.checked_sub(cfg.tick_spin).unwrap_or(tick);
+        m.drain_at = if now < lead {
+            // Evenly spaced drains up to the lead, none more than `interval` apart: with
+            // the default half period, one mid-period drain.
+            let left = lead.saturating_duration_since(now);
+            let k = left.as_nanos().div_ceil(interval.as_nanos().max(1)).max(1);
+            let step = u64::try_from(left.as_nanos() / k).unwrap_or(u64::MAX);
+            later(now, Duration::from_nanos(step)).min(lead)
+        } else if now < tick {
+            tick
+        } else {
+            // The tick runs this turn; the drain after it is scheduled then.
+            later(now, interval)
+        };
+    }
+
     /// The earliest tick deadline of any match.
     fn next_tick(&self) -> Option<Instant> {
         self.matches
@@ -446,14 +514,14 @@ impl<G: Game> Host<G> {
             .min()
     }
 
-    /// Whether a tick falls due within [`HostConfig::tick_spin`] of `now` (and is not due
-    /// yet: a due tick is started by this turn anyway).
+    /// Whether a tick falls due within [`HostConfig::tick_spin`] of `now`, or is due
+    /// already (the next turn must not sleep: it starts that tick).
     fn near_tick(&self, now: Instant) -> bool {
         let spin = self.cfg.tick_spin;
         !spin.is_zero()
             && self
                 .next_tick()
-                .is_some_and(|t| t > now && t.saturating_duration_since(now) <= spin)
+                .is_some_and(|t| t.saturating_duration_since(now) <= spin)
     }
 
     /// The lobby's address, when there is one.
@@ -609,6 +677,11 @@ impl<G: Game> Host<G> {
         for t in others.into_iter().flatten() {
             next = next.min(t);
         }
+        if self.cfg.receive != Receive::Immediate {
+            for m in &self.matches {
+                next = next.min(m.drain_at);
+            }
+        }
         for t in self
             .adapters
             .iter()
@@ -636,6 +709,8 @@ impl<G: Game> Host<G> {
                     self.reporter.tick_started(late);
                 }
                 m.server.handle_timeout(now);
+                m.core_now = m.core_now.max(now);
+                Self::schedule_drain(&self.cfg, m, now);
             }
             let Some(m) = self
                 .matches
@@ -650,15 +725,24 @@ impl<G: Game> Host<G> {
 
     /// Reads every socket that has datagrams waiting, one budget each.
     fn receive(&mut self) {
-        // Stop reading as soon as any match's deadline falls due.
+        // Immediate: stop reading as soon as any match's deadline falls due. Batched: the
+        // drain is what precedes the tick; only the budget bounds it.
+        let batched = self.cfg.receive != Receive::Immediate;
         let turn = Turn {
             budget: self.cfg.recv_budget,
-            tick_due: self.matches.iter().map(|m| m.server.poll_timeout()).min(),
+            tick_due: match batched {
+                true => None,
+                false => self.matches.iter().map(|m| m.server.poll_timeout()).min(),
+            },
             info: &self.cfg.info,
             admitting: self.state == RunState::Running,
         };
+        let now = Instant::now();
         for m in self.matches.iter_mut().filter(|m| m.pending) {
             self.udp.receive(m, &turn, &mut self.counters);
+            if batched && !m.pending {
+                Self::schedule_drain(&self.cfg, m, now);
+            }
         }
     }
 

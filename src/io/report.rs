@@ -287,6 +287,7 @@ pub(super) fn merged_summary<G: Game>(views: &[HostView<'_, G>]) -> String {
         io.refused_draining += i.refused_draining;
         io.wakeups += i.wakeups;
         io.spin_polls += i.spin_polls;
+        io.rx_stamped += i.rx_stamped;
         let _ = write!(
             per_loop,
             "{}{l}:{}",
@@ -307,7 +308,7 @@ pub(super) fn merged_summary<G: Game>(views: &[HostView<'_, G>]) -> String {
 /// The summary line's text.
 fn summary_text(clients: usize, s: &Stats, io: &IoStats) -> String {
     format!(
-        "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} p99.9={} max={} wakeups={} spin_polls={}",
+        "clients={} in={} out={} bytes_in={} bytes_out={} accepts={} timeouts={} unacked={} rejects_per_ip={} byes={} lost={} late={} ticks={} skipped={} recv_errors={} send_dropped={} drops[{}] tick_late_us p50={} p99={} p99.9={} max={} wakeups={} spin_polls={} rx_stamped={}",
         clients,
         s.datagrams_in,
         s.datagrams_out,
@@ -331,6 +332,7 @@ fn summary_text(clients: usize, s: &Stats, io: &IoStats) -> String {
         io.tick_late_max_us,
         io.wakeups,
         io.spin_polls,
+        io.rx_stamped,
     )
 }
 

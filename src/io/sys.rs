@@ -78,12 +78,21 @@ pub fn canonical(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Control-message space for one datagram: room for one `SCM_TIMESTAMPNS` (a cmsghdr
+/// and a timespec, 32 bytes on 64-bit Linux) with margin, aligned for a cmsghdr.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Ctrl([u8; 64]);
+
 /// Preallocated buffers for one `recvmmsg` call of up to `n` datagrams.
 pub struct RecvBatch {
     bufs: Box<[[u8; RECV_BUF]]>,
     addrs: Box<[libc::sockaddr_storage]>,
     iovs: Box<[libc::iovec]>,
     hdrs: Box<[libc::mmsghdr]>,
+    /// Each datagram's control messages, read only with [`RecvBatch::with_timestamps`].
+    ctrl: Box<[Ctrl]>,
+    timestamps: bool,
     len: usize,
 }
 
@@ -107,8 +116,44 @@ impl RecvBatch {
             addrs,
             iovs,
             hdrs,
+            ctrl: vec![Ctrl([0; 64]); n].into_boxed_slice(),
+            timestamps: false,
             len: 0,
         }
+    }
+
+    /// The same, also reading each datagram's kernel receive timestamp (the socket must
+    /// have [`enable_rx_timestamps`]): see [`RecvBatch::arrival_ns`].
+    pub fn with_timestamps(n: usize) -> RecvBatch {
+        RecvBatch {
+            timestamps: true,
+            ..RecvBatch::new(n)
+        }
+    }
+
+    /// When datagram `i` of the last call reached the socket, as `CLOCK_REALTIME`
+    /// nanoseconds (the clock `SO_TIMESTAMPNS` stamps with); `None` without timestamps or
+    /// when the kernel gave none.
+    pub fn arrival_ns(&self, i: usize) -> Option<i128> {
+        if !self.timestamps || i >= self.len {
+            return None;
+        }
+        let h = &self.hdrs[i].msg_hdr;
+        // SAFETY: the kernel wrote `msg_controllen` bytes of control messages into this
+        // datagram's own buffer; the CMSG macros stay within `msg_control ..
+        // msg_control + msg_controllen`, and the timespec is read unaligned.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec =
+                        core::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    return Some(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128);
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+        None
     }
 
     /// Receives up to the batch size without blocking. `Ok(0)` never happens: an empty
@@ -125,8 +170,13 @@ impl RecvBatch {
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_iov = &mut self.iovs[i];
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = core::ptr::null_mut();
-            h.msg_hdr.msg_controllen = 0;
+            if self.timestamps {
+                h.msg_hdr.msg_control = self.ctrl[i].0.as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = size_of::<Ctrl>() as _;
+            } else {
+                h.msg_hdr.msg_control = core::ptr::null_mut();
+                h.msg_hdr.msg_controllen = 0;
+            }
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
@@ -412,6 +462,34 @@ impl AsRawFd for TimerFd {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// Asks the kernel to stamp every datagram `fd` receives with its arrival time
+/// (`SO_TIMESTAMPNS`, read back by [`RecvBatch::with_timestamps`]).
+pub fn enable_rx_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from `on`.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    match r {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// `CLOCK_REALTIME` now, in nanoseconds (the clock of the receive timestamps).
+pub fn realtime_ns() -> i128 {
+    // SAFETY: clock_gettime writes one timespec.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
 /// Puts the calling thread under `SCHED_FIFO` at `priority` (1..=99, clamped).

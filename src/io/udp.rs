@@ -6,7 +6,7 @@
 
 use super::query_view::{QueryView, ServerInfo};
 use super::report::{lateness_histogram, record};
-use super::sys::{RecvBatch, SendBatch};
+use super::sys::{self, RecvBatch, SendBatch};
 use crate::proto::{Game, Server};
 use crate::query::{Query, QueryOut};
 use crate::stun::{self, Stun};
@@ -16,7 +16,7 @@ use mio::net::UdpSocket;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Datagrams read per `recvmmsg` call.
 const RECV_BATCH: usize = 64;
@@ -31,8 +31,15 @@ pub(super) struct Match<G> {
     pub(super) socket: UdpSocket,
     pub(super) addr: SocketAddr,
     pub(super) server: Server<G>,
-    /// Readable and not yet drained to WouldBlock.
+    /// Readable and not yet drained to WouldBlock (with [`Receive::Batched`]: a drain is
+    /// due and not done yet).
+    ///
+    /// [`Receive::Batched`]: super::Receive::Batched
     pub(super) pending: bool,
+    /// With [`Receive::Batched`](super::Receive::Batched): when the socket is drained next.
+    pub(super) drain_at: Instant,
+    /// The latest instant handed to the core (a datagram's arrival time is never earlier).
+    pub(super) core_now: Instant,
 }
 
 /// The I/O shell's own counters ([`IoStats`](super::IoStats) is their public snapshot).
@@ -47,6 +54,8 @@ pub(super) struct Counters {
     /// Polls that could block, and polls that did not because a tick was near.
     pub(super) wakeups: u64,
     pub(super) spin_polls: u64,
+    /// Datagrams handed to the core at their kernel arrival time.
+    pub(super) rx_stamped: u64,
 }
 
 impl Counters {
@@ -60,6 +69,7 @@ impl Counters {
             tick_lateness: lateness_histogram(),
             wakeups: 0,
             spin_polls: 0,
+            rx_stamped: 0,
         }
     }
 
@@ -93,10 +103,15 @@ pub(super) struct Udp {
 }
 
 impl Udp {
-    /// Buffers for sockets of one family (`v6`: IPv4 destinations are mapped).
-    pub(super) fn new(v6: bool, stun: Stun, query: Query) -> Udp {
+    /// Buffers for sockets of one family (`v6`: IPv4 destinations are mapped);
+    /// `timestamps`: the sockets stamp arrivals, and datagrams reach the core at their
+    /// arrival time.
+    pub(super) fn new(v6: bool, stun: Stun, query: Query, timestamps: bool) -> Udp {
         Udp {
-            recv: RecvBatch::new(RECV_BATCH),
+            recv: match timestamps {
+                true => RecvBatch::with_timestamps(RECV_BATCH),
+                false => RecvBatch::new(RECV_BATCH),
+            },
             send: SendBatch::new(SEND_BATCH, v6),
             stun,
             query,
@@ -117,11 +132,17 @@ impl Udp {
             match self.recv.recv(fd) {
                 Ok(n) => {
                     done += n;
-                    let now = Instant::now();
+                    let read_at = Instant::now();
+                    // One reading of the clock that stamps arrivals, for the whole batch.
+                    let real = self.recv.arrival_ns(0).map(|_| sys::realtime_ns());
                     for k in 0..n {
                         let Some((src, data, _truncated)) = self.recv.get(k) else {
                             continue;
                         };
+                        let stamp = self.recv.arrival_ns(k);
+                        c.rx_stamped += u64::from(stamp.is_some());
+                        let now = arrived(read_at, real, stamp, m.core_now);
+                        m.core_now = now;
                         match demux(data) {
                             // An RFC 3489 Binding Request has no magic cookie, so the demux
                             // calls it a game datagram; no valid one has its shape.
@@ -166,7 +187,7 @@ impl Udp {
                             }
                         }
                     }
-                    if turn.tick_due.is_some_and(|t| now >= t) {
+                    if turn.tick_due.is_some_and(|t| read_at >= t) {
                         return;
                     }
                 }
@@ -212,6 +233,23 @@ impl Udp {
     }
 }
 
+/// When a datagram read at `read_at` arrived: its kernel stamp `stamp` (realtime ns) taken
+/// back onto the monotonic clock through `real`, the realtime clock read with `read_at`;
+/// never later than `read_at` (a stamp from the future is a clock step) nor earlier than
+/// `floor`, the latest instant the core has been given (so the core never sees time go
+/// back). Without a stamp, `read_at`.
+fn arrived(read_at: Instant, real: Option<i128>, stamp: Option<i128>, floor: Instant) -> Instant {
+    let (Some(real), Some(stamp)) = (real, stamp) else {
+        return read_at.max(floor);
+    };
+    let waited = u64::try_from(real - stamp).unwrap_or(0);
+    read_at
+        .checked_sub(Duration::from_nanos(waited))
+        .unwrap_or(read_at)
+        .max(floor)
+        .min(read_at.max(floor))
+}
+
 /// Whether a game datagram is a HELLO (the kind byte; the core checks the rest).
 fn is_hello(data: &[u8]) -> bool {
     data.len() >= HEADER_LEN && Packet::new_unchecked(data).kind_raw() == Kind::Hello.to_u8()
@@ -235,6 +273,30 @@ fn reply<G>(m: &Match<G>, dst: SocketAddr, bytes: &[u8], c: &mut Counters) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrival_time_is_the_stamp_within_bounds() {
+        let t0 = Instant::now();
+        let read_at = t0 + Duration::from_millis(10);
+        let r = 1_000_000_000_000i128;
+        let real = Some(r);
+        // Stamped 3 ms before the read.
+        let at = arrived(read_at, real, Some(r - 3_000_000), t0);
+        assert_eq!(read_at - at, Duration::from_millis(3));
+        // Before the floor: the floor.
+        let at = arrived(read_at, real, Some(r - 50_000_000), t0);
+        assert_eq!(at, t0);
+        // From the future (a clock step): the read time.
+        let at = arrived(read_at, real, Some(r + 5_000_000), t0);
+        assert_eq!(at, read_at);
+        // No stamp: the read time.
+        assert_eq!(arrived(read_at, None, None, t0), read_at);
+        assert_eq!(
+            arrived(t0, None, None, read_at),
+            read_at,
+            "never before the floor"
+        );
+    }
 
     #[test]
     fn hello_is_told_by_its_kind_byte() {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::secure::{Key, Secure};
-use tickwire::{Arena, Config, HostConfig, Loops, ServerInfo};
+use tickwire::{Arena, Config, HostConfig, Loops, Receive, ServerInfo};
 use tickwire_tools::lobby_args::LobbyArgs;
 use tickwire_tools::logging::LogFormat;
 use tickwire_tools::token_cmd::TokenCmd;
@@ -146,6 +146,19 @@ struct Serve {
           value_parser = clap::value_parser!(u8).range(1..=99))]
     realtime: Option<u8>,
 
+    /// When the loop reads the game sockets: `immediate` (as soon as they are readable:
+    /// a wake-up per burst of datagrams) or `batched` (unregistered from epoll, drained
+    /// just before each match's tick and every --receive-interval-ms, with each datagram
+    /// timed by its kernel arrival stamp: about 2 wake-ups per tick). See BENCHMARKS.md,
+    /// "Fewer wake-ups per tick".
+    #[arg(long, value_enum, default_value = "immediate")]
+    receive: ReceiveArg,
+
+    /// With --receive batched: the longest a datagram (a handshake, STUN, A2S) waits in
+    /// the kernel between two drains of its socket (default: half a tick period).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    receive_interval_ms: Option<u64>,
+
     /// Seconds a SIGTERM drains for: no new client is admitted, players finish, and the
     /// server stops (BYE, exit 0) once every match is empty or this has passed. A second
     /// SIGTERM, or SIGINT or SIGHUP at any time, stops at once. 0: SIGTERM stops at once.
@@ -264,6 +277,15 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
         .map_err(|e| format!("{e}, or off"))
+}
+
+/// `--receive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReceiveArg {
+    /// Read a socket as soon as it is readable.
+    Immediate,
+    /// Drain each socket before its tick and every --receive-interval-ms.
+    Batched,
 }
 
 /// `--threads`: a count, or `auto`.
@@ -427,6 +449,15 @@ fn host_config(s: &Serve, secure: Option<Secure>) -> HostConfig {
         query_limit: s.query_limit,
         lobby: lobby_addr(s).map(|a| (a, s.lobby_args.config())),
         tick_spin: Duration::from_micros(s.tick_spin_us),
+        receive: match s.receive {
+            ReceiveArg::Immediate => Receive::Immediate,
+            ReceiveArg::Batched => Receive::Batched {
+                interval: s.receive_interval_ms.map_or_else(
+                    || Duration::from_nanos(500_000_000 / u64::from(s.tick_hz.max(1))),
+                    Duration::from_millis,
+                ),
+            },
+        },
         realtime: s.realtime,
         pin_cpu: s.pin.then(first_allowed_cpu).flatten(),
     }
