@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 use tickwire::client::lobby::Message;
-use tickwire::client::lobby::{Request, Status};
+use tickwire::client::lobby::{Format, Request, Status};
 use tickwire::internal::lobby::id;
 use tickwire::internal::lobby::Ring;
 use tickwire::internal::lobby::{self as frame, MAX_FRAME};
@@ -222,8 +222,14 @@ pub(super) fn measure_fanout(
     }
     let text = "m".repeat(usize::from(args.chat_bytes));
     let mut chat = [0u8; MAX_FRAME];
+    // With --msgpack every user's chats are type 1, so the server answers and notifies
+    // each of them in MessagePack (PROTOCOL.md section 7).
+    let format = match args.msgpack {
+        true => Format::MsgPack,
+        false => Format::Plain,
+    };
     let chat_len = Request::RoomChat { msg: &text }
-        .emit(&mut chat)
+        .emit_as(&mut chat, format)
         .map_err(|_| "a chat does not fit a frame".to_string())?;
     let chat = &chat[..chat_len];
     // ROOM_CHAT_NTF: header, user u32, len u8, text.

@@ -72,6 +72,11 @@ pub struct Args {
     #[arg(long, default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(256..))]
     pub backlog_bytes: u64,
 
+    /// Chat in MessagePack bodies (frame type 1): the server then answers and notifies
+    /// every user in MessagePack.
+    #[arg(long)]
+    pub msgpack: bool,
+
     /// Bytes of text in each chat.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..))]
     pub chat_bytes: u8,
