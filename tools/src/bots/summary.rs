@@ -168,7 +168,7 @@ pub struct Summary {
     /// `window_received / window_expected`.
     pub delivery: f64,
     /// Ticks usable for rendering: complete in the bots' interpolation buffers
-    /// ([`bot_interp`]) before their render time reached them, over the ticks from each
+    /// (`bot_interp`) before their render time reached them, over the ticks from each
     /// bot's first snapshot to its newest (`InterpStats::usable_ratio`, all bots). Counts
     /// late snapshots that `delivery` (newest only) does not.
     pub render_usable: f64,
