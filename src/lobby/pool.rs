@@ -181,8 +181,13 @@ impl Pool {
                 return false;
             };
             let bigger = self.take(size);
-            let old = ring.regrow(bigger);
-            self.give(old);
+            if ring.capacity() == 0 {
+                // The common case (a connection with nothing queued): no bytes to move.
+                *ring = Ring::with_storage(bigger);
+            } else {
+                let old = ring.regrow(bigger);
+                self.give(old);
+            }
         }
         ring.push(data)
     }

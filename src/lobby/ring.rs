@@ -50,7 +50,12 @@ impl Ring {
     /// Zeroes every byte the ring ever wrote (the held ones included) and empties it.
     pub fn wipe(&mut self) {
         let n = self.touched.min(self.buf.len());
-        self.buf[..n].fill(0);
+        // Not even an empty fill on a ring with no storage: glibc's AVX-512 memset does a
+        // masked store at the (dangling) pointer, and the fault it suppresses costs about
+        // a microsecond on the VMs we measure on (perf: 60% of a 100-member fan-out).
+        if n > 0 {
+            self.buf[..n].fill(0);
+        }
         self.touched = 0;
         self.head = 0;
         self.len = 0;
