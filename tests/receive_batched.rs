@@ -10,17 +10,7 @@ use std::time::Duration;
 use tickwire::wire::Kind;
 use tickwire::{HostConfig, Receive};
 
-fn field(line: &str, name: &str) -> u64 {
-    let key = format!(" {name}=");
-    let at = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name}= in {line}"));
-    line[at + key.len()..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("{name}= is not a number in {line}"))
-}
+use common::line_field as field;
 
 /// Plays 60 ticks' worth of snapshots with inputs on a host receiving as `receive`.
 fn play(receive: Receive) -> String {

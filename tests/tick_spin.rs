@@ -9,18 +9,7 @@ use std::time::Duration;
 use tickwire::wire::Kind;
 use tickwire::HostConfig;
 
-/// `name=N` from a summary line.
-fn field(line: &str, name: &str) -> u64 {
-    let key = format!(" {name}=");
-    let at = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name}= in {line}"));
-    line[at + key.len()..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("{name}= is not a number in {line}"))
-}
+use common::line_field as field;
 
 /// Runs a host with `spin` until a client has seen 30 snapshots; returns the summary.
 fn run(spin: Duration) -> String {

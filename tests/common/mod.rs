@@ -275,3 +275,16 @@ pub fn addr(i: u32) -> SocketAddr {
     let [a, b, c, d] = (0x7F00_0001u32 + i % 0x00FF_FFFE).to_be_bytes();
     SocketAddr::from(([a, b, c, d], 10_000 + (i % 50_000) as u16))
 }
+
+/// `name=N` from a host's summary or stats line (the number after ` name=`).
+pub fn line_field(line: &str, name: &str) -> u64 {
+    let key = format!(" {name}=");
+    let at = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name}= in {line}"));
+    line[at + key.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{name}= is not a number in {line}"))
+}
