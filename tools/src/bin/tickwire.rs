@@ -146,12 +146,13 @@ struct Serve {
           value_parser = clap::value_parser!(u8).range(1..=99))]
     realtime: Option<u8>,
 
-    /// When the loop reads the game sockets: `immediate` (as soon as they are readable:
-    /// a wake-up per burst of datagrams) or `batched` (unregistered from epoll, drained
+    /// When the loop reads the game sockets: `batched` (unregistered from epoll, drained
     /// just before each match's tick and every --receive-interval-ms, with each datagram
-    /// timed by its kernel arrival stamp: about 2 wake-ups per tick). See BENCHMARKS.md,
-    /// "Fewer wake-ups per tick".
-    #[arg(long, value_enum, default_value = "immediate")]
+    /// timed by its kernel arrival stamp: one wake-up per match tick, about a quarter less
+    /// CPU under load) or `immediate` (as soon as they are readable: a wake-up per burst
+    /// of datagrams; a handshake, STUN or A2S request is answered at once instead of up to
+    /// --receive-interval-ms later). See BENCHMARKS.md, "Fewer wake-ups per tick".
+    #[arg(long, value_enum, default_value = "batched")]
     receive: ReceiveArg,
 
     /// With --receive batched: the longest a datagram (a handshake, STUN, A2S) waits in
