@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::secure::{Key, Secure};
-use tickwire::{Arena, Config, HostConfig, Loops, Receive, ServerInfo};
+use tickwire::{Arena, Config, HostConfig, Loops, Receive, ServerInfo, TickPhase};
 use tickwire_tools::lobby_args::LobbyArgs;
 use tickwire_tools::logging::LogFormat;
 use tickwire_tools::token_cmd::TokenCmd;
@@ -155,6 +155,16 @@ struct Serve {
     #[arg(long, value_enum, default_value = "batched")]
     receive: ReceiveArg,
 
+    /// When the matches of a loop tick relative to each other: `aligned` (every match on
+    /// one deadline: with --receive batched the loop wakes twice per period whatever the
+    /// number of matches, drains every socket, ticks every match, then sends every
+    /// broadcast in large batches; the last match's snapshots leave after the others', about
+    /// 3 us per client ahead of them) or `staggered` (spread evenly over the period: each
+    /// match's snapshots leave right after its tick, for a wake-up and a tick spin per match
+    /// per period: more CPU). Only matters with --matches > 1. See BENCHMARKS.md.
+    #[arg(long, value_enum, default_value = "aligned")]
+    tick_phase: TickPhaseArg,
+
     /// With --receive batched: the longest a datagram (a handshake, STUN, A2S) waits in
     /// the kernel between two drains of its socket (default: half a tick period).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -278,6 +288,15 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
         .map_err(|e| format!("{e}, or off"))
+}
+
+/// `--tick-phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TickPhaseArg {
+    /// Spread over one tick period.
+    Staggered,
+    /// One deadline for every match.
+    Aligned,
 }
 
 /// `--receive`.
@@ -458,6 +477,10 @@ fn host_config(s: &Serve, secure: Option<Secure>) -> HostConfig {
                     Duration::from_millis,
                 ),
             },
+        },
+        tick_phase: match s.tick_phase {
+            TickPhaseArg::Staggered => TickPhase::Staggered,
+            TickPhaseArg::Aligned => TickPhase::Aligned,
         },
         realtime: s.realtime,
         pin_cpu: s.pin.then(first_allowed_cpu).flatten(),
