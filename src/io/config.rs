@@ -91,8 +91,8 @@ pub enum TickPhase {
 ///
 /// An INPUT is applied at the next tick whenever it is read, so reading it the moment it
 /// arrives buys nothing: [`Receive::Batched`] lets datagrams wait in the kernel and reads
-/// them in one drain per match just before its tick (as the tick spin starts, and once more
-/// at the deadline), plus one drain in the middle of each tick period for handshakes,
+/// them in one drain per match just before its tick (started ahead of the tick spin by
+/// what the loop learnt such a drain takes, and once more at the deadline), plus one drain in the middle of each tick period for handshakes,
 /// STUN and A2S. The loop then wakes about twice per tick instead of for every burst of
 /// datagrams. Each datagram carries its kernel arrival time (`SO_TIMESTAMPNS`), and that,
 /// not the time it was read, is what RTT samples, lag compensation and timeouts see.
@@ -117,13 +117,13 @@ impl HostConfig {
 
     /// The default [`HostConfig::tick_phase`]: [`TickPhase::Aligned`]. In the 1000-client
     /// arena (8 matches on one loop) it costs about 0.7x the CPU of staggered clocks and
-    /// wakes the loop 2 times per period instead of 8 (BENCHMARKS.md, "Fewer wake-ups").
+    /// wakes the loop 2 times per period instead of 8 (BENCHMARKS.md, "Loops per core, ticks on time").
     pub const DEFAULT_TICK_PHASE: TickPhase = TickPhase::Aligned;
 
     /// The default [`HostConfig::receive`]: [`Receive::Batched`], drained every 8.3 ms
     /// (half the default 60 Hz period) besides the drain before each tick. In the
     /// 1000-client arena it costs about a quarter less server CPU per client-tick than
-    /// [`Receive::Immediate`] and half the wake-ups (BENCHMARKS.md, "Fewer wake-ups").
+    /// [`Receive::Immediate`] and half the wake-ups (BENCHMARKS.md, "Loops per core, ticks on time").
     pub const DEFAULT_RECEIVE: Receive = Receive::Batched {
         interval: Duration::from_nanos(8_333_333),
     };

@@ -133,7 +133,8 @@ struct Serve {
     /// Microseconds before each tick at which the loop stops sleeping and spins on the
     /// clock to the deadline, still serving ready I/O without blocking (0 = off: sleep
     /// to the deadline). It hides the timer's wake-up latency; it costs up to this much
-    /// CPU per tick per match (BENCHMARKS.md, "Ticks on time").
+    /// CPU per tick deadline (one per loop with --tick-phase aligned, one per match with
+    /// staggered; BENCHMARKS.md, "Loops per core, ticks on time").
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     tick_spin_us: u64,
 
@@ -148,10 +149,10 @@ struct Serve {
 
     /// When the loop reads the game sockets: `batched` (unregistered from epoll, drained
     /// just before each match's tick and every --receive-interval-ms, with each datagram
-    /// timed by its kernel arrival stamp: one wake-up per match tick, about a quarter less
-    /// CPU under load) or `immediate` (as soon as they are readable: a wake-up per burst
+    /// timed by its kernel arrival stamp: two wake-ups per tick, about a quarter less CPU
+    /// under load) or `immediate` (as soon as they are readable: a wake-up per burst
     /// of datagrams; a handshake, STUN or A2S request is answered at once instead of up to
-    /// --receive-interval-ms later). See BENCHMARKS.md, "Fewer wake-ups per tick".
+    /// --receive-interval-ms later). See BENCHMARKS.md, "Loops per core, ticks on time".
     #[arg(long, value_enum, default_value = "batched")]
     receive: ReceiveArg,
 
@@ -161,7 +162,8 @@ struct Serve {
     /// broadcast in large batches; the last match's snapshots leave after the others', about
     /// 3 us per client ahead of them) or `staggered` (spread evenly over the period: each
     /// match's snapshots leave right after its tick, for a wake-up and a tick spin per match
-    /// per period: more CPU). Only matters with --matches > 1. See BENCHMARKS.md.
+    /// per period: more CPU). Only matters with --matches > 1. See BENCHMARKS.md, "Loops
+    /// per core, ticks on time".
     #[arg(long, value_enum, default_value = "aligned")]
     tick_phase: TickPhaseArg,
 
