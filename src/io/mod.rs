@@ -425,8 +425,9 @@ impl<G: Game> Host<G> {
         loop {
             let pending = self.matches.iter().any(|m| m.pending)
                 || self.lobby.as_ref().is_some_and(|l| l.has_pending());
-            // Within `tick_spin` of a tick: poll without blocking until it is due.
-            let spinning = !pending && self.near_tick(Instant::now());
+            // Within the spin window of a tick: poll without blocking until it is due (and,
+            // receiving in batches, drain the sockets meanwhile: `mark_due_drains`).
+            let spinning = self.near_tick(Instant::now());
             let timeout = (pending || spinning).then_some(Duration::ZERO);
             match timeout {
                 None => self.counters.wakeups += 1,
@@ -506,16 +507,23 @@ impl<G: Game> Host<G> {
         }
     }
 
-    /// With [`Receive::Batched`]: marks every match whose drain is due as pending;
-    /// whether any is.
+    /// With [`Receive::Batched`]: marks every match whose drain is due as pending, and
+    /// every match whose tick is within the spin window: the loop is spinning anyway, and
+    /// what it reads then is not left for the drain at the deadline, which would delay
+    /// the tick. Whether any is.
     fn mark_due_drains(&mut self, now: Instant) -> bool {
         if self.cfg.receive == Receive::Immediate {
             return false;
         }
+        let window = self.spin_window();
         let mut any = false;
-        for m in self.matches.iter_mut().filter(|m| m.drain_at <= now) {
-            m.pending = true;
-            any = true;
+        for m in self.matches.iter_mut() {
+            let spinning = !window.is_zero()
+                && m.server.next_tick_deadline().saturating_duration_since(now) <= window;
+            if m.drain_at <= now || spinning {
+                m.pending = true;
+                any = true;
+            }
         }
         any
     }
