@@ -239,9 +239,12 @@ struct Serve {
     log_format: LogFormat,
 
     /// TCP address of the admin endpoint (off by default): a PORT (on 127.0.0.1) or
-    /// IP:PORT. A line-based text protocol: `players` lists who is connected, `kick MATCH
-    /// QPORT` disconnects one. No authentication: whoever reaches it can kick, so keep it
-    /// on a loopback or private address. See docs/OPERATING.md.
+    /// IP:PORT. HTTP: GET /metrics (Prometheus text format, every loop and match), /healthz
+    /// (200 while every loop ticks, 503 when one is stuck), /readyz (200 while admitting
+    /// players, 503 while draining). Any other first line is the operators' line protocol:
+    /// `players` lists who is connected, `kick MATCH QPORT` disconnects one. No
+    /// authentication: whoever reaches it can kick, so keep it on a loopback or private
+    /// address (a pod's, for Kubernetes probes). See docs/OPERATING.md.
     #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
     admin: Option<SocketAddr>,
 
@@ -520,15 +523,21 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     }
     let mut loops =
         Loops::bind(cfg, asked, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
-    let admin = match s.admin {
-        Some(a) => {
-            let admin = tickwire_tools::admin::Admin::bind(a)
+    // The loops' probes feed the admin endpoint's /metrics, /healthz and /readyz.
+    let monitor = s
+        .admin
+        .is_some()
+        .then(|| add_probes(&mut loops, false))
+        .transpose()?;
+    let admin = match (s.admin, &monitor) {
+        (Some(a), Some(monitor)) => {
+            let admin = tickwire_tools::admin::Admin::bind(a, monitor.clone())
                 .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
             let at = admin.local_addr();
             if loops.loops() > 1 {
-                log::warn!(
-                    "the admin endpoint runs on loop 0 and sees its {} match(es) only \
-                     (the first ports); the other loops' players are not listed",
+                log::info!(
+                    "the admin endpoint runs on loop 0: `players` and `kick` see its {} \
+                     match(es) only (the first ports); /metrics shows every loop",
                     loops.host(0).map_or(0, |h| h.udp_addrs().len())
                 );
             }
@@ -539,7 +548,7 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
                 .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
             Some(at)
         }
-        None => None,
+        _ => None,
     };
     let addrs = loops.udp_addrs();
     let mut line = format!("tickwire listening udp={}", addrs[0]);
@@ -572,6 +581,25 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     let _ = writeln!(out, "tickwire stopped {}", loops.summary());
     let _ = out.flush();
     Ok(())
+}
+
+/// A [`Monitor`](tickwire_tools::monitor::Monitor) of every loop, fed by a probe added to
+/// each (loop `l`'s first match is the one after the matches of the loops before it).
+fn add_probes(
+    loops: &mut Loops<Arena>,
+    players: bool,
+) -> Result<std::sync::Arc<tickwire_tools::monitor::Monitor>, String> {
+    use tickwire_tools::monitor::{Monitor, Probe};
+    let monitor = Monitor::new(loops.loops(), players);
+    let mut first = 0;
+    for l in 0..loops.loops() {
+        let host = loops.host_mut(l).expect("l < loops()");
+        let matches = host.udp_addrs().len();
+        host.add_adapter(Box::new(Probe::new(monitor.clone(), l, first)))
+            .map_err(|e| format!("cannot start the probe of loop {l}: {e}"))?;
+        first += matches;
+    }
+    Ok(monitor)
 }
 
 fn main() -> ExitCode {
