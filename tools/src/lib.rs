@@ -9,6 +9,8 @@
 //! (`tools/netem`).
 
 pub mod admin;
+#[cfg(feature = "agones")]
+pub mod agones;
 pub mod bots;
 pub mod common;
 pub mod config_file;

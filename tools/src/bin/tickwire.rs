@@ -248,6 +248,18 @@ struct Serve {
     #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
     admin: Option<SocketAddr>,
 
+    /// Run as an Agones GameServer: the official SDK (gRPC to the sidecar on
+    /// localhost:$AGONES_SDK_GRPC_PORT, 9357 by default) on a side thread. Ready once
+    /// bound; Health every 2 s while every loop ticks (a stuck loop stops them); the label
+    /// `players` follows the player count (and alpha player tracking where the sidecar has
+    /// it); the GameServer's state is logged and shown by /readyz and /metrics (Allocated);
+    /// a GameServer Shutdown drains as SIGTERM does (--drain-seconds); the server's stop
+    /// calls the SDK's Shutdown. Needs a binary built with `--features agones` (cargo build
+    /// -p tickwire-tools --features agones); without it the flag is refused. See
+    /// docs/OPERATING.md, "Agones", and deploy/agones/.
+    #[arg(long)]
+    agones: bool,
+
     /// Read flags from this TOML file: flat keys named as the flags without their leading
     /// -- (`tick-hz = 30`, `lobby-max-conns = 4096`, `require-ticket = true`). Flags given
     /// on the command line override the file; an unknown key is an error.
@@ -409,6 +421,19 @@ fn check_secure_flags(s: &Serve) -> Result<(), String> {
     Ok(())
 }
 
+/// `--agones` in a binary built without the `agones` feature is refused before anything
+/// starts.
+fn check_agones_flag(s: &Serve) -> Result<(), String> {
+    if s.agones && !cfg!(feature = "agones") {
+        return Err(
+            "--agones: this binary was built without Agones support; build it with \
+                    `cargo build --release -p tickwire-tools --features agones` (needs protoc)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// The fleet key of `serve --secure`, read (and its file's mode checked) before anything
 /// starts; `None` without --secure.
 fn read_fleet_key(s: &Serve) -> Result<Option<Key>, String> {
@@ -523,11 +548,10 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     }
     let mut loops =
         Loops::bind(cfg, asked, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
-    // The loops' probes feed the admin endpoint's /metrics, /healthz and /readyz.
-    let monitor = s
-        .admin
-        .is_some()
-        .then(|| add_probes(&mut loops, false))
+    // The loops' probes feed the admin endpoint's /metrics, /healthz and /readyz, and the
+    // Agones thread (which also wants the players).
+    let monitor = (s.admin.is_some() || s.agones)
+        .then(|| add_probes(&mut loops, s.agones))
         .transpose()?;
     let admin = match (s.admin, &monitor) {
         (Some(a), Some(monitor)) => {
@@ -575,7 +599,29 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
         s.max_clients,
         loops.loops()
     );
-    loops.run().map_err(|e| format!("event loop failed: {e}"))?;
+    #[cfg(feature = "agones")]
+    let agones = match (s.agones, &monitor) {
+        (true, Some(monitor)) => {
+            let cfg = tickwire_tools::agones::AgonesConfig {
+                drain: Duration::from_secs(s.drain_seconds),
+                capacity: i64::from(s.max_clients) * addrs.len() as i64,
+            };
+            Some(
+                tickwire_tools::agones::Agones::start(cfg, monitor.clone(), loops.stopper())
+                    .map_err(|e| format!("cannot start the Agones thread: {e}"))?,
+            )
+        }
+        _ => None,
+    };
+    let ran = loops.run();
+    // However the loops stopped (a drain that ended, a signal, a failure), Agones is told.
+    #[cfg(feature = "agones")]
+    if let Some(a) = &agones {
+        if let Err(e) = a.shutdown(Duration::from_secs(5)) {
+            log::warn!("agones: Shutdown not delivered: {e}");
+        }
+    }
+    ran.map_err(|e| format!("event loop failed: {e}"))?;
     // A closed stdout (a pipe whose reader left) must not turn a clean stop into a panic.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "tickwire stopped {}", loops.summary());
@@ -634,6 +680,12 @@ fn main() -> ExitCode {
             .expect("--print-config is a serve flag");
         print!("{}", tickwire_tools::config_file::to_toml(sc, sm));
         return ExitCode::SUCCESS;
+    }
+    // After --print-config, which starts nothing (deploy/agones/'s flags print with any
+    // build).
+    if let Err(e) = check_agones_flag(&serve_args) {
+        eprintln!("tickwire: {e}");
+        return ExitCode::from(2);
     }
     let fleet_key = match read_fleet_key(&serve_args) {
         Ok(k) => k,
