@@ -287,6 +287,13 @@ fn the_agones_lifecycle_against_the_sdk_fake() {
     server_log.wait("agones: Shutdown: draining for up to 60 s", 1);
     assert!(player.wait_for(Kind::Snapshot, PATIENCE).is_some());
     assert_eq!(fake_log.count("Got shutdown call"), 0);
+    // Kubernetes then deletes the pod: SIGTERM. It is the first SIGTERM, so the drain goes
+    // on (a second one would stop at once).
+    let pid = server.0.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    server_log.wait("(SIGTERM): already draining, draining on", 1);
+    assert!(player.wait_for(Kind::Snapshot, PATIENCE).is_some());
+    assert_eq!(get(admin, "/readyz").0, 503);
 
     // The last player leaves: the drain is over, the server tells the SDK Shutdown and
     // exits 0.

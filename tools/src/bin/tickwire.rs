@@ -254,9 +254,9 @@ struct Serve {
     /// `players` follows the player count (and alpha player tracking where the sidecar has
     /// it); the GameServer's state is logged and shown by /readyz and /metrics (Allocated);
     /// a GameServer Shutdown drains as SIGTERM does (--drain-seconds); the server's stop
-    /// calls the SDK's Shutdown. Needs a binary built with `--features agones` (cargo build
-    /// -p tickwire-tools --features agones); without it the flag is refused. See
-    /// docs/OPERATING.md, "Agones", and deploy/agones/.
+    /// calls the SDK's Shutdown. Needs a binary built with the cargo feature `agones` of
+    /// tickwire-tools; without it the flag is refused. See docs/OPERATING.md, "Agones", and
+    /// deploy/agones/.
     #[arg(long)]
     agones: bool,
 
