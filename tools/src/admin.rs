@@ -104,8 +104,8 @@ impl Conn {
 
 impl Admin {
     /// Listens on `addr` (port 0: a free one, see [`Admin::local_addr`]); `/metrics`,
-    /// `/healthz` and `/readyz` read `monitor`, which the loops' [`Probe`]s
-    /// (crate::monitor::Probe) feed.
+    /// `/healthz` and `/readyz` read `monitor`, which the loops' probes
+    /// ([`Probe`](crate::monitor::Probe)) feed.
     pub fn bind(addr: SocketAddr, monitor: Arc<Monitor>) -> io::Result<Admin> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
