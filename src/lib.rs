@@ -119,7 +119,7 @@ pub mod wire;
 pub use game::Arena;
 pub use io::{
     Adapter, AdapterWaker, Host, HostConfig, HostView, IoStats, Loops, Receive, Registrar,
-    RunState, ServerInfo, Stopper,
+    RunState, ServerInfo, Stopper, TickPhase,
 };
 pub use proto::{
     Config, Context, Game, Past, PeerStats, PlayerId, PlayerInfo, RewindError, RewindStats,

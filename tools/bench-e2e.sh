@@ -3,6 +3,10 @@
 # measured in the same run, printed as one table.
 #
 #   tools/bench-e2e.sh [--quick] [--secure] [--rate R] [--clients "500 1000 2000"] [--seconds S] [--per-match P]
+#                      [--serve-args "FLAGS"]
+#
+# --serve-args adds FLAGS to every `tickwire serve` of the run (e.g. "--tick-spin-us 0",
+# "--tick-phase staggered", "--threads 2"): to compare settings, run once per setting.
 #
 # (a) receive path: server datagrams per CPU-second under a sendmmsg flood of handshaken
 #     INPUTs, vs a bare recvmmsg drain of the same flood (tickwire-rawref drain/flood);
@@ -30,6 +34,7 @@ RATE=""
 CLIENTS=""
 PER_MATCH=125
 LOAD_S=""
+SERVE_ARGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -38,6 +43,7 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS="$2"; shift ;;
     --seconds) LOAD_S="$2"; shift ;;
     --per-match) PER_MATCH="$2"; shift ;;
+    --serve-args) SERVE_ARGS="$2"; shift ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench-e2e: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -137,7 +143,7 @@ run_a2() {
   P=$(port)
   # The flooder's INPUTs never ack anything (it does not read): a long timeout keeps it
   # from being dropped as not reading (PROTOCOL.md section 3) while the receive path is measured.
-  timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --timeout-ms 600000 --stats-interval-ms 0 $1 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
+  timeout $((FLOOD_S + 30)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --timeout-ms 600000 --stats-interval-ms 0 $SERVE_ARGS $1 >"$TMP/srv-a.out" 2>"$TMP/srv-a.err" &
   PIDS+=($!); SRVA=$!
   wait_for_line "$TMP/srv-a.out" "tickwire listening"
   C0=$(cpu_of "$(worker "$SRVA")")
@@ -169,7 +175,7 @@ for N in $CLIENTS; do
   # Matches of at most PER_MATCH players: up to 146 arena players fit one datagram.
   K=$(( (N + PER_MATCH - 1) / PER_MATCH )); [ "$K" -lt 2 ] && K=2
   P=$(port)
-  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --matches "$K" --stats-interval-ms 0 $1 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
+  timeout $((LOAD_S + 40)) "${SRV[@]}" "$SERVER" serve --bind "127.0.0.1:$P" --lobby off --max-clients-per-ip 255 --challenges-per-ip 100000 --matches "$K" --stats-interval-ms 0 $SERVE_ARGS $1 >"$TMP/srv-c.out" 2>"$TMP/srv-c.err" &
   PIDS+=($!); SRVC=$!
   wait_for_line "$TMP/srv-c.out" "tickwire listening"
   C0=$(cpu_of "$(worker "$SRVC")")

@@ -38,7 +38,7 @@ pub(crate) mod sys;
 mod udp;
 
 pub use adapter::{Adapter, AdapterWaker, HostView, Registrar};
-pub use config::{HostConfig, IoStats, Receive};
+pub use config::{HostConfig, IoStats, Receive, TickPhase};
 pub use control::{RunState, Stopper};
 pub use loops::Loops;
 pub use query_view::ServerInfo;
@@ -63,9 +63,14 @@ use std::time::{Duration, Instant};
 use sys::TimerFd;
 use udp::{Counters, Match, Turn, Udp};
 
-/// Broadcast datagrams sent between two looks at the tick deadlines (about 50 us of
-/// loopback sends).
+/// Broadcast datagrams sent between two looks at the tick deadlines when another tick is
+/// due within [`ROOM_FOR_BIG_CHUNK`] (about 25 us of loopback sends).
 const SEND_CHUNK: usize = 8;
+/// Broadcast datagrams sent per `sendmmsg` when no tick is due for a while.
+const BIG_SEND_CHUNK: usize = 128;
+/// How far the next tick must be for a [`BIG_SEND_CHUNK`] (128 sends take about 400 us on
+/// loopback here).
+const ROOM_FOR_BIG_CHUNK: Duration = Duration::from_millis(1);
 
 /// One event loop hosting one or more matches.
 ///
@@ -97,6 +102,34 @@ pub struct Host<G> {
     state: RunState,
     /// Whether a SIGTERM came already (the one that drains; the next stops at once).
     sigterm_seen: bool,
+    /// With [`Receive::Batched`]: how long the drain before a tick takes (every match whose
+    /// tick shares that deadline), so that it starts early enough to end before the spin.
+    drain_cost: DrainCost,
+}
+
+/// How long the drains before a tick take: the longest recent one, decaying by 1/16 per
+/// drain towards shorter ones (a burst of arrivals is planned for at once, and forgotten
+/// slowly). At most [`DrainCost::MAX`].
+#[derive(Debug, Clone, Copy, Default)]
+struct DrainCost(Duration);
+
+impl DrainCost {
+    /// The most the drain before a tick is moved ahead of the spin (a quarter of a 60 Hz
+    /// period: about 6000 datagrams here).
+    const MAX: Duration = Duration::from_millis(4);
+
+    fn get(self) -> Duration {
+        self.0
+    }
+
+    fn record(&mut self, took: Duration) {
+        let took = took.min(DrainCost::MAX);
+        self.0 = if took >= self.0 {
+            took
+        } else {
+            self.0 - (self.0 - took) / 16
+        };
+    }
 }
 
 /// A [`HostView`] of the host's fields, borrowing only those (so that another field, an
@@ -254,10 +287,13 @@ impl<G: Game> Host<G> {
             }
             let mut scfg = cfg.server.clone();
             scfg.seed = seed.map(|s| s.wrapping_add(i as u64));
-            // Stagger the matches' tick clocks evenly over one period, so their broadcasts
-            // do not all fall due at the same instant and delay each other's ticks.
+            // Staggered: the matches' tick clocks spread evenly over one period, so their
+            // broadcasts do not all fall due at the same instant. Aligned: one deadline.
             let period_ns = 1_000_000_000 / u64::from(cfg.server.tick_hz.max(1));
-            let offset = Duration::from_nanos(period_ns * i as u64 / n as u64);
+            let offset = match cfg.tick_phase {
+                TickPhase::Staggered => Duration::from_nanos(period_ns * i as u64 / n as u64),
+                TickPhase::Aligned => Duration::ZERO,
+            };
             let mut server = Server::new(scfg, make_game(i), now + offset);
             if let Some(t) = &share.tickets {
                 server.set_tickets(t.clone());
@@ -268,6 +304,7 @@ impl<G: Game> Host<G> {
                 server,
                 pending: true,
                 drain_at: now,
+                lead_drain: false,
                 core_now: now,
             });
         }
@@ -321,6 +358,7 @@ impl<G: Game> Host<G> {
             adapters: Vec::new(),
             state: RunState::Running,
             sigterm_seen: false,
+            drain_cost: DrainCost::default(),
             cfg,
         })
     }
@@ -390,8 +428,9 @@ impl<G: Game> Host<G> {
         loop {
             let pending = self.matches.iter().any(|m| m.pending)
                 || self.lobby.as_ref().is_some_and(|l| l.has_pending());
-            // Within `tick_spin` of a tick: poll without blocking until it is due.
-            let spinning = !pending && self.near_tick(Instant::now());
+            // Within the spin window of a tick: poll without blocking until it is due (and,
+            // receiving in batches, drain the sockets meanwhile: `mark_due_drains`).
+            let spinning = self.near_tick(Instant::now());
             let timeout = (pending || spinning).then_some(Duration::ZERO);
             match timeout {
                 None => self.counters.wakeups += 1,
@@ -432,7 +471,7 @@ impl<G: Game> Host<G> {
             // Wake `tick_spin` before the next tick and spin the rest of the way.
             let wake = match self.next_tick() {
                 Some(t) if !self.cfg.tick_spin.is_zero() => {
-                    next.min(t.checked_sub(self.cfg.tick_spin).unwrap_or(t))
+                    next.min(t.checked_sub(self.spin_window()).unwrap_or(t))
                 }
                 _ => next,
             };
@@ -471,42 +510,62 @@ impl<G: Game> Host<G> {
         }
     }
 
-    /// With [`Receive::Batched`]: marks every match whose drain is due as pending;
-    /// whether any is.
+    /// With [`Receive::Batched`]: marks every match whose drain is due as pending, and
+    /// every match whose tick is within the spin window: the loop is spinning anyway, and
+    /// what it reads then is not left for the drain at the deadline, which would delay
+    /// the tick. Whether any is.
     fn mark_due_drains(&mut self, now: Instant) -> bool {
         if self.cfg.receive == Receive::Immediate {
             return false;
         }
+        let window = self.spin_window();
         let mut any = false;
-        for m in self.matches.iter_mut().filter(|m| m.drain_at <= now) {
-            m.pending = true;
-            any = true;
+        for m in self.matches.iter_mut() {
+            let spinning = !window.is_zero()
+                && m.server.next_tick_deadline().saturating_duration_since(now) <= window;
+            if m.drain_at <= now || spinning {
+                m.pending = true;
+                any = true;
+            }
         }
         any
     }
 
     /// With [`Receive::Batched`]: when match `m`'s socket is drained next, after a drain
-    /// at `now`: evenly spaced, at most `interval` apart, up to the moment its tick's spin
-    /// begins, then at the tick itself.
-    fn schedule_drain(cfg: &HostConfig, m: &mut Match<G>, now: Instant) {
+    /// at `now`: evenly spaced, at most `interval` apart, up to the lead, then at the tick
+    /// itself. The lead is where the tick's spin begins, moved earlier by `cost`, what the
+    /// drain before a tick takes, so that it ends before the spin does.
+    fn schedule_drain(cfg: &HostConfig, m: &mut Match<G>, now: Instant, cost: Duration) {
         let Receive::Batched { interval } = cfg.receive else {
             return;
         };
         let tick = m.server.next_tick_deadline();
-        let lead = tick.checked_sub(cfg.tick_spin).unwrap_or(tick);
-        m.drain_at = if now < lead {
+        let lead = tick.checked_sub(cfg.tick_spin + cost).unwrap_or(tick);
+        (m.drain_at, m.lead_drain) = if now < lead {
             // Evenly spaced drains up to the lead, none more than `interval` apart: with
             // the default half period, one mid-period drain.
             let left = lead.saturating_duration_since(now);
             let k = left.as_nanos().div_ceil(interval.as_nanos().max(1)).max(1);
             let step = u64::try_from(left.as_nanos() / k).unwrap_or(u64::MAX);
-            later(now, Duration::from_nanos(step)).min(lead)
+            let at = later(now, Duration::from_nanos(step)).min(lead);
+            (at, k == 1)
         } else if now < tick {
-            tick
+            (tick, false)
         } else {
             // The tick runs this turn; the drain after it is scheduled then.
-            later(now, interval)
+            (later(now, interval), false)
         };
+    }
+
+    /// How long before a tick the loop stops sleeping: the tick spin and, receiving in
+    /// batches, the drain before the tick, which runs first (so that its end and the tick
+    /// are not two wake-ups). Zero when the spin is off.
+    fn spin_window(&self) -> Duration {
+        match (self.cfg.tick_spin.is_zero(), self.cfg.receive) {
+            (true, _) => Duration::ZERO,
+            (false, Receive::Immediate) => self.cfg.tick_spin,
+            (false, Receive::Batched { .. }) => self.cfg.tick_spin + self.drain_cost.get(),
+        }
     }
 
     /// The earliest tick deadline of any match.
@@ -517,10 +576,10 @@ impl<G: Game> Host<G> {
             .min()
     }
 
-    /// Whether a tick falls due within [`HostConfig::tick_spin`] of `now`, or is due
+    /// Whether a tick falls due within the spin window of `now`, or is due
     /// already (the next turn must not sleep: it starts that tick).
     fn near_tick(&self, now: Instant) -> bool {
-        let spin = self.cfg.tick_spin;
+        let spin = self.spin_window();
         !spin.is_zero()
             && self
                 .next_tick()
@@ -705,9 +764,10 @@ impl<G: Game> Host<G> {
         next
     }
 
-    /// Starts every due tick, then sends the broadcasts in chunks of [`SEND_CHUNK`],
-    /// starting any tick that falls due meanwhile before the next chunk: one match's
-    /// broadcast never holds up another match's tick by more than a chunk.
+    /// Starts every due tick, then sends the broadcasts in chunks, starting any tick that
+    /// falls due meanwhile before the next chunk: one match's broadcast never holds up
+    /// another match's tick by more than a chunk. A chunk is [`SEND_CHUNK`] datagrams when
+    /// a tick is near, [`BIG_SEND_CHUNK`] (fewer `sendmmsg` calls) when none is.
     fn run_timers(&mut self) {
         loop {
             let now = Instant::now();
@@ -723,8 +783,15 @@ impl<G: Game> Host<G> {
                 }
                 m.server.handle_timeout(now);
                 m.core_now = m.core_now.max(now);
-                Self::schedule_drain(&self.cfg, m, now);
+                Self::schedule_drain(&self.cfg, m, now, self.drain_cost.get());
             }
+            let room = self
+                .next_tick()
+                .map_or(Duration::MAX, |t| t.saturating_duration_since(now));
+            let chunk = match room > ROOM_FOR_BIG_CHUNK {
+                true => BIG_SEND_CHUNK,
+                false => SEND_CHUNK,
+            };
             let Some(m) = self
                 .matches
                 .iter_mut()
@@ -732,7 +799,7 @@ impl<G: Game> Host<G> {
             else {
                 return;
             };
-            self.udp.flush_some(m, &mut self.counters, SEND_CHUNK);
+            self.udp.flush_some(m, &mut self.counters, chunk);
         }
     }
 
@@ -750,18 +817,37 @@ impl<G: Game> Host<G> {
             info: &self.cfg.info,
             admitting: self.state == RunState::Running,
         };
-        let now = Instant::now();
+        let cost = self.drain_cost.get();
+        let mut lead_took = Duration::ZERO;
+        let mut leads = 0;
         for m in self.matches.iter_mut().filter(|m| m.pending) {
+            let start = Instant::now();
             self.udp.receive(m, &turn, &mut self.counters);
             if batched && !m.pending {
-                Self::schedule_drain(&self.cfg, m, now);
+                let end = Instant::now();
+                if m.lead_drain {
+                    lead_took += end.saturating_duration_since(start);
+                    leads += 1;
+                }
+                Self::schedule_drain(&self.cfg, m, end, cost);
             }
+        }
+        if leads > 0 {
+            self.drain_cost.record(lead_took);
         }
     }
 
     fn shutdown(&mut self) {
         if let Some(l) = self.lobby.as_mut() {
             l.shutdown(self.poll.registry());
+        }
+        // Batched: what arrived since the last drain is read first, admitting nobody, so a
+        // client whose BYE is waiting in the kernel leaves as it asked and is not sent one.
+        if self.cfg.receive != Receive::Immediate {
+            for m in &mut self.matches {
+                m.pending = true;
+            }
+            self.receive();
         }
         let now = Instant::now();
         for m in &mut self.matches {

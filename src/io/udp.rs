@@ -38,6 +38,9 @@ pub(super) struct Match<G> {
     pub(super) pending: bool,
     /// With [`Receive::Batched`](super::Receive::Batched): when the socket is drained next.
     pub(super) drain_at: Instant,
+    /// With [`Receive::Batched`](super::Receive::Batched): whether the drain at `drain_at`
+    /// is the one before the tick (whose length the loop learns).
+    pub(super) lead_drain: bool,
     /// The latest instant handed to the core (a datagram's arrival time is never earlier).
     pub(super) core_now: Instant,
 }

@@ -7,7 +7,7 @@ mod common;
 use common::net;
 use std::time::Duration;
 use tickwire::{Config, HostConfig};
-use tickwire_tools::bots::{self, BotConfig};
+use tickwire_tools::bots::{self, BotConfig, SourceIps};
 
 #[test]
 fn twenty_bots_connect_receive_and_report() {
@@ -292,4 +292,68 @@ fn bots_log_in_to_the_lobby_for_tickets() {
     net::sync(host.addrs[0]);
     let line = host.stop();
     assert!(line.contains("accepts=5"), "{line}");
+}
+
+#[test]
+fn on_loopback_every_bot_has_an_ip_of_its_own_so_per_ip_limits_see_players() {
+    // A server with its default per-IP limit (16 per match): 40 bots, each from an address
+    // of 127.0.0.0/8 of its own (the default on loopback), all connect.
+    let host = net::start(HostConfig::default());
+    let cfg = BotConfig {
+        servers: host.addrs.clone(),
+        clients: 40,
+        duration: Duration::from_secs(2),
+        connect_rate: 200.0,
+        seed: 5,
+        ..BotConfig::default()
+    };
+    assert_eq!(cfg.source_ips.resolve(&cfg.servers), Ok(SourceIps::PerBot));
+    let s = bots::run(&cfg, |_| {}).expect("bots ran");
+    net::sync(host.addrs[0]);
+    let line = host.stop();
+    assert_eq!(s.connected, 40, "{s:?}");
+    assert!(
+        line.contains("accepts=40") && line.contains("rejects_per_ip=0"),
+        "{line}"
+    );
+
+    // The same from one address: the limit holds them to 16.
+    let host = net::start(HostConfig::default());
+    let one = BotConfig {
+        servers: host.addrs.clone(),
+        source_ips: SourceIps::One,
+        duration: Duration::from_secs(3),
+        ..cfg
+    };
+    let s = bots::run(&one, |_| {}).expect("bots ran");
+    net::sync(host.addrs[0]);
+    let line = host.stop();
+    assert!(s.connected <= 16, "{s:?}");
+    assert!(s.rejected > 0, "{s:?}");
+    assert!(!line.contains("rejects_per_ip=0 "), "{line}");
+}
+
+#[test]
+fn source_ips_per_bot_are_distinct_loopback_addresses_and_need_a_loopback_server() {
+    let lo: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let remote: std::net::SocketAddr = "192.0.2.1:9".parse().unwrap();
+    let v6: std::net::SocketAddr = "[::1]:9".parse().unwrap();
+    assert_eq!(SourceIps::Auto.resolve(&[lo, lo]), Ok(SourceIps::PerBot));
+    assert_eq!(SourceIps::Auto.resolve(&[lo, remote]), Ok(SourceIps::One));
+    assert_eq!(SourceIps::Auto.resolve(&[v6]), Ok(SourceIps::One));
+    assert!(SourceIps::PerBot.resolve(&[remote]).is_err());
+    assert!(SourceIps::PerBot.resolve(&[v6]).is_err());
+    assert_eq!(SourceIps::One.resolve(&[lo]), Ok(SourceIps::One));
+    let a: Vec<_> = (0..70_000)
+        .map(|i| SourceIps::PerBot.bind_addr(i, &lo))
+        .collect();
+    assert_eq!(a[0], "127.1.0.1:0".parse().unwrap());
+    assert_eq!(a[65_535], "127.2.0.0:0".parse().unwrap());
+    let distinct: std::collections::HashSet<_> = a.iter().map(|s| s.ip()).collect();
+    assert_eq!(distinct.len(), a.len());
+    assert!(a.iter().all(|s| s.ip().is_loopback()));
+    assert_eq!(
+        SourceIps::One.bind_addr(3, &lo),
+        "0.0.0.0:0".parse().unwrap()
+    );
 }

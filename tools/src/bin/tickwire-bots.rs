@@ -1,14 +1,14 @@
 //! `tickwire-bots`: a load generator. Runs N simulated arena players from one process on
 //! one thread; the engine is `tickwire_tools::bots`, this is its command line.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::client::ClientConfig;
 use tickwire::secure::{Issuer, Key};
-use tickwire_tools::bots::{self, BotConfig, Tokens};
+use tickwire_tools::bots::{self, BotConfig, SourceIps, Tokens};
 use tickwire_tools::common::{secs_or_off, stop_on_signals};
 
 /// tickwire-bots: N simulated players (one thread, one socket and one sans-IO client each)
@@ -84,6 +84,14 @@ struct Cli {
     /// Kernel receive buffer per bot socket in bytes (0 = the system default).
     #[arg(long, default_value_t = 0)]
     socket_buffer: usize,
+
+    /// Which local address each bot's socket binds: `per-bot` gives bot i the address
+    /// 127.1.0.0 + i + 1 (every 127.0.0.0/8 address is this host on Linux), so that a
+    /// loopback server's per-IP limits (--max-clients-per-ip, --challenges-per-ip) see one
+    /// player per IP, as on the internet; `one` lets the system pick (every bot from one
+    /// address); `auto` is per-bot when every --server is IPv4 loopback, else one.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    source_ips: SourceArg,
 
     /// Ask this STUN server (a tickwire game port answers STUN) for each bot's public
     /// address first, and send it as HELLO's reply address.
@@ -221,7 +229,16 @@ fn main() -> ExitCode {
         stun: cli.stun,
         lobby: cli.lobby,
         tokens,
+        source_ips: match cli.source_ips {
+            SourceArg::Auto => SourceIps::Auto,
+            SourceArg::One => SourceIps::One,
+            SourceArg::PerBot => SourceIps::PerBot,
+        },
     };
+    if let Err(e) = cfg.source_ips.resolve(&cfg.servers) {
+        eprintln!("tickwire-bots: --source-ips per-bot: {e}");
+        return ExitCode::from(2);
+    }
     let tty = std::io::stderr().is_terminal();
     let result = bots::run(&cfg, |p| {
         let mut err = std::io::stderr().lock();
@@ -264,4 +281,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--source-ips`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceArg {
+    Auto,
+    One,
+    PerBot,
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tickwire::secure::{Key, Secure};
-use tickwire::{Arena, Config, HostConfig, Loops, Receive, ServerInfo};
+use tickwire::{Arena, Config, HostConfig, Loops, Receive, ServerInfo, TickPhase};
 use tickwire_tools::lobby_args::LobbyArgs;
 use tickwire_tools::logging::LogFormat;
 use tickwire_tools::token_cmd::TokenCmd;
@@ -133,7 +133,8 @@ struct Serve {
     /// Microseconds before each tick at which the loop stops sleeping and spins on the
     /// clock to the deadline, still serving ready I/O without blocking (0 = off: sleep
     /// to the deadline). It hides the timer's wake-up latency; it costs up to this much
-    /// CPU per tick per match (BENCHMARKS.md, "Ticks on time").
+    /// CPU per tick deadline (one per loop with --tick-phase aligned, one per match with
+    /// staggered; BENCHMARKS.md, "Loops per core, ticks on time").
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     tick_spin_us: u64,
 
@@ -146,13 +147,25 @@ struct Serve {
           value_parser = clap::value_parser!(u8).range(1..=99))]
     realtime: Option<u8>,
 
-    /// When the loop reads the game sockets: `immediate` (as soon as they are readable:
-    /// a wake-up per burst of datagrams) or `batched` (unregistered from epoll, drained
+    /// When the loop reads the game sockets: `batched` (unregistered from epoll, drained
     /// just before each match's tick and every --receive-interval-ms, with each datagram
-    /// timed by its kernel arrival stamp: about 2 wake-ups per tick). See BENCHMARKS.md,
-    /// "Fewer wake-ups per tick".
-    #[arg(long, value_enum, default_value = "immediate")]
+    /// timed by its kernel arrival stamp: two wake-ups per tick, about a quarter less CPU
+    /// under load) or `immediate` (as soon as they are readable: a wake-up per burst
+    /// of datagrams; a handshake, STUN or A2S request is answered at once instead of up to
+    /// --receive-interval-ms later). See BENCHMARKS.md, "Loops per core, ticks on time".
+    #[arg(long, value_enum, default_value = "batched")]
     receive: ReceiveArg,
+
+    /// When the matches of a loop tick relative to each other: `aligned` (every match on
+    /// one deadline: with --receive batched the loop wakes twice per period whatever the
+    /// number of matches, drains every socket, ticks every match, then sends every
+    /// broadcast in large batches; the last match's snapshots leave after the others', about
+    /// 3 us per client ahead of them) or `staggered` (spread evenly over the period: each
+    /// match's snapshots leave right after its tick, for a wake-up and a tick spin per match
+    /// per period: more CPU). Only matters with --matches > 1. See BENCHMARKS.md, "Loops
+    /// per core, ticks on time".
+    #[arg(long, value_enum, default_value = "aligned")]
+    tick_phase: TickPhaseArg,
 
     /// With --receive batched: the longest a datagram (a handshake, STUN, A2S) waits in
     /// the kernel between two drains of its socket (default: half a tick period).
@@ -292,6 +305,15 @@ fn parse_lobby(s: &str) -> Result<LobbyAddr, String> {
     parse_addr(s)
         .map(|a| LobbyAddr(Some(a)))
         .map_err(|e| format!("{e}, or off"))
+}
+
+/// `--tick-phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TickPhaseArg {
+    /// Spread over one tick period.
+    Staggered,
+    /// One deadline for every match.
+    Aligned,
 }
 
 /// `--receive`.
@@ -485,6 +507,10 @@ fn host_config(s: &Serve, secure: Option<Secure>) -> HostConfig {
                     Duration::from_millis,
                 ),
             },
+        },
+        tick_phase: match s.tick_phase {
+            TickPhaseArg::Staggered => TickPhase::Staggered,
+            TickPhaseArg::Aligned => TickPhase::Aligned,
         },
         realtime: s.realtime,
         pin_cpu: s.pin.then(first_allowed_cpu).flatten(),

@@ -20,7 +20,7 @@ use tickwire::secure::UnixClock;
 use tickwire::wire::{RejectReason, MAX_DATAGRAM};
 
 use super::{BotConfig, Progress, Summary, Tokens};
-use crate::common::{cpu_time, micros, raise_fd_limit, unspecified};
+use crate::common::{cpu_time, micros, raise_fd_limit};
 
 /// Datagrams read per `recvmmsg` call on one bot socket.
 const RECV_BATCH: usize = 8;
@@ -112,18 +112,19 @@ fn period(hz: f64) -> Option<Duration> {
 /// A bot's socket, connected to its server, and the reply address STUN found for it.
 fn bot_socket(
     server: SocketAddr,
+    local: SocketAddr,
     buffer: Option<usize>,
     stun: Option<SocketAddr>,
 ) -> io::Result<(UdpSocket, Option<SocketAddr>)> {
     let (s, reply) = match stun {
         Some(st) => {
-            let std_sock = std::net::UdpSocket::bind(unspecified(&server))?;
+            let std_sock = std::net::UdpSocket::bind(local)?;
             let reply =
                 tickwire::client::blocking::stun_discover(&std_sock, st, Duration::from_secs(5))?;
             std_sock.set_nonblocking(true)?;
             (UdpSocket::from_std(std_sock), Some(reply))
         }
-        None => (UdpSocket::bind(unspecified(&server))?, None),
+        None => (UdpSocket::bind(local)?, None),
     };
     s.connect(server)?;
     if let Some(b) = buffer {
@@ -166,6 +167,10 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
             n + 16
         )));
     }
+    let sources = cfg
+        .source_ips
+        .resolve(&cfg.servers)
+        .map_err(io::Error::other)?;
     let poll = Poll::new()?;
     let t0 = Instant::now();
     let rate = if cfg.connect_rate.is_finite() && cfg.connect_rate > 0.0 {
@@ -176,7 +181,9 @@ pub fn run(cfg: &BotConfig, mut progress: impl FnMut(&Progress)) -> io::Result<S
     let mut bots = Vec::with_capacity(n);
     for i in 0..n {
         let server = cfg.servers[i % cfg.servers.len()];
-        let (mut socket, reply) = bot_socket(server, cfg.socket_buffer, cfg.stun)?;
+        let local = sources.bind_addr(i, &server);
+        let (mut socket, reply) = bot_socket(server, local, cfg.socket_buffer, cfg.stun)
+            .map_err(|e| io::Error::new(e.kind(), format!("bot {i}: socket on {local}: {e}")))?;
         poll.registry()
             .register(&mut socket, Token(i), Interest::READABLE)?;
         let start = t0 + Duration::from_secs_f64((i as f64 / rate).min(1e6));

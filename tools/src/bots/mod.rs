@@ -43,6 +43,7 @@ use tickwire::client::ClientConfig;
 use tickwire::secure::{ConnectToken, Issuer};
 
 pub use engine::run;
+
 pub use summary::{CpuUse, Failures, Percentiles, Progress, Summary, Traffic};
 
 /// What the bots do and where.
@@ -84,6 +85,59 @@ pub struct BotConfig {
     /// Secure mode: where each bot's connect token comes from (`None`: plain HELLO). Does
     /// not combine with [`BotConfig::lobby`] (tickets ride in plain HELLOs).
     pub tokens: Option<Tokens>,
+    /// Which local address each bot's socket is bound to (see [`SourceIps`]).
+    pub source_ips: SourceIps,
+}
+
+/// Which local address each bot's UDP socket is bound to.
+///
+/// A tickwire server limits what one IP address may hold (`--max-clients-per-ip`, 16 per
+/// match by default) and how many CHALLENGEs it is sent (10 per second): a thousand bots
+/// from 127.0.0.1 would mostly be refused. Every address of 127.0.0.0/8 is this host on
+/// Linux, so on loopback each bot can come from an address of its own, as players do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceIps {
+    /// [`SourceIps::PerBot`] when every server is an IPv4 loopback address, else
+    /// [`SourceIps::One`].
+    #[default]
+    Auto,
+    /// The system picks (every bot from the one address of the route to the server).
+    One,
+    /// Bot `i` binds 127.x.y.z, the `i + 1`-th address after 127.1.0.0 (127.1.0.1,
+    /// 127.1.0.2, ...): up to 16 million bots, each its own IP. Needs IPv4 loopback servers.
+    PerBot,
+}
+
+impl SourceIps {
+    /// What [`SourceIps::Auto`] means for these servers; an error when
+    /// [`SourceIps::PerBot`] is asked for with a server that is not IPv4 loopback.
+    pub fn resolve(self, servers: &[SocketAddr]) -> Result<SourceIps, String> {
+        let all_loopback = !servers.is_empty()
+            && servers
+                .iter()
+                .all(|a| matches!(a, SocketAddr::V4(v4) if v4.ip().is_loopback()));
+        match self {
+            SourceIps::Auto if all_loopback => Ok(SourceIps::PerBot),
+            SourceIps::Auto => Ok(SourceIps::One),
+            SourceIps::PerBot if !all_loopback => Err(
+                "a source IP per bot (127.1.0.1 and on) needs every server on IPv4 loopback \
+                 (127.0.0.0/8)"
+                    .into(),
+            ),
+            other => Ok(other),
+        }
+    }
+
+    /// The address bot `i` binds (port 0) under `self` (already resolved), for `server`.
+    pub fn bind_addr(self, i: usize, server: &SocketAddr) -> SocketAddr {
+        match self {
+            SourceIps::PerBot => {
+                let n = 0x7f00_0000 | (0x01_0001u32.wrapping_add(i as u32) & 0x00ff_ffff);
+                (std::net::Ipv4Addr::from(n), 0).into()
+            }
+            _ => crate::common::unspecified(server),
+        }
+    }
 }
 
 /// Where the bots' connect tokens come from in secure mode.
@@ -138,6 +192,7 @@ impl Default for BotConfig {
             stun: None,
             lobby: None,
             tokens: None,
+            source_ips: SourceIps::Auto,
         }
     }
 }
