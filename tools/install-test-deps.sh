@@ -11,12 +11,30 @@
 #     client written from docs/LOBBY.md alone behind tools/tests/lobby_msgpack_python.rs.
 # The tests find the environment there (tests/common/python.rs; TICKWIRE_PYTHON overrides).
 #
+# Also, for tools/tests/agones.rs (`tickwire serve --agones`):
+#   - protoc, which the agones crate's build script runs (Debian's protobuf-compiler, through
+#     apt-get: that step needs root, as CI is; elsewhere install it yourself);
+#   - the Agones SDK fake, tools/agones-fake (dummy-agones from crates.io on a free port),
+#     built with cargo into target/agones-fake/ (a no-op when it is up to date).
+#
 # Idempotent: does nothing when the environment already imports all four modules; an
 # environment that lacks some (made by an older version of this script) gets only what is
 # missing. The first run needs the network (PyPI, through pip) and `python3` with its venv
 # module (Debian: python3-venv); PYTHON picks another base interpreter.
 set -eu
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if ! command -v protoc >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "install-test-deps: installing protobuf-compiler (protoc) with apt-get"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null
+    else
+        echo "install-test-deps: protoc is missing: install Debian's protobuf-compiler (as root)" >&2
+        exit 1
+    fi
+fi
+cargo build --locked --quiet --manifest-path "$ROOT/tools/agones-fake/Cargo.toml" \
+    --target-dir "$ROOT/target/agones-fake"
+echo "install-test-deps: protoc and the Agones SDK fake (target/agones-fake/) are there"
 VENV="$ROOT/target/test-venv"
 PY="$VENV/bin/python3"
 # The import names and the PyPI names of what the tests need.

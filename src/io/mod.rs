@@ -100,6 +100,8 @@ pub struct Host<G> {
     lobby: Option<Lobby>,
     adapters: Vec<adapter::Slot<G>>,
     state: RunState,
+    /// Whether a SIGTERM came already (the one that drains; the next stops at once).
+    sigterm_seen: bool,
     /// With [`Receive::Batched`]: how long the drain before a tick takes (every match whose
     /// tick shares that deadline), so that it starts early enough to end before the spin.
     drain_cost: DrainCost,
@@ -355,6 +357,7 @@ impl<G: Game> Host<G> {
             lobby,
             adapters: Vec::new(),
             state: RunState::Running,
+            sigterm_seen: false,
             drain_cost: DrainCost::default(),
             cfg,
         })
@@ -620,9 +623,19 @@ impl<G: Game> Host<G> {
                     };
                     let drain = self.cfg.term_drain;
                     for sig in s.pending() {
-                        // Every loop: they share the request, and each is woken.
+                        // Every loop: they share the request, and each is woken. The
+                        // first SIGTERM drains, even when a drain asked for otherwise (an
+                        // Agones Shutdown, whose pod deletion sends SIGTERM next) is on.
+                        let term = sig == signal_hook::consts::SIGTERM;
+                        let first_term = term && !self.sigterm_seen;
+                        self.sigterm_seen |= term;
                         let draining = self.control.request() == Request::Drain;
-                        if sig == signal_hook::consts::SIGTERM && !drain.is_zero() && !draining {
+                        if first_term && !drain.is_zero() && draining {
+                            log::info!(
+                                "signal {sig} (SIGTERM): already draining, draining on; \
+                                 another SIGTERM or a SIGINT stops at once"
+                            );
+                        } else if first_term && !drain.is_zero() {
                             log::info!(
                                 "signal {sig} (SIGTERM): draining for up to {drain:?}; \
                                  another SIGTERM or a SIGINT stops at once"

@@ -252,11 +252,26 @@ struct Serve {
     log_format: LogFormat,
 
     /// TCP address of the admin endpoint (off by default): a PORT (on 127.0.0.1) or
-    /// IP:PORT. A line-based text protocol: `players` lists who is connected, `kick MATCH
-    /// QPORT` disconnects one. No authentication: whoever reaches it can kick, so keep it
-    /// on a loopback or private address. See docs/OPERATING.md.
+    /// IP:PORT. HTTP: GET /metrics (Prometheus text format, every loop and match), /healthz
+    /// (200 while every loop ticks, 503 when one is stuck), /readyz (200 while admitting
+    /// players, 503 while draining). Any other first line is the operators' line protocol:
+    /// `players` lists who is connected, `kick MATCH QPORT` disconnects one. No
+    /// authentication: whoever reaches it can kick, so keep it on a loopback or private
+    /// address (a pod's, for Kubernetes probes). See docs/OPERATING.md.
     #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
     admin: Option<SocketAddr>,
+
+    /// Run as an Agones GameServer: the official SDK (gRPC to the sidecar on
+    /// localhost:$AGONES_SDK_GRPC_PORT, 9357 by default) on a side thread. Ready once
+    /// bound; Health every 2 s while every loop ticks (a stuck loop stops them); the label
+    /// `players` follows the player count (and alpha player tracking where the sidecar has
+    /// it); the GameServer's state is logged and shown by /readyz and /metrics (Allocated);
+    /// a GameServer Shutdown drains as SIGTERM does (--drain-seconds); the server's stop
+    /// calls the SDK's Shutdown. Needs a binary built with the cargo feature `agones` of
+    /// tickwire-tools; without it the flag is refused. See docs/OPERATING.md, "Agones", and
+    /// deploy/agones/.
+    #[arg(long)]
+    agones: bool,
 
     /// Read flags from this TOML file: flat keys named as the flags without their leading
     /// -- (`tick-hz = 30`, `lobby-max-conns = 4096`, `require-ticket = true`). Flags given
@@ -428,6 +443,19 @@ fn check_secure_flags(s: &Serve) -> Result<(), String> {
     Ok(())
 }
 
+/// `--agones` in a binary built without the `agones` feature is refused before anything
+/// starts.
+fn check_agones_flag(s: &Serve) -> Result<(), String> {
+    if s.agones && !cfg!(feature = "agones") {
+        return Err(
+            "--agones: this binary was built without Agones support; build it with \
+                    `cargo build --release -p tickwire-tools --features agones` (needs protoc)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// The fleet key of `serve --secure`, read (and its file's mode checked) before anything
 /// starts; `None` without --secure.
 fn read_fleet_key(s: &Serve) -> Result<Option<Key>, String> {
@@ -546,15 +574,20 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
     }
     let mut loops =
         Loops::bind(cfg, asked, |_| Arena::default()).map_err(|e| format!("cannot start: {e}"))?;
-    let admin = match s.admin {
-        Some(a) => {
-            let admin = tickwire_tools::admin::Admin::bind(a)
+    // The loops' probes feed the admin endpoint's /metrics, /healthz and /readyz, and the
+    // Agones thread (which also wants the players).
+    let monitor = (s.admin.is_some() || s.agones)
+        .then(|| add_probes(&mut loops, s.agones))
+        .transpose()?;
+    let admin = match (s.admin, &monitor) {
+        (Some(a), Some(monitor)) => {
+            let admin = tickwire_tools::admin::Admin::bind(a, monitor.clone())
                 .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
             let at = admin.local_addr();
             if loops.loops() > 1 {
-                log::warn!(
-                    "the admin endpoint runs on loop 0 and sees its {} match(es) only \
-                     (the first ports); the other loops' players are not listed",
+                log::info!(
+                    "the admin endpoint runs on loop 0: `players` and `kick` see its {} \
+                     match(es) only (the first ports); /metrics shows every loop",
                     loops.host(0).map_or(0, |h| h.udp_addrs().len())
                 );
             }
@@ -565,7 +598,7 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
                 .map_err(|e| format!("cannot start the admin endpoint on tcp {a}: {e}"))?;
             Some(at)
         }
-        None => None,
+        _ => None,
     };
     let addrs = loops.udp_addrs();
     let mut line = format!("tickwire listening udp={}", addrs[0]);
@@ -592,12 +625,53 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
         s.max_clients,
         loops.loops()
     );
-    loops.run().map_err(|e| format!("event loop failed: {e}"))?;
+    #[cfg(feature = "agones")]
+    let agones = match (s.agones, &monitor) {
+        (true, Some(monitor)) => {
+            let cfg = tickwire_tools::agones::AgonesConfig {
+                drain: Duration::from_secs(s.drain_seconds),
+                capacity: i64::from(s.max_clients) * addrs.len() as i64,
+            };
+            Some(
+                tickwire_tools::agones::Agones::start(cfg, monitor.clone(), loops.stopper())
+                    .map_err(|e| format!("cannot start the Agones thread: {e}"))?,
+            )
+        }
+        _ => None,
+    };
+    let ran = loops.run();
+    // However the loops stopped (a drain that ended, a signal, a failure), Agones is told.
+    #[cfg(feature = "agones")]
+    if let Some(a) = &agones {
+        if let Err(e) = a.shutdown(Duration::from_secs(5)) {
+            log::warn!("agones: Shutdown not delivered: {e}");
+        }
+    }
+    ran.map_err(|e| format!("event loop failed: {e}"))?;
     // A closed stdout (a pipe whose reader left) must not turn a clean stop into a panic.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "tickwire stopped {}", loops.summary());
     let _ = out.flush();
     Ok(())
+}
+
+/// A [`Monitor`](tickwire_tools::monitor::Monitor) of every loop, fed by a probe added to
+/// each (loop `l`'s first match is the one after the matches of the loops before it).
+fn add_probes(
+    loops: &mut Loops<Arena>,
+    players: bool,
+) -> Result<std::sync::Arc<tickwire_tools::monitor::Monitor>, String> {
+    use tickwire_tools::monitor::{Monitor, Probe};
+    let monitor = Monitor::new(loops.loops(), players);
+    let mut first = 0;
+    for l in 0..loops.loops() {
+        let host = loops.host_mut(l).expect("l < loops()");
+        let matches = host.udp_addrs().len();
+        host.add_adapter(Box::new(Probe::new(monitor.clone(), l, first)))
+            .map_err(|e| format!("cannot start the probe of loop {l}: {e}"))?;
+        first += matches;
+    }
+    Ok(monitor)
 }
 
 fn main() -> ExitCode {
@@ -632,6 +706,12 @@ fn main() -> ExitCode {
             .expect("--print-config is a serve flag");
         print!("{}", tickwire_tools::config_file::to_toml(sc, sm));
         return ExitCode::SUCCESS;
+    }
+    // After --print-config, which starts nothing (deploy/agones/'s flags print with any
+    // build).
+    if let Err(e) = check_agones_flag(&serve_args) {
+        eprintln!("tickwire: {e}");
+        return ExitCode::from(2);
     }
     let fleet_key = match read_fleet_key(&serve_args) {
         Ok(k) => k,
