@@ -11,11 +11,24 @@
 #     client written from docs/LOBBY.md alone behind tools/tests/lobby_msgpack_python.rs.
 # The tests find the environment there (tests/common/python.rs; TICKWIRE_PYTHON overrides).
 #
+# Also redis-server, the real Redis behind the fleet tests (tools/tests/fleet_*.rs start
+# their own on a free port): installed from the Debian packages (apt-get, as root) only
+# when `redis-server` is not on PATH.
+#
 # Idempotent: does nothing when the environment already imports all four modules; an
 # environment that lacks some (made by an older version of this script) gets only what is
 # missing. The first run needs the network (PyPI, through pip) and `python3` with its venv
 # module (Debian: python3-venv); PYTHON picks another base interpreter.
 set -eu
+if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "install-test-deps: the fleet tests need redis-server: install it (Debian: apt-get install redis-server)" >&2
+        exit 1
+    fi
+    echo "install-test-deps: installing redis-server (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    # The package starts a system instance on 6379 where it can; the tests use their own.
+fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/target/test-venv"
 PY="$VENV/bin/python3"
