@@ -12,7 +12,9 @@
 //!    server (most seats in use over all its matches), then the fullest match, then the
 //!    lowest server id and match: servers fill before another one gets players;
 //! 6. hands out `party` client ids from `tw:client-id` and adds them to the match's
-//!    reservations, scored with their expiry.
+//!    reservations, scored with their expiry. A missing counter (a new Redis, or one that
+//!    lost its data) starts at Redis's unix ms times 1000, above every id handed out
+//!    before, so a new booking never shares an id with a player still connected.
 //!
 //! A player who joins is moved from the reservations to the players by the server's own
 //! refresh script (docs/FLEET.md); a reservation nobody redeems expires with its token.
@@ -68,6 +70,9 @@ end
 if best == nil then
   if seen == 0 then return {0, 'no ready server of this mode'} end
   return {0, 'no server of this mode has room for the party'}
+end
+if redis.call('EXISTS', 'tw:client-id') == 0 then
+  redis.call('SET', 'tw:client-id', now * 1000)
 end
 local last = redis.call('INCRBY', 'tw:client-id', party)
 local first = last - party + 1
