@@ -452,3 +452,57 @@ fn https_and_no_plain_http_without_the_flag() {
     assert_eq!(v["status"], "assigned", "{v}");
     assert_eq!(v["addr"], "127.0.0.9:7000");
 }
+
+#[test]
+fn a_matchmaker_session_logs_in_to_a_secure_servers_tls_lobby() {
+    use tickwire::client::lobby::{Error, LobbyClient, Status, TlsTrust};
+    let redis = RedisServer::start();
+    let dir = Dir::new("lobby");
+    let key = Key::generate();
+    let keyfile = key_file(&dir, &key);
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, pkey) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&pkey, ck.signing_key.serialize_pem()).unwrap();
+    let (_srv, line) = {
+        let mut p = Proc(
+            Command::new(env!("CARGO_BIN_EXE_tickwire"))
+                .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
+                .args(["--secure", "--server-id", "3", "--token-key"])
+                .arg(&keyfile)
+                .arg("--lobby-tls-cert")
+                .arg(&cert)
+                .arg("--lobby-tls-key")
+                .arg(&pkey)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let (line, _) = first_line(BufReader::new(p.0.stdout.take().unwrap()), PATIENCE).unwrap();
+        (p, line)
+    };
+    let lobby: SocketAddr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("lobby="))
+        .and_then(|a| a.parse().ok())
+        .expect(&line);
+    let (_mm, at) = matchmaker(&redis, &keyfile, &["--insecure-http"]);
+    let session = login(&ureq::Agent::new(), &format!("http://{at}"), "eve");
+
+    let trust = TlsTrust::from_ca_file(&cert).unwrap();
+    let mut lc = LobbyClient::connect_tls(lobby, &trust, "localhost").unwrap();
+    let me = lc.login_session(&session).expect("the session logs in");
+    assert!(me.user > 0 && me.ticket != 0);
+    // Logged in as the session's name: the lobby's token carries it.
+    let t = lc.token(0).unwrap();
+    let opened = Issuer::new(key.clone(), 0).open(&t).unwrap();
+    assert_eq!((opened.name.unwrap().as_str(), opened.scope), ("eve", 3));
+    // A session of another fleet is refused, with its own status.
+    let forged = tickwire::secure::Sessions::new(&Key::generate()).mint("mal", u64::MAX / 2);
+    let mut lc = LobbyClient::connect_tls(lobby, &trust, "localhost").unwrap();
+    match lc.login_session(&forged) {
+        Err(Error::Refused(Status::BadSession)) => {}
+        other => panic!("{other:?}"),
+    }
+}

@@ -146,7 +146,7 @@ fn session_name(mm: &Matchmaker, req: &Request<Incoming>) -> Result<String, Refu
         })?;
     mm.sessions()
         .check(bearer.trim(), super::unix_now())
-        .map(|(name, _)| name)
+        .map(|(name, _)| name.to_string())
         .map_err(|e| Refused::new(StatusCode::UNAUTHORIZED, e.to_string()))
 }
 
