@@ -228,19 +228,21 @@ pub struct RegistryAdapter {
 impl RegistryAdapter {
     fn snapshot<G: Game>(&mut self, now: Instant, host: &HostView<'_, G>) {
         let state = host.state();
-        let counts: Vec<u32> = (0..host.matches())
-            .map(|i| host.server(i).map_or(0, |s| s.client_count() as u32))
-            .collect();
-        let changed = self
-            .last
-            .as_ref()
-            .is_none_or(|(s, c)| !same_state(*s, state) || *c != counts);
+        let count = |i: usize| host.server(i).map_or(0, |s| s.client_count() as u32);
+        // Compared in place: nothing is allocated on the loop unless something is handed
+        // over (a change, or once per refresh).
+        let changed = self.last.as_ref().is_none_or(|(s, c)| {
+            !same_state(*s, state)
+                || c.len() != host.matches()
+                || c.iter().enumerate().any(|(i, n)| *n != count(i))
+        });
         let due = self
             .last_sent
             .is_none_or(|t| now.duration_since(t) >= REFRESH);
         if !changed && !due {
             return;
         }
+        let counts: Vec<u32> = (0..host.matches()).map(count).collect();
         let matches = (0..host.matches())
             .map(|i| match host.server(i) {
                 Some(s) => MatchSnap {

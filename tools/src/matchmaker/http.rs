@@ -291,10 +291,15 @@ async fn handle(mm: Arc<Matchmaker>, req: Request<Incoming>) -> Resp {
                     };
                     get_ticket(&mm, ticket, &name, wait).await
                 }
-                Method::DELETE => match mm.cancel(ticket, &name) {
-                    Some(s) => reply(StatusCode::OK, status_json(&s)),
-                    None => error(StatusCode::NOT_FOUND, "no such ticket"),
-                },
+                Method::DELETE => {
+                    // Giving seats back is a Redis call: off the runtime's workers.
+                    let (mm, ticket) = (mm.clone(), ticket.to_string());
+                    match tokio::task::spawn_blocking(move || mm.cancel(&ticket, &name)).await {
+                        Ok(Some(s)) => reply(StatusCode::OK, status_json(&s)),
+                        Ok(None) => error(StatusCode::NOT_FOUND, "no such ticket"),
+                        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "cancel failed"),
+                    }
+                }
                 _ => error(StatusCode::METHOD_NOT_ALLOWED, "GET or DELETE a ticket"),
             }
         }
