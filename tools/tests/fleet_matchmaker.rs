@@ -506,3 +506,23 @@ fn a_matchmaker_session_logs_in_to_a_secure_servers_tls_lobby() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn with_redis_down_logins_work_and_tickets_fail_with_the_reason() {
+    let mut redis = RedisServer::start();
+    let dir = Dir::new("down");
+    let key = Key::generate();
+    let keyfile = key_file(&dir, &key);
+    let (_a, at) = matchmaker(
+        &redis,
+        &keyfile,
+        &["--insecure-http", "--queue-seconds", "1"],
+    );
+    redis.kill();
+    let base = format!("http://{at}");
+    let agent = ureq::Agent::new();
+    let s = login(&agent, &base, "fay");
+    let v = get_match(&agent, &base, &s, 1);
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(v["why"].as_str().unwrap().contains("unreachable"), "{v}");
+}

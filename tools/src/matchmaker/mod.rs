@@ -354,6 +354,8 @@ fn booking_thread(mm: std::sync::Weak<Matchmaker>, rx: mpsc::Receiver<String>) {
     let mut backoff = Duration::from_millis(100);
     let mut retry_at = Instant::now();
     let mut last_warn: Option<Instant> = None;
+    // Why the last connection attempt failed (kept across rounds, for tickets' `why`).
+    let mut unreachable: Option<String> = None;
     loop {
         // New tickets: wait for one when nothing is pending, else only take what is there.
         let first = if pending.is_empty() {
@@ -373,7 +375,7 @@ fn booking_thread(mm: std::sync::Weak<Matchmaker>, rx: mpsc::Receiver<String>) {
         }
         let round: Vec<String> = pending.drain(..).collect();
         // (mode, smallest party) that found no seat this round: larger ones will not fit.
-        let mut full: HashMap<String, u32> = HashMap::new();
+        let mut full: HashMap<String, (u32, String)> = HashMap::new();
         let mut redis_down: Option<String> = None;
         for id in round {
             let (owner, mode, party, deadline) = {
@@ -400,22 +402,34 @@ fn booking_thread(mm: std::sync::Weak<Matchmaker>, rx: mpsc::Receiver<String>) {
                 );
                 continue;
             }
-            if redis_down.is_some() || full.get(&mode).is_some_and(|&p| party >= p) {
+            if let Some(why) = &redis_down {
+                set_why(&mm, &id, Some(why.clone()));
+                pending.push_back(id);
+                continue;
+            }
+            if let Some((_, why)) = full.get(&mode).filter(|(p, _)| party >= *p) {
+                set_why(&mm, &id, Some(why.clone()));
                 pending.push_back(id);
                 continue;
             }
             if con.is_none() && Instant::now() >= retry_at {
                 match connect(&mm.settings.redis, Duration::from_secs(1)) {
-                    Ok(c) => con = Some(c),
+                    Ok(c) => {
+                        con = Some(c);
+                        unreachable = None;
+                    }
                     Err(e) => {
                         retry_at = Instant::now() + backoff;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
-                        redis_down = Some(format!("fleet registry unreachable: {e}"));
+                        unreachable = Some(format!("fleet registry unreachable: {e}"));
                     }
                 }
             }
             let Some(c) = con.as_mut() else {
-                set_why(&mm, &id, redis_down.clone());
+                // Down (or waiting out the backoff): this ticket and the rest of the round
+                // wait, with the reason.
+                redis_down = unreachable.clone();
+                set_why(&mm, &id, unreachable.clone());
                 pending.push_back(id);
                 continue;
             };
@@ -435,8 +449,8 @@ fn booking_thread(mm: std::sync::Weak<Matchmaker>, rx: mpsc::Receiver<String>) {
                     }
                 }
                 Err(BookError::NoSeat(why)) => {
-                    full.insert(mode, party);
-                    set_why(&mm, &id, Some(why));
+                    set_why(&mm, &id, Some(why.clone()));
+                    full.insert(mode, (party, why));
                     pending.push_back(id);
                 }
                 Err(BookError::Redis(e)) => {
@@ -452,6 +466,7 @@ fn booking_thread(mm: std::sync::Weak<Matchmaker>, rx: mpsc::Receiver<String>) {
                         );
                     }
                     set_why(&mm, &id, Some(why.clone()));
+                    unreachable = Some(why.clone());
                     redis_down = Some(why);
                     pending.push_back(id);
                 }
