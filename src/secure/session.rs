@@ -13,7 +13,7 @@
 //! use tickwire::secure::{Key, Sessions};
 //! let s = Sessions::new(&Key::generate());
 //! let text = s.mint("ann", 1_800_000_000);
-//! assert_eq!(s.check(&text, 1_700_000_000).unwrap().0, "ann");
+//! assert_eq!(s.check(&text, 1_700_000_000).unwrap().0.as_str(), "ann");
 //! ```
 
 use super::Key;
