@@ -16,12 +16,24 @@
 #     apt-get: that step needs root, as CI is; elsewhere install it yourself);
 #   - the Agones SDK fake, tools/agones-fake (dummy-agones from crates.io on a free port),
 #     built with cargo into target/agones-fake/ (a no-op when it is up to date).
+# Also redis-server, the real Redis behind the fleet tests (tools/tests/fleet_*.rs start
+# their own on a free port): installed from the Debian packages (apt-get, as root) only
+# when `redis-server` is not on PATH.
 #
 # Idempotent: does nothing when the environment already imports all four modules; an
 # environment that lacks some (made by an older version of this script) gets only what is
 # missing. The first run needs the network (PyPI, through pip) and `python3` with its venv
 # module (Debian: python3-venv); PYTHON picks another base interpreter.
 set -eu
+if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "install-test-deps: the fleet tests need redis-server: install it (Debian: apt-get install redis-server)" >&2
+        exit 1
+    fi
+    echo "install-test-deps: installing redis-server (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    # The package starts a system instance on 6379 where it can; the tests use their own.
+fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 if ! command -v protoc >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -302,6 +302,16 @@ impl LobbyClient {
         }
     }
 
+    /// Logs in with a session of the fleet's matchmaker (`POST /v1/login`,
+    /// docs/FLEET.md): SESSION_LOGIN_REQ, over TLS only, to a lobby of a secure server of
+    /// the same fleet. The user's name is the session's.
+    pub fn login_session(&mut self, session: &str) -> Result<Login, Error> {
+        match self.call(Request::SessionLogin { session })? {
+            Message::SessionLoginRes { user, ticket, .. } => Ok(Login { user, ticket }),
+            m => Err(unexpected(&m)),
+        }
+    }
+
     /// The rooms that fit in one frame.
     pub fn list_rooms(&mut self) -> Result<Vec<RoomInfo>, Error> {
         match self.call(Request::RoomList)? {

@@ -86,6 +86,10 @@ pub struct LobbyConfig {
     /// 0). A TOKEN_REQ for scope 0 or this id gets a token scoped to this id; any other
     /// scope gets 10 bad request: a lobby issues only for its own server.
     pub server_id: u64,
+    /// The fleet's session checker (the fleet key of `tickwire serve --secure`): with it
+    /// and [`LobbyConfig::tls`], SESSION_LOGIN_REQ logs a matchmaker's player in under
+    /// the session's name, checked offline. Without either, SESSION_LOGIN_REQ gets 10.
+    pub sessions: Option<crate::secure::Sessions>,
     /// The games TABLE_OPEN_REQ opens in a room: baccarat by default
     /// ([`RoomGames::baccarat`]); a launcher plugs in its own with [`RoomGames::new`].
     pub room_games: RoomGames,
@@ -109,6 +113,7 @@ impl Default for LobbyConfig {
             tls: None,
             issuer: None,
             server_id: 0,
+            sessions: None,
             room_games: RoomGames::default(),
         }
     }

@@ -228,6 +228,13 @@ impl LobbyTls {
         })
     }
 
+    /// The rustls configuration it holds (TLS 1.3, the `ring` provider, no resumption),
+    /// for a tool that serves another protocol from the same PEM files (the matchmaker's
+    /// HTTPS adds its ALPN to a clone).
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.config.clone()
+    }
+
     /// A server-side TLS state for a connection just accepted.
     pub(crate) fn accept(&self) -> Result<ServerConnection, rustls::Error> {
         let mut c = ServerConnection::new(self.config.clone())?;

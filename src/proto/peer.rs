@@ -51,6 +51,8 @@ pub(crate) struct PeerKeys {
     pub(crate) kmac: Key,
     /// The nonce of the token that admitted it: its identity.
     pub(crate) token: [u8; 12],
+    /// The client id of the token that admitted it (`None` for a free or plain slot).
+    pub(crate) client_id: Option<u64>,
 }
 
 impl PeerKeys {
@@ -61,16 +63,18 @@ impl PeerKeys {
             s2c: Key::from_bytes([0; 32]),
             kmac: Key::from_bytes([0; 32]),
             token: [0; 12],
+            client_id: None,
         }
     }
 
     /// The keys of a redeemed token.
-    pub(crate) fn new(c2s: Key, s2c: Key, token: [u8; 12]) -> PeerKeys {
+    pub(crate) fn new(c2s: Key, s2c: Key, token: [u8; 12], client_id: u64) -> PeerKeys {
         PeerKeys {
             kmac: s2c.snapshot_mac_key(),
             c2s,
             s2c,
             token,
+            client_id: Some(client_id),
         }
     }
 }
@@ -272,6 +276,7 @@ impl Peer {
         PlayerInfo {
             id,
             name: self.name,
+            client_id: self.keys.client_id,
             addr: self.src,
             connected_for: Duration::from_micros(now_us.saturating_sub(self.connected_at_us)),
             rtt: self.link.rtt().smoothed(),

@@ -209,7 +209,12 @@ impl<G: Game> Server<G> {
             Redeem::Again => return Err(DropReason::TokenReused),
             Redeem::Full => return Err(DropReason::TokenMemoryFull),
         }
-        let keys = PeerKeys::new(token.c2s.clone(), token.s2c.clone(), token.nonce);
+        let keys = PeerKeys::new(
+            token.c2s.clone(),
+            token.s2c.clone(),
+            token.nonce,
+            token.client_id,
+        );
         let q = self.admit(now_us, src, reply, token.name);
         self.peers[q as usize].set_keys(keys);
         self.queue_secure_accept(q)

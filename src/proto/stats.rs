@@ -110,6 +110,9 @@ pub struct PlayerInfo {
     pub id: PlayerId,
     /// The lobby name, if it came with a ticket.
     pub name: Option<Name>,
+    /// In secure mode, the client id of the connect token that admitted it (what a
+    /// matchmaker that minted the token knows it by); `None` for a plain client.
+    pub client_id: Option<u64>,
     /// Where its datagrams come from.
     pub addr: SocketAddr,
     /// How long it has been connected.

@@ -24,10 +24,14 @@
 
 mod keyfile;
 mod redeemed;
+mod session;
 pub(crate) mod token;
 
 pub use keyfile::KeyFileError;
 pub(crate) use redeemed::{Redeem, Redeemed};
+pub use session::{
+    SessionError, Sessions, MAX_NAME as MAX_SESSION_NAME, MAX_SESSION, SESSION_CONTEXT,
+};
 pub use token::{ConnectToken, Issuer, TokenContents, TokenError, SEALED_LEN, TOKEN_LEN};
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};

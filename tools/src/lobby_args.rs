@@ -125,6 +125,7 @@ impl LobbyArgs {
         }
         lobby.tls = tls;
         if let Some(s) = secure {
+            lobby.sessions = Some(tickwire::secure::Sessions::new(&s.fleet_key));
             lobby.issuer = Some(Issuer::new(s.fleet_key, host.server.protocol_id));
             lobby.server_id = s.server_id;
         }
@@ -187,7 +188,11 @@ mod tests {
         let issuer = l.issuer.expect("an issuer");
         assert_eq!(issuer.protocol_id(), 77);
         let t = issuer.mint(1, 5, "a", 100);
-        assert_eq!(Issuer::new(fleet, 77).open(&t).unwrap().scope, 5);
+        assert_eq!(Issuer::new(fleet.clone(), 77).open(&t).unwrap().scope, 5);
+        // Its sessions are the fleet's: a matchmaker's session checks.
+        let session = tickwire::secure::Sessions::new(&fleet).mint("ann", 200);
+        let sessions = l.sessions.expect("a session checker");
+        assert_eq!(sessions.check(&session, 100).unwrap().0.as_str(), "ann");
         // Not secure: no issuer. The lobby off: nothing to give, no error.
         let mut h = host(&cli.lobby);
         cli.lobby.secure_lobby(&mut h, None).unwrap();

@@ -88,6 +88,8 @@ codes! {
         BettingClosed = 14 => "betting closed",
         /// 15: the bet is more than your chips.
         NotEnoughChips = 15 => "not enough chips",
+        /// 16: SESSION_LOGIN_REQ's session is forged, from another fleet, or expired.
+        BadSession = 16 => "bad session",
     }
 }
 
@@ -111,7 +113,7 @@ mod tests {
         }
         assert_eq!(ErrorCode::from_u8(0), None);
         assert_eq!(ErrorCode::from_u8(5), None);
-        assert_eq!(Status::from_u8(16), None);
+        assert_eq!(Status::from_u8(17), None);
         assert_eq!(ErrorCode::BadBody.label(), "bad_body");
         assert_eq!(Status::NotInRoom.to_string(), "not in a room");
     }

@@ -105,6 +105,21 @@ messages! {
         /// Answer to INVITE_REQ.
         answer INVITE_RES = 44 => InviteRes {}
 
+        /// Log in with a session from the fleet's matchmaker (`POST /v1/login`,
+        /// docs/FLEET.md) instead of a bare name: over TLS, to a lobby that holds the fleet
+        /// key (docs/LOBBY.md, "Logging in with a matchmaker session").
+        SESSION_LOGIN_REQ = 14 => SessionLogin {
+            /// The session's text, as the matchmaker gave it.
+            session: &'a str,
+        }
+        /// Answer to SESSION_LOGIN_REQ: as LOGIN_RES.
+        answer SESSION_LOGIN_RES = 15 => SessionLoginRes {
+            /// Your user id (0 unless ok).
+            user: u32,
+            /// Your game-port ticket (0 unless ok).
+            ticket: u64,
+        }
+
         /// Ask for a connect token to the lobby's game server (PROTOCOL.md section 8.4;
         /// answered only over TLS, by a lobby with a token issuer).
         TOKEN_REQ = 12 => TokenReq {

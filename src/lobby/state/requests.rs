@@ -34,7 +34,8 @@ impl<T> LobbyCore<T> {
         // ECHO and LOGIN_REQ need no login; every other request does.
         let handled = match (req, self.me(id)) {
             (Request::Echo(_), _) => return self.echo(id, frame),
-            (Request::Login { name }, _) => self.login(id, name, now),
+            (Request::Login { name }, _) => self.login(id, name, now, false),
+            (Request::SessionLogin { session }, _) => self.session_login(id, session, now),
             (_, None) => Err(Status::NotLoggedIn),
             // What reaches other users is limited per second (docs/LOBBY.md): chat,
             // whisper, invite, and entering or leaving a room (the room is told); and
@@ -108,8 +109,29 @@ impl<T> LobbyCore<T> {
         self.queue(id, n);
     }
 
-    /// LOGIN_REQ: a valid free name gets a user id and a game-port ticket.
-    fn login(&mut self, id: usize, name: &str, now: Instant) -> Handled {
+    /// SESSION_LOGIN_REQ: a session of the fleet's matchmaker, checked offline with the
+    /// fleet key (no call out of the loop), logs in under its name as LOGIN_REQ does.
+    /// Only over TLS (a session is a credential) and only with a session checker.
+    fn session_login(&mut self, id: usize, session: &str, now: Instant) -> Handled {
+        if self.user(id).is_some() {
+            return Err(Status::AlreadyLoggedIn);
+        }
+        let checked = match &self.cfg.sessions {
+            Some(s) if self.is_tls(id) => s.check(session, self.clock.unix_secs(now)),
+            _ => return Err(Status::BadRequest),
+        };
+        match checked {
+            Ok((name, _)) => self.login(id, &name, now, true),
+            Err(e) => {
+                info!("lobby: conn {id}: session login refused: {e}");
+                Err(Status::BadSession)
+            }
+        }
+    }
+
+    /// LOGIN_REQ (and SESSION_LOGIN_REQ's name, `session`): a valid free name gets a user
+    /// id and a game-port ticket.
+    fn login(&mut self, id: usize, name: &str, now: Instant, session: bool) -> Handled {
         // The name as stored (NFKC) and its key (case and confusables folded): name.rs.
         let (name, key) = match name::accept(name) {
             _ if self.user(id).is_some() => return Err(Status::AlreadyLoggedIn),
@@ -144,10 +166,17 @@ impl<T> LobbyCore<T> {
                 chips: STARTING_CHIPS,
             });
         }
-        let res = Message::LoginRes {
-            result: Status::Ok,
-            user,
-            ticket,
+        let res = match session {
+            false => Message::LoginRes {
+                result: Status::Ok,
+                user,
+                ticket,
+            },
+            true => Message::SessionLoginRes {
+                result: Status::Ok,
+                user,
+                ticket,
+            },
         };
         self.send(id, &res);
         Ok(())

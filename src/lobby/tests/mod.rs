@@ -16,6 +16,7 @@ mod flood;
 mod msgpack;
 mod names;
 mod pool;
+mod sessions;
 mod tokens;
 mod unauth;
 
@@ -246,13 +247,13 @@ fn nothing_follows_an_error_even_from_a_room() {
 }
 
 #[test]
-fn every_request_needs_a_login_but_echo_and_login() {
+fn every_request_needs_a_login_but_echo_and_the_logins() {
     let mut h = H::new(LobbyConfig::default());
     let id = h.open();
     // Every request of the table, from its one list.
     let reqs = Request::samples()
         .into_iter()
-        .filter(|r| !matches!(r, Request::Login { .. }));
+        .filter(|r| !matches!(r, Request::Login { .. } | Request::SessionLogin { .. }));
     for r in reqs {
         assert_eq!(status(&h.req(id, r)), [Some(Status::NotLoggedIn)], "{r:?}");
     }

@@ -305,7 +305,7 @@ fn print_message(m: &Message, names: &mut HashMap<u32, String>, whisper_to: Opti
     match m {
         Message::Echo(b) if b.is_empty() => return, // keepalive
         Message::Echo(b) => println!("* echo: {}", clean(&String::from_utf8_lossy(b))),
-        Message::LoginRes { .. } => println!("* logged in"),
+        Message::LoginRes { .. } | Message::SessionLoginRes { .. } => println!("* logged in"),
         Message::RoomListRes { rooms, .. } if rooms.is_empty() => println!("* no rooms"),
         Message::RoomListRes { rooms, .. } => {
             for r in rooms {

@@ -235,9 +235,25 @@ struct Serve {
     token_key: Option<PathBuf>,
 
     /// This server's id in its fleet, for secure mode: it admits tokens of scope 0 and of
-    /// scope N. Without it (or with 0) only scope-0 tokens are admitted. Needs --secure.
+    /// scope N. Without it (or with 0) only scope-0 tokens are admitted. Needs --secure
+    /// or --redis (where it is the record's id: 1 or more, unique in the fleet).
     #[arg(long, value_name = "N")]
     server_id: Option<u64>,
+
+    /// Publish this server in the fleet registry on Redis (docs/FLEET.md): its record
+    /// (id, version, secure, state, per match the public address, players and capacity)
+    /// is refreshed every second with a 5 s TTL by a side thread, never by the game loop;
+    /// the game goes on while Redis is down (the side thread retries with backoff). A
+    /// draining server (SIGTERM) says so; a stopped one removes its record. URL:
+    /// redis://[user:password@]host[:port][/db]. Needs --server-id N.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+
+    /// With --redis: the address players reach match 0 at, as IP:PORT (match m at PORT+m)
+    /// or IP (each match's bound port), when it is not --bind's (NAT, a load balancer,
+    /// or --bind on 0.0.0.0). HOST:PORT is resolved at start-up.
+    #[arg(long, value_name = "ADDR", value_parser = parse_public)]
+    public_addr: Option<PublicAddr>,
 
     #[command(flatten)]
     lobby_args: LobbyArgs,
@@ -292,6 +308,65 @@ impl Default for Serve {
             _ => unreachable!("serve was given"),
         }
     }
+}
+
+/// `--public-addr`: IP:PORT, or IP alone (the bound ports).
+#[derive(Debug, Clone, Copy)]
+enum PublicAddr {
+    /// Match m at this address's port + m.
+    At(SocketAddr),
+    /// Each match at this IP and its bound port.
+    Ip(std::net::IpAddr),
+}
+
+fn parse_public(s: &str) -> Result<PublicAddr, String> {
+    if let Ok(ip) = s.parse() {
+        return Ok(PublicAddr::Ip(ip));
+    }
+    parse_addr(s)
+        .map(PublicAddr::At)
+        .map_err(|e| format!("{e}, or an IP alone"))
+}
+
+/// The public address of every match: from --public-addr, or the bound ones.
+fn public_addrs(p: Option<PublicAddr>, bound: &[SocketAddr]) -> Vec<SocketAddr> {
+    bound
+        .iter()
+        .enumerate()
+        .map(|(m, b)| match p {
+            Some(PublicAddr::At(a)) => SocketAddr::new(a.ip(), a.port().wrapping_add(m as u16)),
+            Some(PublicAddr::Ip(ip)) => SocketAddr::new(ip, b.port()),
+            None => *b,
+        })
+        .collect()
+}
+
+/// The flag combinations of `--redis` that cannot work.
+fn check_redis_flags(s: &Serve) -> Result<(), String> {
+    let Some(url) = &s.redis else {
+        if s.public_addr.is_some() {
+            return Err(
+                "--public-addr is what the fleet registry publishes: give --redis URL too".into(),
+            );
+        }
+        return Ok(());
+    };
+    tickwire_tools::fleet::check_url(url).map_err(|e| format!("--redis {e}"))?;
+    if s.server_id.unwrap_or(0) == 0 {
+        return Err(
+            "--redis needs --server-id N (1 or more, unique in the fleet): the \
+                    record's key and the scope of the tokens matchmakers mint for it"
+                .into(),
+        );
+    }
+    if s.public_addr.is_none() && s.bind.ip().is_unspecified() {
+        return Err(format!(
+            "--redis: --bind {} is no address a player can reach; give --public-addr \
+             IP[:PORT] (what the registry publishes)",
+            s.bind
+        ));
+    }
+    Ok(())
 }
 
 /// `--lobby`: an address or `off`.
@@ -425,10 +500,10 @@ fn check_secure_flags(s: &Serve) -> Result<(), String> {
         }
         _ => {}
     }
-    if !s.secure && s.server_id.is_some() {
+    if !s.secure && s.server_id.is_some() && s.redis.is_none() {
         return Err(
-            "--server-id is the server's id in secure mode: give --secure and \
-                    --token-key too"
+            "--server-id is the server's id in secure mode or in the fleet registry: \
+                    give --secure and --token-key, or --redis URL"
                 .into(),
         );
     }
@@ -560,6 +635,7 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
             fleet_key: k.clone(),
             server_id,
         });
+    let secure_on = fleet_key.is_some();
     let secure = fleet_key.map(|k| Secure::new(k, server_id));
     let mut cfg = host_config(&s, secure);
     s.lobby_args.secure_lobby(&mut cfg, issuing)?;
@@ -601,6 +677,10 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
         _ => None,
     };
     let addrs = loops.udp_addrs();
+    let registry = match &s.redis {
+        Some(url) => Some(start_registry(&s, url, &mut loops, &addrs, secure_on)?),
+        None => None,
+    };
     let mut line = format!("tickwire listening udp={}", addrs[0]);
     if let Some(l) = loops.lobby_addr() {
         line.push_str(&format!(" lobby={l}"));
@@ -640,6 +720,9 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
         _ => None,
     };
     let ran = loops.run();
+    if let Some(r) = registry {
+        r.finish(Duration::from_secs(2));
+    }
     // However the loops stopped (a drain that ended, a signal, a failure), Agones is told.
     #[cfg(feature = "agones")]
     if let Some(a) = &agones {
@@ -674,6 +757,37 @@ fn add_probes(
     Ok(monitor)
 }
 
+/// `--redis`: the registry's side thread, and its adapter on every loop.
+fn start_registry(
+    s: &Serve,
+    url: &str,
+    loops: &mut Loops<Arena>,
+    addrs: &[SocketAddr],
+    secure: bool,
+) -> Result<tickwire_tools::fleet::registry::Registry, String> {
+    use tickwire_tools::fleet::registry::{Identity, Registry};
+    let identity = Identity {
+        url: url.to_string(),
+        id: s.server_id.unwrap_or(0),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        secure,
+        mode: s.map.clone(),
+        public: public_addrs(s.public_addr, addrs),
+        capacity: u32::from(s.max_clients),
+    };
+    let registry = Registry::start(identity, loops.loops())
+        .map_err(|e| format!("cannot start the registry thread: {e}"))?;
+    let mut first = 0;
+    for l in 0..loops.loops() {
+        let host = loops.host_mut(l).expect("l < loops()");
+        let n = host.udp_addrs().len();
+        host.add_adapter(Box::new(registry.adapter(l, first)))
+            .map_err(|e| format!("cannot add the registry to loop {l}: {e}"))?;
+        first += n;
+    }
+    Ok(registry)
+}
+
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cmd = Cli::command();
@@ -695,7 +809,7 @@ fn main() -> ExitCode {
     if let Some(file) = &serve_args.config {
         log::info!("configuration read from {}", file.display());
     }
-    if let Err(e) = check_secure_flags(&serve_args) {
+    if let Err(e) = check_secure_flags(&serve_args).and_then(|()| check_redis_flags(&serve_args)) {
         eprintln!("tickwire: {e}");
         return ExitCode::from(2);
     }
