@@ -44,6 +44,9 @@ pub struct AgonesConfig {
     pub drain: Duration,
     /// Players over all matches, for the alpha player capacity.
     pub capacity: i64,
+    /// With `--redis`: the registry's record says `allocated` while the GameServer is
+    /// Allocated.
+    pub allocation: Option<crate::fleet::registry::Allocation>,
 }
 
 enum Cmd {
@@ -220,6 +223,9 @@ async fn run(
                     if state.as_deref() != Some(new.as_str()) {
                         log::info!("agones: GameServer state {new}");
                         monitor.set_agones_state(&new);
+                        if let Some(a) = &cfg.allocation {
+                            a.set(new == "Allocated");
+                        }
                         if new == "Shutdown" && !shutting_down {
                             shutting_down = true;
                             if cfg.drain.is_zero() {

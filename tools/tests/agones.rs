@@ -10,6 +10,8 @@
 //! put back afterwards.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/redis.rs"]
+mod redis_support;
 
 use common::net::{NetClient, PATIENCE};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -218,6 +220,8 @@ fn the_agones_lifecycle_against_the_sdk_fake() {
     let (_fake, port, fake_log) = fake();
     let fake_at = SocketAddr::from(([127, 0, 0, 1], port));
     let bin = agones_binary();
+    // With the fleet registry too: Allocated must reach the server's record.
+    let redis = redis_support::RedisServer::start();
     let mut server = Killed(
         Command::new(bin)
             .args([
@@ -228,6 +232,8 @@ fn the_agones_lifecycle_against_the_sdk_fake() {
                 "--lobby",
                 "off",
             ])
+            .args(["--redis", &redis.url(), "--server-id", "9"])
+            .args(["--public-addr", "127.0.0.1"])
             .args(["--admin", "127.0.0.1:0", "--stats-interval-ms", "0"])
             .args(["--drain-seconds", "60", "--timeout-ms", "60000"])
             .env("AGONES_SDK_GRPC_PORT", port.to_string())
@@ -278,6 +284,13 @@ fn the_agones_lifecycle_against_the_sdk_fake() {
         "{metrics}"
     );
     server_log.wait("agones: GameServer state Allocated", 1);
+    let mut con = redis.connect();
+    redis_support::wait_for(PATIENCE, "allocated in the registry record", || {
+        tickwire_tools::fleet::booking::read_fleet(&mut con)
+            .ok()?
+            .into_iter()
+            .find(|r| r.id == 9 && r.text("state") == "allocated")
+    });
 
     // A Shutdown from the sidecar drains: no longer ready, the player plays on.
     set_state(fake_at, "Shutdown");

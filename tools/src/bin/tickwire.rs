@@ -711,6 +711,7 @@ fn serve(s: Serve, fleet_key: Option<Key>) -> Result<(), String> {
             let cfg = tickwire_tools::agones::AgonesConfig {
                 drain: Duration::from_secs(s.drain_seconds),
                 capacity: i64::from(s.max_clients) * addrs.len() as i64,
+                allocation: registry.as_ref().map(|r| r.allocation()),
             };
             Some(
                 tickwire_tools::agones::Agones::start(cfg, monitor.clone(), loops.stopper())

@@ -129,6 +129,20 @@ struct Mailbox {
     stop: bool,
 }
 
+/// Marks a [`Registry`]'s server allocated or not ([`Registry::allocation`]).
+#[derive(Debug, Clone)]
+pub struct Allocation(Arc<Shared>);
+
+impl Allocation {
+    /// Whether the server is allocated; the record says so at the next refresh.
+    pub fn set(&self, allocated: bool) {
+        if self.0.allocated.swap(allocated, Ordering::SeqCst) != allocated {
+            self.0.lock().dirty = true;
+            self.0.wake.notify_all();
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     mailbox: Mutex<Mailbox>,
@@ -193,9 +207,13 @@ impl Registry {
     /// Marks the server allocated (or not): a fleet manager's allocation, shown in the
     /// record's `state` while the server is not draining.
     pub fn set_allocated(&self, allocated: bool) {
-        self.shared.allocated.store(allocated, Ordering::SeqCst);
-        self.shared.lock().dirty = true;
-        self.shared.wake.notify_all();
+        self.allocation().set(allocated);
+    }
+
+    /// A handle that marks the server allocated from another thread (the Agones side
+    /// thread, when the GameServer is Allocated), valid as long as the registry runs.
+    pub fn allocation(&self) -> Allocation {
+        Allocation(self.shared.clone())
     }
 
     /// Stops the side thread: it removes the record (one attempt, when connected) and
