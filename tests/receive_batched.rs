@@ -5,9 +5,8 @@
 //! from the host's summary; the waits are on snapshots.
 mod common;
 
-use common::net::{start, NetClient, PATIENCE};
+use common::net::{play_inputs, start, NetClient};
 use std::time::Duration;
-use tickwire::wire::Kind;
 use tickwire::{HostConfig, Receive};
 
 use common::line_field as field;
@@ -22,16 +21,7 @@ fn play(receive: Receive) -> String {
     for c in &mut cs {
         c.connect();
     }
-    for r in 0..60 {
-        for c in cs.iter_mut() {
-            let i = c.c.input((r % 3) as i8 - 1, 1);
-            c.send(&i);
-            assert!(
-                c.wait_for(Kind::Snapshot, PATIENCE).is_some(),
-                "snapshot {r} within {PATIENCE:?}"
-            );
-        }
-    }
+    play_inputs(&mut cs, 60, 1);
     host.stop()
 }
 

@@ -4,9 +4,8 @@
 //! it runs; the wake-up count comes from the host's summary, the waits are on snapshots.
 mod common;
 
-use common::net::{start, NetClient, PATIENCE};
+use common::net::{play_inputs, start, NetClient};
 use std::time::Duration;
-use tickwire::wire::Kind;
 use tickwire::{Arena, Host, HostConfig, TickPhase};
 
 use common::line_field as field;
@@ -58,16 +57,7 @@ fn an_aligned_batched_loop_wakes_about_twice_per_period_whatever_its_matches() {
     for c in &mut cs {
         c.connect();
     }
-    for r in 0..60 {
-        for c in cs.iter_mut() {
-            let i = c.c.input((r % 3) as i8 - 1, 1);
-            c.send(&i);
-            assert!(
-                c.wait_for(Kind::Snapshot, PATIENCE).is_some(),
-                "snapshot {r} within {PATIENCE:?}"
-            );
-        }
-    }
+    play_inputs(&mut cs, 60, 1);
     let line = host.stop();
     assert_eq!(field(&line, "accepts"), matches as u64, "{line}");
     // `ticks` counts every match's; the loop had a quarter as many deadlines.

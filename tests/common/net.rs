@@ -168,3 +168,18 @@ pub fn sync(server: SocketAddr) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     tickwire::client::blocking::stun_discover(&sock, server, PATIENCE).expect("host answers");
 }
+
+/// `rounds` rounds in which every client sends an INPUT (walking in x by `r % 3 - 1`, and
+/// `dy` in y) and waits for a snapshot (bounded by [`PATIENCE`]).
+pub fn play_inputs(cs: &mut [NetClient], rounds: usize, dy: i8) {
+    for r in 0..rounds {
+        for c in cs.iter_mut() {
+            let i = c.c.input((r % 3) as i8 - 1, dy);
+            c.send(&i);
+            assert!(
+                c.wait_for(Kind::Snapshot, PATIENCE).is_some(),
+                "snapshot {r} within {PATIENCE:?}"
+            );
+        }
+    }
+}
