@@ -468,7 +468,7 @@ impl<G: Game> Host<G> {
             }
             self.reporter.maybe_log(now, &view!(self));
             let next = self.next_deadline();
-            // Wake `tick_spin` before the next tick and spin the rest of the way.
+            // Wake at the start of the next tick's spin window and spin the rest of the way.
             let wake = match self.next_tick() {
                 Some(t) if !self.cfg.tick_spin.is_zero() => {
                     next.min(t.checked_sub(self.spin_window()).unwrap_or(t))
