@@ -1,24 +1,18 @@
 //! `tickwire serve --admin ADDR`: see who is connected and kick a player, on real sockets
 //! against the real binary.
+#[path = "support/killed.rs"]
+mod killed;
+use killed::Killed;
+
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::net::{NetClient, PATIENCE};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use tickwire::wire::Kind;
 use tickwire_tools::common::first_line;
-
-/// Kills the server if the test fails before it stops it.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A server with the admin endpoint: it, its game address and its admin address.
 fn server(extra: &[&str]) -> (Killed, SocketAddr, SocketAddr) {

@@ -8,6 +8,10 @@
 //! without): `cargo build -p tickwire-tools --features agones --bin tickwire` into the same
 //! target directory, so it reuses what is built; the plain binary that other tests run is
 //! put back afterwards.
+#[path = "support/killed.rs"]
+mod killed;
+use killed::Killed;
+
 #[path = "../../tests/common/mod.rs"]
 mod common;
 #[path = "support/redis.rs"]
@@ -17,21 +21,11 @@ use common::net::{NetClient, PATIENCE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tickwire::wire::Kind;
 use tickwire_tools::common::first_line;
-
-/// Kills a process if the test fails before it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Lines a process printed, collected by a thread.
 #[derive(Clone, Default)]

@@ -6,6 +6,10 @@
 //! every one of them plays on to the end. Then one server is killed: its record expires
 //! and the next players all go to the other. Every wait is on an event, bounded.
 
+#[path = "support/killed.rs"]
+mod killed;
+use killed::Killed;
+
 #[path = "support/redis.rs"]
 mod redis_support;
 
@@ -13,7 +17,7 @@ use redis_support::{wait_for, RedisServer};
 use std::io::BufReader;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tickwire::secure::Key;
 use tickwire_tools::common::first_line;
@@ -22,18 +26,9 @@ use tickwire_tools::fleet::players::{run, PlayersConfig};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `bin args` and returns it with the first stdout line.
-fn start(bin: &str, args: &[&str]) -> (Proc, String) {
-    let mut p = Proc(
+fn start(bin: &str, args: &[&str]) -> (Killed, String) {
+    let mut p = Killed(
         Command::new(bin)
             .args(args)
             .stdout(Stdio::piped())
@@ -45,7 +40,7 @@ fn start(bin: &str, args: &[&str]) -> (Proc, String) {
     (p, line)
 }
 
-fn game_server(redis: &str, key: &Path, id: u64) -> Proc {
+fn game_server(redis: &str, key: &Path, id: u64) -> Killed {
     let id = id.to_string();
     let args = [
         "serve",
@@ -72,7 +67,7 @@ fn game_server(redis: &str, key: &Path, id: u64) -> Proc {
     start(env!("CARGO_BIN_EXE_tickwire"), &args).0
 }
 
-fn matchmaker(redis: &str, key: &Path) -> (Proc, String) {
+fn matchmaker(redis: &str, key: &Path) -> (Killed, String) {
     let args = [
         "--bind",
         "127.0.0.1:0",

@@ -6,6 +6,10 @@
 //! HTTP without --insecure-http. Fleet records are written by the test (the game servers'
 //! side has its own test, fleet_registry.rs).
 
+#[path = "support/killed.rs"]
+mod killed;
+use killed::Killed;
+
 #[path = "support/redis.rs"]
 mod redis_support;
 
@@ -16,22 +20,13 @@ use std::io::BufReader;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tickwire::secure::{ConnectToken, Issuer, Key};
 use tickwire_tools::common::first_line;
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Dir(PathBuf);
 
@@ -58,8 +53,8 @@ fn key_file(dir: &Dir, key: &Key) -> PathBuf {
 }
 
 /// A matchmaker on a free port: it and its address.
-fn matchmaker(redis: &RedisServer, key: &Path, extra: &[&str]) -> (Proc, SocketAddr) {
-    let mut p = Proc(
+fn matchmaker(redis: &RedisServer, key: &Path, extra: &[&str]) -> (Killed, SocketAddr) {
+    let mut p = Killed(
         Command::new(env!("CARGO_BIN_EXE_tickwire-matchmaker"))
             .args([
                 "--bind",
@@ -465,7 +460,7 @@ fn a_matchmaker_session_logs_in_to_a_secure_servers_tls_lobby() {
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&pkey, ck.signing_key.serialize_pem()).unwrap();
     let (_srv, line) = {
-        let mut p = Proc(
+        let mut p = Killed(
             Command::new(env!("CARGO_BIN_EXE_tickwire"))
                 .args(["serve", "--bind", "127.0.0.1:0", "--lobby", "127.0.0.1:0"])
                 .args(["--secure", "--server-id", "3", "--token-key"])

@@ -2,6 +2,10 @@
 //! read with an independent parser of the Prometheus text format (the `prometheus-parse`
 //! crate), `/healthz`, `/readyz` through a drain, and requests the endpoint must refuse
 //! without stalling the loop.
+#[path = "support/killed.rs"]
+mod killed;
+use killed::Killed;
+
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
@@ -9,20 +13,10 @@ use common::net::{NetClient, PATIENCE};
 use prometheus_parse::{Scrape, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tickwire::wire::Kind;
 use tickwire_tools::common::first_line;
-
-/// Kills the server if the test fails before it stops it.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What the server's first line says.
 struct Addrs {
